@@ -1,0 +1,81 @@
+"""Errors of the ingest package: what was wrong with an upload, and whether trying again helps.
+
+``code`` is the stable reason code that API clients and failed scans carry; ``http_status`` is
+what the API answers when the problem is found at upload.
+"""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    code = "ingest_failed"
+    http_status = 422
+    retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class EmptyUpload(IngestError):
+    code = "empty_file"
+    http_status = 400
+
+
+class UploadTooLarge(IngestError):
+    code = "file_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaType(IngestError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class EncryptedPdf(IngestError):
+    code = "pdf_encrypted"
+    http_status = 422
+
+
+class WrongPassword(IngestError):
+    code = "pdf_wrong_password"
+    http_status = 422
+
+
+class CorruptFile(IngestError):
+    """The bytes claim a known type but cannot be read as one (truncated, damaged, hostile)."""
+
+    code = "file_corrupt"
+    http_status = 422
+
+
+class TooManyPages(IngestError):
+    code = "too_many_pages"
+    http_status = 413
+
+
+class ImageTooLarge(IngestError):
+    """Too many pixels: a decompression bomb, or a scan far beyond what a counter produces."""
+
+    code = "image_too_large"
+    http_status = 413
+
+
+class ScanNotFound(IngestError):
+    code = "scan_not_found"
+    http_status = 404
+
+
+class AttemptsExhausted(IngestError):
+    code = "attempts_exhausted"
+    http_status = 500
+
+
+class InvalidField(IngestError):
+    code = "invalid_field"
+    http_status = 400

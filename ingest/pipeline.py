@@ -1,0 +1,513 @@
+"""The pipeline's stages and the ledger rules around them.
+
+Stages are plain functions over files in a work folder; the Celery tasks in ``ingest.tasks`` only
+call ``run_step``. A step is claimed with a conditional update (so a redelivered or duplicated
+message does nothing), its lease is renewed while it runs, and its results are committed only
+if the lease is still ours (so a step taken over after a crash cannot write twice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select, update
+
+from ingest.errors import AttemptsExhausted, IngestError, ScanNotFound
+from ingest.normalize import normalize
+from ingest.validate import (
+    EXTENSIONS,
+    PDF,
+    Spooled,
+    decrypt_pdf,
+    display_name,
+    inspect,
+    validate_clerk_id,
+)
+from storage.db import session_scope
+from storage.models import Document, Scan, ScanStatus, Step, new_id, utcnow
+
+if TYPE_CHECKING:
+    from sohoa.factory import Services
+
+log = logging.getLogger(__name__)
+
+def _pipeline_errors() -> tuple[type[Exception], ...]:
+    """Every package's error base: these carry a reason code and say whether to retry."""
+    from ocr.errors import OcrError
+    from signing.errors import SigningError
+    from storage.errors import StorageError
+
+    return (IngestError, OcrError, SigningError, StorageError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Upload
+
+
+@dataclass(frozen=True)
+class Accepted:
+    scan: Scan
+    created: bool
+
+
+def accept_upload(
+    services: Services,
+    spooled: Spooled,
+    *,
+    filename: str | None,
+    clerk_id: str | None = None,
+    password: str | None = None,
+) -> Accepted:
+    """Check a spooled upload, keep the original, and record the scan; the caller dispatches it.
+
+    The same bytes uploaded again for the same clerk return the existing scan instead of
+    starting a second one (unless the first failed).
+    """
+    settings = services.settings
+    clerk = clerk_id or settings.default_clerk
+    validate_clerk_id(clerk)
+    with session_scope(services.sessions) as session:
+        existing = session.scalars(
+            select(Scan)
+            .where(
+                Scan.sha256 == spooled.sha256,
+                Scan.clerk_id == clerk,
+                Scan.status != ScanStatus.FAILED,
+            )
+            .limit(1)
+        ).first()
+        if existing is not None:
+            return Accepted(existing, created=False)
+
+    scan_id = new_id()
+    try:
+        inspection = inspect(spooled.path, services.limits, password=password)
+    except IngestError as exc:
+        # Refused, but kept: the counter gets a 4xx and the bytes stay for whoever must look.
+        _keep_rejected(services, scan_id, spooled, filename, clerk, exc)
+        exc.scan_id = scan_id  # type: ignore[attr-defined]
+        raise
+
+    original_key = f"originals/{scan_id}/original.{EXTENSIONS[inspection.media_type]}"
+    services.store.put_file(
+        original_key,
+        spooled.path,
+        content_type=inspection.media_type,
+        sha256=spooled.sha256,
+        metadata={"scan-id": scan_id},
+    )
+    source_key = None
+    if inspection.media_type == PDF and inspection.encrypted and password:
+        with tempfile.TemporaryDirectory(dir=upload_dir(settings)) as tmp:
+            decrypted = Path(tmp) / "decrypted.pdf"
+            decrypt_pdf(spooled.path, decrypted, password)
+            source_key = f"originals/{scan_id}/decrypted.pdf"
+            services.store.put_file(source_key, decrypted, content_type=PDF)
+
+    scan = Scan(
+        id=scan_id,
+        status=ScanStatus.RECEIVED,
+        step=Step.OCR,
+        filename=display_name(filename, inspection.media_type),
+        media_type=inspection.media_type,
+        size=spooled.size,
+        sha256=spooled.sha256,
+        original_key=original_key,
+        source_key=source_key,
+        clerk_id=clerk,
+        pages_total=inspection.pages,
+        pages_done=0,
+        attempts=0,
+        warnings=list(inspection.warnings),
+    )
+    with session_scope(services.sessions) as session:
+        session.add(scan)
+    return Accepted(scan, created=True)
+
+
+def _keep_rejected(
+    services: Services,
+    scan_id: str,
+    spooled: Spooled,
+    filename: str | None,
+    clerk: str,
+    exc: IngestError,
+) -> None:
+    key = f"originals/{scan_id}/original.bin"
+    services.store.put_file(
+        key, spooled.path, content_type="application/octet-stream", sha256=spooled.sha256,
+        metadata={"scan-id": scan_id, "rejected": exc.code},
+    )
+    with session_scope(services.sessions) as session:
+        session.add(
+            Scan(
+                id=scan_id,
+                status=ScanStatus.FAILED,
+                step=None,
+                filename=display_name(filename, "application/octet-stream"),
+                media_type="application/octet-stream",
+                size=spooled.size,
+                sha256=spooled.sha256,
+                original_key=key,
+                clerk_id=clerk,
+                pages_done=0,
+                attempts=0,
+                warnings=[],
+                reason_code=exc.code,
+                reason_message=str(exc),
+                finished_at=utcnow(),
+            )
+        )
+
+
+def upload_dir(settings: Any) -> Path:
+    path = settings.work_dir / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def dispatch(services: Services, scan_id: str, step: str) -> None:
+    """Enqueue a step. Losing this message is harmless: the sweeper re-enqueues it."""
+    from ingest.tasks import QUEUE_FOR_STEP, TASK_FOR_STEP
+
+    try:
+        services.celery.send_task(TASK_FOR_STEP[step], args=[scan_id], queue=QUEUE_FOR_STEP[step])
+    except Exception:  # broker down: the scan is safe in the ledger
+        log.warning("could not enqueue %s for scan %s; the sweeper will", step, scan_id, exc_info=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claiming, leases and the sweeper
+
+
+def worker_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim(services: Services, scan_id: str, step: str, token: str) -> Scan | None:
+    """Take a step if nobody holds it; return None when it is done, held, or not ours to run."""
+    now = utcnow()
+    lease = timedelta(seconds=services.settings.lease_seconds)
+    with session_scope(services.sessions) as session:
+        result = session.execute(
+            update(Scan)
+            .where(
+                Scan.id == scan_id,
+                Scan.step == step,
+                Scan.status.in_(ScanStatus.ACTIVE),
+                or_(Scan.lease_until.is_(None), Scan.lease_until < now),
+            )
+            .values(
+                status=ScanStatus.PROCESSING,
+                lease_until=now + lease,
+                attempts=Scan.attempts + 1,
+                worker=token,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        scan = session.get(Scan, scan_id)
+        assert scan is not None
+        session.expunge(scan)
+        return scan
+
+
+def _still_ours(scan_id: str, step: str, token: str) -> Any:
+    return (Scan.id == scan_id, Scan.step == step, Scan.worker == token)
+
+
+@contextlib.contextmanager
+def heartbeat(services: Services, scan_id: str, step: str, token: str) -> Iterator[None]:
+    """Renew the lease in the background while a step runs."""
+    stop = threading.Event()
+    settings = services.settings
+
+    def beat() -> None:
+        while not stop.wait(settings.heartbeat_seconds):
+            try:
+                with session_scope(services.sessions) as session:
+                    session.execute(
+                        update(Scan)
+                        .where(*_still_ours(scan_id, step, token))
+                        .values(lease_until=utcnow() + timedelta(seconds=settings.lease_seconds))
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception:
+                log.warning("heartbeat for scan %s failed", scan_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{scan_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def sweep(services: Services) -> int:
+    """Re-enqueue accepted scans that are not running: a killed worker, a lost message."""
+    now = utcnow()
+    grace = timedelta(seconds=services.settings.requeue_grace)
+    todo: list[tuple[str, str]] = []
+    with session_scope(services.sessions) as session:
+        rows = session.execute(
+            select(Scan.id, Scan.step).where(
+                Scan.status.in_(ScanStatus.ACTIVE),
+                or_(Scan.lease_until.is_(None), Scan.lease_until < now),
+                Scan.updated_at < now - grace,
+            )
+        ).all()
+        for scan_id, step in rows:
+            session.execute(
+                update(Scan)
+                .where(Scan.id == scan_id, Scan.step == step)
+                .values(updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            todo.append((scan_id, step))
+    for scan_id, step in todo:
+        log.info("sweeper re-enqueues scan %s step %s", scan_id, step)
+        dispatch(services, scan_id, step)
+    return len(todo)
+
+
+def fail(services: Services, scan_id: str, code: str, message: str, token: str | None = None) -> None:
+    with session_scope(services.sessions) as session:
+        conditions = [Scan.id == scan_id, Scan.status.in_(ScanStatus.ACTIVE)]
+        if token is not None:
+            conditions.append(Scan.worker == token)
+        session.execute(
+            update(Scan)
+            .where(*conditions)
+            .values(
+                status=ScanStatus.FAILED,
+                reason_code=code,
+                reason_message=message[:2000],
+                lease_until=None,
+                finished_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def release(services: Services, scan_id: str, step: str, token: str) -> None:
+    """Give a step back after a retryable error so that a retry or the sweeper can take it."""
+    with session_scope(services.sessions) as session:
+        session.execute(
+            update(Scan)
+            .where(*_still_ours(scan_id, step, token))
+            .values(lease_until=None, worker=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def retry_scan(services: Services, scan_id: str) -> Scan:
+    """Put a failed scan back in line from the step where it stopped; the original is intact."""
+    with session_scope(services.sessions) as session:
+        scan = session.get(Scan, scan_id)
+        if scan is None:
+            raise ScanNotFound(f"no scan {scan_id}")
+        if scan.status == ScanStatus.FAILED:
+            scan.status = ScanStatus.RECEIVED
+            scan.attempts = 0
+            scan.reason_code = None
+            scan.reason_message = None
+            scan.finished_at = None
+            scan.worker = None
+            scan.lease_until = None
+            scan.step = scan.step or Step.OCR
+        session.flush()
+        session.expunge(scan)
+    return scan
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a step
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a task should do next: nothing, dispatch the next step, or retry later."""
+
+    next_step: str | None = None
+    retry: bool = False
+    skipped: bool = False
+
+
+def run_step(services: Services, scan_id: str, step: str) -> StepOutcome:
+    token = worker_token()
+    scan = claim(services, scan_id, step, token)
+    if scan is None:
+        return StepOutcome(skipped=True)
+    if scan.attempts > services.settings.max_attempts:
+        err = AttemptsExhausted(
+            f"the {step} step was tried {scan.attempts - 1} times without finishing; "
+            "the original is kept; retry the scan once the cause is fixed"
+        )
+        fail(services, scan_id, err.code, str(err), token)
+        return StepOutcome()
+    work = services.settings.work_dir / "scans" / scan_id / step
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    errors = _pipeline_errors()
+    try:
+        with heartbeat(services, scan_id, step, token):
+            if step == Step.OCR:
+                _ocr_step(services, scan, work, token)
+                return StepOutcome(next_step=Step.SIGN)
+            _sign_step(services, scan, work, token)
+            return StepOutcome()
+    except errors as exc:
+        code = getattr(exc, "code", "pipeline_error")
+        if getattr(exc, "retryable", False) and scan.attempts < services.settings.max_attempts:
+            log.warning("scan %s step %s: retryable %s: %s", scan_id, step, code, exc)
+            release(services, scan_id, step, token)
+            return StepOutcome(retry=True)
+        log.info("scan %s failed at %s: %s: %s", scan_id, step, code, exc)
+        fail(services, scan_id, code, str(exc), token)
+        return StepOutcome()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _progress_writer(services: Services, scan_id: str, token: str) -> Callable[[int, int], None]:
+    def progress(done: int, total: int) -> None:
+        try:
+            with session_scope(services.sessions) as session:
+                session.execute(
+                    update(Scan)
+                    .where(Scan.id == scan_id, Scan.worker == token)
+                    .values(pages_done=done, pages_total=total)
+                    .execution_options(synchronize_session=False)
+                )
+        except Exception:
+            log.warning("progress update for scan %s failed", scan_id, exc_info=True)
+
+    return progress
+
+
+def _ocr_step(services: Services, scan: Scan, work: Path, token: str) -> None:
+    from ocr.extract import extract_fields
+
+    source = work / "source"
+    services.store.get_to_file(scan.source_key or scan.original_key, source)
+    normalized = normalize(source, work, services.limits)
+    progress = _progress_writer(services, scan.id, token)
+    progress(0, normalized.pages)
+    ocr_pdf = work / "ocr.pdf"
+    result = services.ocr_engine.run(normalized.pdf, ocr_pdf, work_dir=work / "ocr", progress=progress)
+    fields = extract_fields(result.page_texts)
+    ocr_key = f"work/{scan.id}/ocr.pdf"
+    put = services.store.put_file(ocr_key, ocr_pdf, content_type=PDF)
+    ocr_result = {
+        "pages": result.pages,
+        "language": result.language,
+        "page_texts": result.page_texts,
+        "fields": fields.to_dict(),
+        "rotated_pages": list(result.rotated_pages),
+        "deskewed_pages": list(result.deskewed_pages),
+        "ocr_sha256": put.sha256,
+    }
+    warnings = list(dict.fromkeys([*scan.warnings, *normalized.warnings, *result.warnings]))
+    with session_scope(services.sessions) as session:
+        done = session.execute(
+            update(Scan)
+            .where(*_still_ours(scan.id, Step.OCR, token))
+            .values(
+                step=Step.SIGN,
+                ocr_key=ocr_key,
+                ocr_result=ocr_result,
+                warnings=warnings,
+                pages_total=result.pages,
+                pages_done=result.pages,
+                attempts=0,
+                lease_until=None,
+                worker=None,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            log.warning("scan %s: OCR lease lost; another worker owns the step now", scan.id)
+
+
+def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
+    from ocr.pdfa import check_pdfa
+    from signing.stamp import scan_stamp_lines
+
+    assert scan.ocr_key is not None and scan.ocr_result is not None
+    ocr_pdf = work / "ocr.pdf"
+    services.store.get_to_file(scan.ocr_key, ocr_pdf)
+    backend = services.signers.for_clerk(scan.clerk_id)
+    signed = work / "signed.pdf"
+    result = services.document_signer.sign(
+        ocr_pdf,
+        signed,
+        backend,
+        stamp_lines=scan_stamp_lines(backend.name, scan.created_at),
+        position="top-left",
+        reason="Số hóa từ bản giấy",
+        location=services.settings.signing_location,
+    )
+    report = check_pdfa(signed)
+    if not report.ok:
+        from ocr.errors import PdfaValidationError
+
+        raise PdfaValidationError("the signed file no longer meets PDF/A-2b: " + "; ".join(report.problems))
+    key = f"documents/{scan.id}/signed.pdf"
+    services.store.put_file(
+        key, signed, content_type=PDF, sha256=result.sha256, metadata={"scan-id": scan.id}
+    )
+    ocr = scan.ocr_result
+    with session_scope(services.sessions) as session:
+        done = session.execute(
+            update(Scan)
+            .where(*_still_ours(scan.id, Step.SIGN, token))
+            .values(
+                status=ScanStatus.DIGITIZED,
+                step=None,
+                lease_until=None,
+                finished_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            log.warning("scan %s: signing lease lost; leaving the document to the new owner", scan.id)
+            return
+        exists = session.scalar(select(Document.id).where(Document.scan_id == scan.id))
+        if exists is None:
+            session.add(
+                Document(
+                    scan_id=scan.id,
+                    object_key=key,
+                    sha256=result.sha256,
+                    size=signed.stat().st_size,
+                    pages=int(ocr["pages"]),
+                    language=str(ocr["language"]),
+                    original_sha256=scan.sha256,
+                    ocr_sha256=str(ocr["ocr_sha256"]),
+                    page_texts=list(ocr["page_texts"]),
+                    fields=dict(ocr["fields"]),
+                    signer_name=result.signer_name,
+                    clerk_id=scan.clerk_id,
+                    pades_level=result.level,
+                    signed_at=result.signed_at,
+                )
+            )
+    with contextlib.suppress(Exception):
+        services.store.delete(scan.ocr_key)

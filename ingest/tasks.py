@@ -1,0 +1,110 @@
+"""The Celery app and its thin tasks.
+
+Tasks carry scan ids only and call ``ingest.pipeline.run_step``; all state lives in the database.
+OCR and signing have their own queues so that a 500-page dossier does not hold up signatures.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery, signals
+from celery.exceptions import SoftTimeLimitExceeded
+
+from storage.models import Step
+
+if TYPE_CHECKING:
+    from sohoa.factory import Services
+
+log = logging.getLogger(__name__)
+
+OCR_TASK = "sohoa.ocr"
+SIGN_TASK = "sohoa.sign"
+TASK_FOR_STEP = {Step.OCR: OCR_TASK, Step.SIGN: SIGN_TASK}
+QUEUE_FOR_STEP = {Step.OCR: "ocr", Step.SIGN: "sign"}
+
+
+def broker_options(services: Services) -> dict[str, Any]:
+    s = services.settings
+    if s.resolved_broker_url.startswith("filesystem"):
+        folder = s.broker_dir
+        for sub in ("queue", "control", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "control_folder": str(folder / "control"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "polling_interval": s.broker_poll_interval,
+        }
+    return {"visibility_timeout": s.visibility_timeout}
+
+
+def create_celery(services: Services) -> Celery:
+    s = services.settings
+    app = Celery("sohoa", broker=s.resolved_broker_url, set_as_current=False)
+    transport = broker_options(services)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        # A task is acknowledged when it returns, and re-queued if its worker dies; the ledger's
+        # claim and attempt counter make re-runs harmless and stop message loops.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_track_started=False,
+        task_default_queue="ocr",
+        task_routes={OCR_TASK: {"queue": "ocr"}, SIGN_TASK: {"queue": "sign"}},
+        broker_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_hijack_root_logger=False,
+        worker_max_tasks_per_child=200,
+        worker_soft_shutdown_timeout=30,
+        visibility_timeout=s.visibility_timeout,
+    )
+
+    @app.task(
+        name=OCR_TASK,
+        bind=True,
+        soft_time_limit=s.ocr_soft_time_limit,
+        time_limit=s.ocr_time_limit,
+        max_retries=s.max_attempts,
+    )
+    def ocr_task(self: Any, scan_id: str) -> None:
+        _run(self, services, scan_id, Step.OCR)
+
+    @app.task(
+        name=SIGN_TASK,
+        bind=True,
+        soft_time_limit=s.sign_soft_time_limit,
+        time_limit=s.sign_time_limit,
+        max_retries=s.max_attempts,
+    )
+    def sign_task(self: Any, scan_id: str) -> None:
+        _run(self, services, scan_id, Step.SIGN)
+
+    @signals.worker_process_init.connect(weak=False)
+    def _fresh_connections(**_: Any) -> None:
+        # A forked pool child must not share the parent's database connections.
+        services.engine.dispose(close=False)
+
+    return app
+
+
+def _run(task: Any, services: Services, scan_id: str, step: str) -> None:
+    from ingest.pipeline import dispatch, fail, run_step
+
+    try:
+        outcome = run_step(services, scan_id, step)
+    except SoftTimeLimitExceeded:
+        fail(services, scan_id, "time_limit", f"the {step} step ran past its time limit")
+        return
+    if outcome.retry:
+        raise task.retry(countdown=min(60, 5 * (task.request.retries + 1)))
+    if outcome.next_step:
+        dispatch(services, scan_id, outcome.next_step)

@@ -1,0 +1,3 @@
+from sohoa.cli import main
+
+main()

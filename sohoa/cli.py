@@ -1,0 +1,311 @@
+"""The ``sohoa`` command: run the service, digitize files locally, verify signed files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="sohoa: scan → OCR → PDF/A → PAdES signature → object storage.", no_args_is_help=True)
+pki_app = typer.Typer(help="Development PKI.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(pki_app, name="pki")
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+
+def _configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from sohoa.settings import Settings
+
+    return Settings()
+
+
+def _start_sweeper(services, stop: threading.Event) -> threading.Thread:  # type: ignore[no-untyped-def]
+    from ingest.pipeline import sweep
+
+    def loop() -> None:
+        while not stop.wait(services.settings.sweep_interval):
+            try:
+                sweep(services)
+            except Exception:
+                logging.getLogger("sohoa.sweeper").warning("sweep failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Pool processes (default: CPU cores).")] = 0,
+    queues: Annotated[str, typer.Option(help="Queues to consume.")] = "ocr,sign",
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+) -> None:
+    """Run a Celery worker for the pipeline (and the sweeper that re-enqueues stalled scans)."""
+    from sohoa.factory import build
+
+    _configure_logging(loglevel)
+    services = build(_settings())
+    stop = threading.Event()
+    _start_sweeper(services, stop)
+    argv = [
+        "worker",
+        "--queues", queues,
+        "--concurrency", str(concurrency or os.cpu_count() or 2),
+        "--pool", "prefork",
+        "--hostname", f"sohoa-{os.getpid()}@{socket.gethostname()}",
+        "--loglevel", loglevel,
+        "--without-gossip", "--without-mingle",
+    ]
+    try:
+        services.celery.worker_main(argv)
+    finally:
+        stop.set()
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the REST API."""
+    import uvicorn
+
+    _configure_logging()
+    if workers > 1:
+        uvicorn.run("api.asgi:create", host=host, port=port, workers=workers, factory=True)
+        return
+    from api.app import create_app
+    from sohoa.factory import build
+
+    uvicorn.run(create_app(build(_settings())), host=host, port=port)
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """API and worker together on one machine (the embedded default unless configured otherwise)."""
+    import uvicorn
+
+    from api.app import create_app
+    from sohoa.factory import build
+
+    _configure_logging()
+    if not os.environ.get("SOHOA_API_TOKEN"):
+        os.environ["SOHOA_API_TOKEN"] = secrets.token_urlsafe(24)
+        generated = True
+    else:
+        generated = False
+    settings = _settings()
+    services = build(settings)
+    services.signers  # noqa: B018 - creates the development PKI before the worker starts
+    worker_proc = subprocess.Popen([sys.executable, "-m", "sohoa.cli", "worker"], env=os.environ.copy())
+    console.print(f"[bold]sohoa[/] data in {settings.data_dir.resolve()}")
+    console.print(f"API:  http://{host}:{port}/api/v1   docs: http://{host}:{port}/docs")
+    if generated:
+        console.print(f"token (this run only; set SOHOA_API_TOKEN to keep one): {os.environ['SOHOA_API_TOKEN']}")
+    console.print(
+        f"try:  curl -H 'Authorization: Bearer $TOKEN' -F file=@scan.jpg http://{host}:{port}/api/v1/scans"
+    )
+    try:
+        uvicorn.run(create_app(services), host=host, port=port)
+    finally:
+        worker_proc.send_signal(signal.SIGTERM)
+        try:
+            worker_proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker_proc.kill()
+
+
+@app.command()
+def sweep() -> None:
+    """Re-enqueue accepted scans that are not running, once."""
+    from ingest.pipeline import sweep as do_sweep
+    from sohoa.factory import build
+
+    console.print(f"re-enqueued {do_sweep(build(_settings()))} scan(s)")
+
+
+@app.command()
+def digitize(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    out: Annotated[Path, typer.Option(help="Where to write the signed PDFs.")] = Path("digitized"),
+    clerk: Annotated[str | None, typer.Option(help="Clerk whose certificate signs.")] = None,
+    password: Annotated[str | None, typer.Option(help="Password of encrypted PDFs.")] = None,
+) -> None:
+    """Run the whole pipeline locally on FILES, without a broker, and print a summary table."""
+    from ingest.errors import IngestError
+    from ingest.pipeline import accept_upload, run_step, upload_dir
+    from ingest.validate import read_chunks, spool
+    from signing.verify import verify_pdf
+    from sohoa.factory import build
+    from storage.db import session_scope
+    from storage.models import Document, Scan, Step
+
+    logging.basicConfig(level="WARNING")
+    services = build(_settings())
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, str, str, str, str]] = []
+    failures = 0
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        overall = progress.add_task("files", total=len(files))
+        for path in files:
+            task = progress.add_task(f"  {path.name}", total=None)
+            status, pages, output, valid = "failed", "-", "-", "-"
+            try:
+                with path.open("rb") as f:
+                    spooled = spool(read_chunks(f), upload_dir(services.settings) / f"cli-{os.getpid()}", max_bytes=services.settings.max_upload_bytes)
+                accepted = accept_upload(services, spooled, filename=path.name, clerk_id=clerk, password=password)
+                scan_id = accepted.scan.id
+                for step in (Step.OCR, Step.SIGN):
+                    _watch = _progress_watcher(services, scan_id, progress, task)
+                    outcome = run_step(services, scan_id, step)
+                    _watch.set()
+                    if outcome.retry:
+                        outcome = run_step(services, scan_id, step)
+                with session_scope(services.sessions) as session:
+                    scan = session.get(Scan, scan_id)
+                    assert scan is not None
+                    doc = session.query(Document).filter(Document.scan_id == scan_id).one_or_none()
+                    status = scan.status if not scan.reason_code else f"{scan.status}: {scan.reason_code}"
+                    pages = str(scan.pages_total or "-")
+                    if doc is not None:
+                        target = out / f"{path.stem}.signed.pdf"
+                        services.store.get_to_file(doc.object_key, target)
+                        output = str(target)
+                        report = verify_pdf(target, trust_roots=services.trust_roots, other_certs=services.other_certs, expected_sha256=doc.sha256)
+                        valid = "yes" if report.ok else "NO"
+            except IngestError as exc:
+                status = f"refused: {exc.code}"
+            finally:
+                spooled_path = upload_dir(services.settings) / f"cli-{os.getpid()}"
+                spooled_path.unlink(missing_ok=True)
+            if output == "-":
+                failures += 1
+            rows.append((path.name, pages, status, output, valid))
+            progress.remove_task(task)
+            progress.advance(overall)
+    table = Table("file", "pages", "status", "output", "signature valid")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    raise typer.Exit(1 if failures else 0)
+
+
+def _progress_watcher(services, scan_id: str, progress: Progress, task) -> threading.Event:  # type: ignore[no-untyped-def]
+    """Mirror the scan's pages done / total from the ledger onto the progress bar."""
+    from storage.db import session_scope
+    from storage.models import Scan
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.5):
+            with session_scope(services.sessions) as session:
+                scan = session.get(Scan, scan_id)
+                if scan is not None and scan.pages_total:
+                    progress.update(task, total=scan.pages_total, completed=scan.pages_done)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return stop
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    sha256: Annotated[str | None, typer.Option(help="SHA-256 recorded at signing, if known.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Verify a signed PDF; exit 0 only if every signature is intact, valid and trusted."""
+    from signing.verify import verify_pdf
+    from sohoa.factory import build
+
+    services = build(_settings())
+    report = verify_pdf(file, trust_roots=services.trust_roots, other_certs=services.other_certs, expected_sha256=sha256)
+    data = report.to_dict()
+    if as_json:
+        console.print_json(json.dumps(data, ensure_ascii=False, default=str))
+    else:
+        table = Table("check", "result", title=f"Verification of {file.name}")
+        for key, value in data.items():
+            if key != "signatures":
+                table.add_row(key, str(value))
+        console.print(table)
+        for sig in data.get("signatures", []):
+            sig_table = Table("field", "value", title=f"signature {sig.get('field_name', '')}")
+            for key, value in sig.items():
+                sig_table.add_row(key, str(value))
+            console.print(sig_table)
+        console.print("[green]VALID[/]" if report.ok else "[red]NOT VALID[/]")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@pki_app.command("init")
+def pki_init(
+    directory: Annotated[Path | None, typer.Option("--dir", help="Where to create it (default: data/pki).")] = None,
+    clerk: Annotated[list[str] | None, typer.Option(help="Clerk as id:Full Name; repeatable.")] = None,
+) -> None:
+    """Create a development CA, a unit certificate and clerk certificates (NOT for production)."""
+    from signing.pki import init_dev_pki
+    from sohoa.factory import DEV_CLERKS
+
+    settings = _settings()
+    clerks = [tuple(c.split(":", 1)) for c in clerk] if clerk else list(DEV_CLERKS)
+    if any(len(c) != 2 for c in clerks):
+        err.print("give clerks as id:Full Name, e.g. --clerk clerk3:'Lê Văn Hùng'")
+        raise typer.Exit(2)
+    target = directory or settings.resolved_pki_dir
+    pki = init_dev_pki(
+        target,
+        unit_name=settings.unit_name,
+        unit_code=settings.unit_code,
+        clerks=clerks,  # type: ignore[arg-type]
+        password=settings.pkcs12_password.get_secret_value(),
+    )
+    console.print(f"development PKI in {target} (NOT FOR PRODUCTION)")
+    console.print(str(pki))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to the configured database."""
+    from storage.db import upgrade
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url)
+    console.print("database schema is up to date")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+
+

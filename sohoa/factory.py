@@ -1,0 +1,184 @@
+"""The one place where settings become live objects: engine, store, signers, OCR, Celery.
+
+Heavy parts (OCR engine, signing keys, Celery app) are built on first use, so the API process
+never loads a private key and a forked worker child opens its own connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sohoa.settings import Settings
+from storage import db
+from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from ingest.validate import Limits
+    from ocr.engine import OcrEngine
+    from signing.backends import SignerRegistry
+    from signing.sign import DocumentSigner
+
+log = logging.getLogger(__name__)
+
+DEV_CLERKS = (("clerk1", "Nguyễn Thị Lan"), ("clerk2", "Trần Văn Minh"))
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def limits(self) -> Limits:
+        from ingest.validate import Limits
+
+        s = self.settings
+        return Limits(s.max_upload_bytes, s.max_pages, s.max_page_pixels, s.max_total_pixels)
+
+    @cached_property
+    def ocr_engine(self) -> OcrEngine:
+        from ocr.engine import OcrEngine, OcrSettings
+
+        s = self.settings
+        return OcrEngine(
+            OcrSettings(
+                languages=s.ocr_languages,
+                rotate_pages=s.ocr_rotate_pages,
+                deskew=s.ocr_deskew,
+                jobs=s.ocr_jobs,
+            )
+        )
+
+    @cached_property
+    def signers(self) -> SignerRegistry:
+        from signing.backends import RegistryConfig, SignerRegistry
+
+        s = self.settings
+        if s.signer == "pkcs12":
+            ensure_dev_pki(s)
+        return SignerRegistry(
+            RegistryConfig(
+                kind=s.signer,
+                pkcs12_dir=s.resolved_pki_dir,
+                pkcs12_password=s.pkcs12_password.get_secret_value(),
+                pkcs11_module=s.pkcs11_module,
+                pkcs11_token_label=s.pkcs11_token_label,
+                pkcs11_pin=s.pkcs11_pin.get_secret_value(),
+                prefer_pss=s.prefer_pss,
+            )
+        )
+
+    @cached_property
+    def document_signer(self) -> DocumentSigner:
+        from signing.sign import DocumentSigner, make_timestamper
+        from signing.stamp import ensure_stamp_font
+
+        s = self.settings
+        return DocumentSigner(
+            font_path=ensure_stamp_font(s.cache_dir),
+            timestamper=make_timestamper(s.tsa_url),
+            tz=s.timezone,
+        )
+
+    @cached_property
+    def trust_roots(self) -> list[Any]:
+        """Roots a verifier trusts: configured PEM files, else the development PKI's root."""
+        from signing.verify import load_certificates
+
+        s = self.settings
+        paths = list(s.trust_roots)
+        if not paths:
+            if s.signer == "pkcs12":
+                ensure_dev_pki(s)
+            paths = [s.resolved_pki_dir / "ca.pem"]
+        certs: list[Any] = []
+        for path in paths:
+            certs.extend(load_certificates(Path(path)))
+        return certs
+
+    @cached_property
+    def other_certs(self) -> list[Any]:
+        from signing.verify import load_certificates
+
+        chain = self.settings.resolved_pki_dir / "chain.pem"
+        return load_certificates(chain) if chain.exists() else []
+
+    @cached_property
+    def celery(self) -> Celery:
+        from ingest.tasks import create_celery
+
+        return create_celery(self)
+
+
+def ensure_dev_pki(settings: Settings) -> None:
+    """Create the development PKI on first start; it is marked as not for production."""
+    from signing.pki import init_dev_pki
+
+    pki_dir = settings.resolved_pki_dir
+    if (pki_dir / "unit.p12").exists() and (pki_dir / "clerks" / f"{settings.default_clerk}.p12").exists():
+        return
+    log.warning("creating a DEVELOPMENT PKI in %s (not for production)", pki_dir)
+    clerks = list(DEV_CLERKS)
+    if settings.default_clerk not in dict(clerks):
+        clerks.append((settings.default_clerk, settings.default_clerk))
+    init_dev_pki(
+        pki_dir,
+        unit_name=settings.unit_name,
+        unit_code=settings.unit_code,
+        clerks=clerks,
+        password=settings.pkcs12_password.get_secret_value(),
+    )
+
+
+def make_store(settings: Settings) -> ObjectStore:
+    if settings.store == "s3":
+        return S3ObjectStore(
+            settings.s3_endpoint,
+            settings.s3_access_key,
+            settings.s3_secret_key.get_secret_value(),
+            settings.s3_bucket,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            object_lock=settings.s3_object_lock,
+        )
+    secret = settings.url_secret.get_secret_value().encode() or _local_url_secret(settings)
+    return LocalObjectStore(
+        settings.resolved_store_path,
+        url_secret=secret,
+        base_url=f"{settings.public_url.rstrip('/')}/api/v1/objects",
+    )
+
+
+def _local_url_secret(settings: Settings) -> bytes:
+    """A per-installation secret for local presigned URLs, made once and kept in data_dir."""
+    import secrets
+
+    path = settings.data_dir / "url-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def build(settings: Settings | None = None, *, migrate: bool = True) -> Services:
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if migrate:
+        db.upgrade(url)
+    engine = db.make_engine(url)
+    return Services(settings, engine, db.make_sessionmaker(engine), make_store(settings))

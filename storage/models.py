@@ -1,0 +1,112 @@
+"""SQLAlchemy models of the pipeline's ledger: scans and the documents they become."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ScanStatus:
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    DIGITIZED = "digitized"
+    FAILED = "failed"
+    ACTIVE = (RECEIVED, PROCESSING)
+
+
+class Step:
+    OCR = "ocr"
+    SIGN = "sign"
+
+
+class Scan(Base):
+    """One uploaded file on its way to a signed document.
+
+    ``step`` is the next stage to run and ``lease_until`` says whether a worker holds it: a task
+    claims the step with a conditional update, renews the lease while it runs, and the sweeper
+    re-enqueues a step whose lease expired.
+    """
+
+    __tablename__ = "scans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(16), index=True, default=ScanStatus.RECEIVED)
+    step: Mapped[str | None] = mapped_column(String(16), default=Step.OCR)
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_key: Mapped[str] = mapped_column(String(512))
+    # A decrypted copy when the citizen's PDF came with its password; the original stays intact.
+    source_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    clerk_id: Mapped[str] = mapped_column(String(64))
+    pages_total: Mapped[int | None] = mapped_column(Integer, default=None)
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    worker: Mapped[str | None] = mapped_column(String(128), default=None)
+    reason_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    reason_message: Mapped[str | None] = mapped_column(Text, default=None)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    ocr_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    ocr_result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Document(Base):
+    """A signed, searchable PDF/A in the object store; at most one per scan."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    scan_id: Mapped[str] = mapped_column(ForeignKey("scans.id"), unique=True)
+    object_key: Mapped[str] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    pages: Mapped[int] = mapped_column(Integer)
+    language: Mapped[str] = mapped_column(String(64))
+    original_sha256: Mapped[str] = mapped_column(String(64))
+    ocr_sha256: Mapped[str] = mapped_column(String(64))
+    page_texts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    signer_name: Mapped[str] = mapped_column(String(255))
+    clerk_id: Mapped[str] = mapped_column(String(64))
+    pades_level: Mapped[str] = mapped_column(String(16))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
