@@ -1,0 +1,58 @@
+"""Migrations and the ledger's claim rules on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from storage import db
+from storage.models import Base, Scan, ScanStatus, Step
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("pg_database")
+
+
+def _scan(**kw: object) -> Scan:
+    values: dict[str, object] = dict(
+        filename="a.jpg", media_type="image/jpeg", size=1, sha256="0" * 64,
+        original_key="originals/x/original.jpg", clerk_id="clerk1", pages_done=0, attempts=0,
+        warnings=[], status=ScanStatus.RECEIVED, step=Step.OCR,
+    )
+    values.update(kw)
+    return Scan(**values)  # type: ignore[arg-type]
+
+
+def test_migrations_match_models_and_downgrade(database_url: str) -> None:
+    db.upgrade(database_url)
+    engine = db.make_engine(database_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+    assert {"scans", "documents"} <= set(inspect(engine).get_table_names())
+    from alembic import command
+
+    command.downgrade(db.alembic_config(database_url), "base")
+    assert "scans" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_timestamps_keep_their_zone(database_url: str) -> None:
+    db.upgrade(database_url)
+    engine = db.make_engine(database_url)
+    sessions = db.make_sessionmaker(engine)
+    when = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
+    with db.session_scope(sessions) as s:
+        s.add(_scan(id="a" * 32, created_at=when))
+    with db.session_scope(sessions) as s:
+        got = s.get(Scan, "a" * 32)
+        assert got is not None and got.created_at == when and got.created_at.tzinfo is not None
+    engine.dispose()
