@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,11 +32,19 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install(app)
-    token_digest = _digest(services.settings.api_token.get_secret_value()) if services.settings.api_token else None
+    token_digest = (
+        _digest(services.settings.api_token.get_secret_value())
+        if services.settings.api_token
+        else None
+    )
 
-    def authenticated(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def authenticated(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
         if token_digest is None:
-            raise ApiProblem(401, "auth_not_configured", "the server has no API token; set SOHOA_API_TOKEN")
+            raise ApiProblem(
+                401, "auth_not_configured", "the server has no API token; set SOHOA_API_TOKEN"
+            )
         if creds is None or not hmac.compare_digest(_digest(creds.credentials), token_digest):
             raise ApiProblem(401, "unauthorized", "send 'Authorization: Bearer <token>'")
 
@@ -48,14 +55,20 @@ def create_app(services: Services) -> FastAPI:
     @app.get("/readyz", tags=["ops"])
     def readyz() -> JSONResponse:
         checks: dict[str, str] = {}
-        for name, check in (("database", lambda: db.ping(services.engine)), ("store", services.store.ping)):
+        for name, check in (
+            ("database", lambda: db.ping(services.engine)),
+            ("store", services.store.ping),
+        ):
             try:
                 check()
                 checks[name] = "ok"
             except Exception as exc:
                 checks[name] = f"unavailable: {exc}"
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
 
     v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticated)])
 
@@ -67,7 +80,11 @@ def create_app(services: Services) -> FastAPI:
         settings = services.settings
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_upload_bytes + 65536:
-            raise ApiProblem(413, "file_too_large", f"the upload is over the {settings.max_upload_bytes // 2**20} MB limit")
+            raise ApiProblem(
+                413,
+                "file_too_large",
+                f"the upload is over the {settings.max_upload_bytes // 2**20} MB limit",
+            )
         with tempfile.TemporaryDirectory(dir=upload_dir(settings)) as tmp:
             form = await read_upload(
                 request.stream(),
@@ -197,7 +214,6 @@ def create_app(services: Services) -> FastAPI:
             session.expunge(doc)
             return doc
 
-    _ = timedelta
     return app
 
 

@@ -65,7 +65,9 @@ def _images_to_pdf(src: Path, dest: Path, work_dir: Path, limits: Limits) -> Nor
             with Image.open(src) as img:
                 count = getattr(img, "n_frames", 1)
                 if count > limits.max_pages:
-                    raise TooManyPages(f"the image has {count} pages; the limit is {limits.max_pages}")
+                    raise TooManyPages(
+                        f"the image has {count} pages; the limit is {limits.max_pages}"
+                    )
                 dpi_missing = _dpi_missing(img)
                 needs_flatten = False
                 for i in range(count):

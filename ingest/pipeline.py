@@ -16,7 +16,7 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -43,9 +43,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 def _pipeline_errors() -> tuple[type[Exception], ...]:
     """Every package's error base: these carry a reason code and say whether to retry."""
     from ocr.errors import OcrError
+
     from signing.errors import SigningError
     from storage.errors import StorageError
 
@@ -147,7 +149,10 @@ def _keep_rejected(
 ) -> None:
     key = f"originals/{scan_id}/original.bin"
     services.store.put_file(
-        key, spooled.path, content_type="application/octet-stream", sha256=spooled.sha256,
+        key,
+        spooled.path,
+        content_type="application/octet-stream",
+        sha256=spooled.sha256,
         metadata={"scan-id": scan_id, "rejected": exc.code},
     )
     with session_scope(services.sessions) as session:
@@ -185,7 +190,9 @@ def dispatch(services: Services, scan_id: str, step: str) -> None:
     try:
         services.celery.send_task(TASK_FOR_STEP[step], args=[scan_id], queue=QUEUE_FOR_STEP[step])
     except Exception:  # broker down: the scan is safe in the ledger
-        log.warning("could not enqueue %s for scan %s; the sweeper will", step, scan_id, exc_info=True)
+        log.warning(
+            "could not enqueue %s for scan %s; the sweeper will", step, scan_id, exc_info=True
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,7 +292,9 @@ def sweep(services: Services) -> int:
     return len(todo)
 
 
-def fail(services: Services, scan_id: str, code: str, message: str, token: str | None = None) -> None:
+def fail(
+    services: Services, scan_id: str, code: str, message: str, token: str | None = None
+) -> None:
     with session_scope(services.sessions) as session:
         conditions = [Scan.id == scan_id, Scan.status.in_(ScanStatus.ACTIVE)]
         if token is not None:
@@ -409,7 +418,9 @@ def _ocr_step(services: Services, scan: Scan, work: Path, token: str) -> None:
     progress = _progress_writer(services, scan.id, token)
     progress(0, normalized.pages)
     ocr_pdf = work / "ocr.pdf"
-    result = services.ocr_engine.run(normalized.pdf, ocr_pdf, work_dir=work / "ocr", progress=progress)
+    result = services.ocr_engine.run(
+        normalized.pdf, ocr_pdf, work_dir=work / "ocr", progress=progress
+    )
     fields = extract_fields(result.page_texts)
     ocr_key = f"work/{scan.id}/ocr.pdf"
     put = services.store.put_file(ocr_key, ocr_pdf, content_type=PDF)
@@ -447,6 +458,7 @@ def _ocr_step(services: Services, scan: Scan, work: Path, token: str) -> None:
 
 def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
     from ocr.pdfa import check_pdfa
+
     from signing.stamp import scan_stamp_lines
 
     assert scan.ocr_key is not None and scan.ocr_result is not None
@@ -467,7 +479,9 @@ def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
     if not report.ok:
         from ocr.errors import PdfaValidationError
 
-        raise PdfaValidationError("the signed file no longer meets PDF/A-2b: " + "; ".join(report.problems))
+        raise PdfaValidationError(
+            "the signed file no longer meets PDF/A-2b: " + "; ".join(report.problems)
+        )
     key = f"documents/{scan.id}/signed.pdf"
     services.store.put_file(
         key, signed, content_type=PDF, sha256=result.sha256, metadata={"scan-id": scan.id}
@@ -487,7 +501,9 @@ def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
             .execution_options(synchronize_session=False)
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
-            log.warning("scan %s: signing lease lost; leaving the document to the new owner", scan.id)
+            log.warning(
+                "scan %s: signing lease lost; leaving the document to the new owner", scan.id
+            )
             return
         exists = session.scalar(select(Document.id).where(Document.scan_id == scan.id))
         if exists is None:

@@ -18,10 +18,10 @@ from typing import BinaryIO
 
 from ingest.errors import (
     CorruptFile,
-    InvalidField,
     EmptyUpload,
     EncryptedPdf,
     ImageTooLarge,
+    InvalidField,
     TooManyPages,
     UnsupportedMediaType,
     UploadTooLarge,

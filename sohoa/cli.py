@@ -6,13 +6,11 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(help="sohoa: scan → OCR → PDF/A → PAdES signature → object storage.", no_args_is_help=True)
+app = typer.Typer(
+    help="sohoa: scan → OCR → PDF/A → PAdES signature → object storage.", no_args_is_help=True
+)
 pki_app = typer.Typer(help="Development PKI.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(pki_app, name="pki")
@@ -70,12 +70,18 @@ def worker(
     _start_sweeper(services, stop)
     argv = [
         "worker",
-        "--queues", queues,
-        "--concurrency", str(concurrency or os.cpu_count() or 2),
-        "--pool", "prefork",
-        "--hostname", f"sohoa-{os.getpid()}@{socket.gethostname()}",
-        "--loglevel", loglevel,
-        "--without-gossip", "--without-mingle",
+        "--queues",
+        queues,
+        "--concurrency",
+        str(concurrency or os.cpu_count() or 2),
+        "--pool",
+        "prefork",
+        "--hostname",
+        f"sohoa-{os.getpid()}@{socket.gethostname()}",
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
     ]
     try:
         services.celery.worker_main(argv)
@@ -122,11 +128,15 @@ def run(
     settings = _settings()
     services = build(settings)
     services.signers  # noqa: B018 - creates the development PKI before the worker starts
-    worker_proc = subprocess.Popen([sys.executable, "-m", "sohoa.cli", "worker"], env=os.environ.copy())
+    worker_proc = subprocess.Popen(
+        [sys.executable, "-m", "sohoa.cli", "worker"], env=os.environ.copy()
+    )
     console.print(f"[bold]sohoa[/] data in {settings.data_dir.resolve()}")
     console.print(f"API:  http://{host}:{port}/api/v1   docs: http://{host}:{port}/docs")
     if generated:
-        console.print(f"token (this run only; set SOHOA_API_TOKEN to keep one): {os.environ['SOHOA_API_TOKEN']}")
+        console.print(
+            f"token (this run only; set SOHOA_API_TOKEN to keep one): {os.environ['SOHOA_API_TOKEN']}"
+        )
     console.print(
         f"try:  curl -H 'Authorization: Bearer $TOKEN' -F file=@scan.jpg http://{host}:{port}/api/v1/scans"
     )
@@ -171,7 +181,11 @@ def digitize(
     rows: list[tuple[str, str, str, str, str]] = []
     failures = 0
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         overall = progress.add_task("files", total=len(files))
         for path in files:
@@ -179,8 +193,14 @@ def digitize(
             status, pages, output, valid = "failed", "-", "-", "-"
             try:
                 with path.open("rb") as f:
-                    spooled = spool(read_chunks(f), upload_dir(services.settings) / f"cli-{os.getpid()}", max_bytes=services.settings.max_upload_bytes)
-                accepted = accept_upload(services, spooled, filename=path.name, clerk_id=clerk, password=password)
+                    spooled = spool(
+                        read_chunks(f),
+                        upload_dir(services.settings) / f"cli-{os.getpid()}",
+                        max_bytes=services.settings.max_upload_bytes,
+                    )
+                accepted = accept_upload(
+                    services, spooled, filename=path.name, clerk_id=clerk, password=password
+                )
                 scan_id = accepted.scan.id
                 for step in (Step.OCR, Step.SIGN):
                     _watch = _progress_watcher(services, scan_id, progress, task)
@@ -192,13 +212,22 @@ def digitize(
                     scan = session.get(Scan, scan_id)
                     assert scan is not None
                     doc = session.query(Document).filter(Document.scan_id == scan_id).one_or_none()
-                    status = scan.status if not scan.reason_code else f"{scan.status}: {scan.reason_code}"
+                    status = (
+                        scan.status
+                        if not scan.reason_code
+                        else f"{scan.status}: {scan.reason_code}"
+                    )
                     pages = str(scan.pages_total or "-")
                     if doc is not None:
                         target = out / f"{path.stem}.signed.pdf"
                         services.store.get_to_file(doc.object_key, target)
                         output = str(target)
-                        report = verify_pdf(target, trust_roots=services.trust_roots, other_certs=services.other_certs, expected_sha256=doc.sha256)
+                        report = verify_pdf(
+                            target,
+                            trust_roots=services.trust_roots,
+                            other_certs=services.other_certs,
+                            expected_sha256=doc.sha256,
+                        )
                         valid = "yes" if report.ok else "NO"
             except IngestError as exc:
                 status = f"refused: {exc.code}"
@@ -238,7 +267,9 @@ def _progress_watcher(services, scan_id: str, progress: Progress, task) -> threa
 @app.command()
 def verify(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    sha256: Annotated[str | None, typer.Option(help="SHA-256 recorded at signing, if known.")] = None,
+    sha256: Annotated[
+        str | None, typer.Option(help="SHA-256 recorded at signing, if known.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Verify a signed PDF; exit 0 only if every signature is intact, valid and trusted."""
@@ -246,7 +277,12 @@ def verify(
     from sohoa.factory import build
 
     services = build(_settings())
-    report = verify_pdf(file, trust_roots=services.trust_roots, other_certs=services.other_certs, expected_sha256=sha256)
+    report = verify_pdf(
+        file,
+        trust_roots=services.trust_roots,
+        other_certs=services.other_certs,
+        expected_sha256=sha256,
+    )
     data = report.to_dict()
     if as_json:
         console.print_json(json.dumps(data, ensure_ascii=False, default=str))
@@ -267,8 +303,12 @@ def verify(
 
 @pki_app.command("init")
 def pki_init(
-    directory: Annotated[Path | None, typer.Option("--dir", help="Where to create it (default: data/pki).")] = None,
-    clerk: Annotated[list[str] | None, typer.Option(help="Clerk as id:Full Name; repeatable.")] = None,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Where to create it (default: data/pki).")
+    ] = None,
+    clerk: Annotated[
+        list[str] | None, typer.Option(help="Clerk as id:Full Name; repeatable.")
+    ] = None,
 ) -> None:
     """Create a development CA, a unit certificate and clerk certificates (NOT for production)."""
     from signing.pki import init_dev_pki
@@ -307,5 +347,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-

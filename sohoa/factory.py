@@ -21,9 +21,9 @@ from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 
 if TYPE_CHECKING:
     from celery import Celery
+    from ocr.engine import OcrEngine
 
     from ingest.validate import Limits
-    from ocr.engine import OcrEngine
     from signing.backends import SignerRegistry
     from signing.sign import DocumentSigner
 
@@ -127,7 +127,9 @@ def ensure_dev_pki(settings: Settings) -> None:
     from signing.pki import init_dev_pki
 
     pki_dir = settings.resolved_pki_dir
-    if (pki_dir / "unit.p12").exists() and (pki_dir / "clerks" / f"{settings.default_clerk}.p12").exists():
+    if (pki_dir / "unit.p12").exists() and (
+        pki_dir / "clerks" / f"{settings.default_clerk}.p12"
+    ).exists():
         return
     log.warning("creating a DEVELOPMENT PKI in %s (not for production)", pki_dir)
     clerks = list(DEV_CLERKS)

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     pki_dir: Path | None = None
     pkcs12_password: SecretStr = SecretStr("sohoa-dev-only")
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
-    pkcs11_token_label: str = "sohoa"
+    pkcs11_token_label: str = "sohoa"  # noqa: S105 - a token label, not a secret
     pkcs11_pin: SecretStr = SecretStr("")
     prefer_pss: bool = False
     tsa_url: str | None = None

@@ -13,7 +13,11 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-pytest_plugins = [p for p in ["tests.fixtures.seaweedfs", "tests.fixtures.pki"] if (Path(__file__).parent / "fixtures" / (p.rsplit(".", 1)[1] + ".py")).exists()]  # TEMP
+pytest_plugins = [
+    p
+    for p in ["tests.fixtures.seaweedfs", "tests.fixtures.pki"]
+    if (Path(__file__).parent / "fixtures" / (p.rsplit(".", 1)[1] + ".py")).exists()
+]  # TEMP
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("SOHOA_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -38,7 +42,9 @@ def pg_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # pragma: no cover - environment problem, reported clearly
-        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({exc}); start it or set SOHOA_TEST_PG_URL")
+        pytest.fail(
+            f"PostgreSQL at {PG_URL} is not reachable ({exc}); start it or set SOHOA_TEST_PG_URL"
+        )
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     yield url
     with admin.connect() as conn:

@@ -27,9 +27,17 @@ def services(request: pytest.FixtureRequest, make_settings) -> Services:  # type
 
 def _add_scan(services: Services, **kw: object) -> str:
     values: dict[str, object] = dict(
-        filename="a.jpg", media_type="image/jpeg", size=1, sha256="0" * 64,
-        original_key="originals/x/original.jpg", clerk_id="clerk1", pages_done=0, attempts=0,
-        warnings=[], status=ScanStatus.RECEIVED, step=Step.OCR,
+        filename="a.jpg",
+        media_type="image/jpeg",
+        size=1,
+        sha256="0" * 64,
+        original_key="originals/x/original.jpg",
+        clerk_id="clerk1",
+        pages_done=0,
+        attempts=0,
+        warnings=[],
+        status=ScanStatus.RECEIVED,
+        step=Step.OCR,
     )
     values.update(kw)
     scan = Scan(**values)  # type: ignore[arg-type]
@@ -78,7 +86,11 @@ def test_expired_lease_can_be_taken_over(services: Services) -> None:
     assert claim(services, scan_id, Step.OCR, "dead-worker") is not None
     assert claim(services, scan_id, Step.OCR, "second") is None  # lease still held
     with session_scope(services.sessions) as s:
-        s.execute(update(Scan).where(Scan.id == scan_id).values(lease_until=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(Scan)
+            .where(Scan.id == scan_id)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
     taken = claim(services, scan_id, Step.OCR, "second")
     assert taken is not None and taken.attempts == 2
 
@@ -97,7 +109,12 @@ def test_sweeper_requeues_only_stalled_scans(services: Services) -> None:
     old = utcnow() - timedelta(seconds=services.settings.requeue_grace + 5)
     stalled = _add_scan(services, status=ScanStatus.PROCESSING, lease_until=old, updated_at=old)
     never_started = _add_scan(services, updated_at=old)
-    running = _add_scan(services, status=ScanStatus.PROCESSING, lease_until=utcnow() + timedelta(minutes=1), updated_at=old)
+    running = _add_scan(
+        services,
+        status=ScanStatus.PROCESSING,
+        lease_until=utcnow() + timedelta(minutes=1),
+        updated_at=old,
+    )
     fresh = _add_scan(services)
     done = _add_scan(services, status=ScanStatus.DIGITIZED, step=None, updated_at=old)
     queue_dir = Path(services.settings.broker_dir) / "queue"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import pikepdf
@@ -13,7 +12,9 @@ from ingest import errors
 from ingest.normalize import MISSING_DPI_WARNING, normalize
 from ingest.validate import JPEG, PDF, PNG, TIFF, Limits, display_name, inspect, sniff, spool
 
-LIMITS = Limits(max_bytes=50 * 2**20, max_pages=20, max_page_pixels=60_000_000, max_total_pixels=200_000_000)
+LIMITS = Limits(
+    max_bytes=50 * 2**20, max_pages=20, max_page_pixels=60_000_000, max_total_pixels=200_000_000
+)
 
 
 def _image(path: Path, fmt: str, *, size=(600, 800), mode="L", dpi=(300, 300), **kw) -> Path:
@@ -79,7 +80,9 @@ def test_multipage_tiff_to_pdf_lossless(tmp_path: Path) -> None:
     for i, f in enumerate(frames):
         f.putpixel((i, i), 17)
     tif = tmp_path / "three.tif"
-    frames[0].save(tif, save_all=True, append_images=frames[1:], dpi=(200, 200), compression="tiff_lzw")
+    frames[0].save(
+        tif, save_all=True, append_images=frames[1:], dpi=(200, 200), compression="tiff_lzw"
+    )
     out = normalize(tif, tmp_path / "w", LIMITS)
     assert out.pages == 3
     assert MISSING_DPI_WARNING not in out.warnings
@@ -88,7 +91,7 @@ def test_multipage_tiff_to_pdf_lossless(tmp_path: Path) -> None:
         # 300 px at 200 dpi = 1.5 in = 108 pt: the resolution was respected.
         assert float(pdf.pages[0].mediabox[2]) == pytest.approx(108, abs=0.5)
         for page, original in zip(pdf.pages, frames, strict=True):
-            (name, raw), = page.get_images().items()
+            ((_name, raw),) = page.get_images().items()
             decoded = pikepdf.PdfImage(raw).as_pil_image()
             assert decoded.tobytes() == original.tobytes(), "pixels changed on the way into the PDF"
 
@@ -107,7 +110,7 @@ def test_jpeg_bytes_embedded_unchanged_and_exif_rotation(tmp_path: Path, corpus:
     with pikepdf.open(out.pdf) as pdf:
         page = pdf.pages[0]
         assert int(page.obj.get("/Rotate", 0)) % 360 == 90
-        (_, raw), = page.get_images().items()
+        ((_, raw),) = page.get_images().items()
         assert raw.read_raw_bytes() == src.read_bytes()
 
 
@@ -118,7 +121,7 @@ def test_alpha_png_flattened(tmp_path: Path) -> None:
     im.save(path, dpi=(300, 300))
     out = normalize(path, tmp_path / "w", LIMITS)
     with pikepdf.open(out.pdf) as pdf:
-        (_, raw), = pdf.pages[0].get_images().items()
+        ((_, raw),) = pdf.pages[0].get_images().items()
         pil = pikepdf.PdfImage(raw).as_pil_image().convert("RGB")
         assert pil.getpixel((5, 5)) == (255, 0, 0)
         assert pil.getpixel((50, 50)) == (255, 255, 255)
@@ -126,8 +129,14 @@ def test_alpha_png_flattened(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["truncated_jpeg.jpg", "truncated_image.png", "broken_data_stream.png", "broken.png",
-     "oom-225817ca0f8c663be7ab4b9e717b02c661e66834.tif", "crash-2020-10-test.tif"],
+    [
+        "truncated_jpeg.jpg",
+        "truncated_image.png",
+        "broken_data_stream.png",
+        "broken.png",
+        "oom-225817ca0f8c663be7ab4b9e717b02c661e66834.tif",
+        "crash-2020-10-test.tif",
+    ],
 )
 def test_damaged_images_fail_with_reason(tmp_path: Path, corpus: Path, name: str) -> None:
     with pytest.raises(errors.IngestError) as info:
@@ -143,10 +152,9 @@ def test_display_name_is_never_a_path() -> None:
 
 
 def test_zero_dpi_exif_does_not_crash(tmp_path: Path, corpus: Path) -> None:
-    out = normalize(corpus / "hostile" / "pillow" / "exif-dpi-zerodivision.jpg", tmp_path / "w", LIMITS)
+    out = normalize(
+        corpus / "hostile" / "pillow" / "exif-dpi-zerodivision.jpg", tmp_path / "w", LIMITS
+    )
     assert out.pages == 1
     with pikepdf.open(out.pdf) as pdf:
         assert float(pdf.pages[0].mediabox[2]) > 0
-
-
-

@@ -23,9 +23,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _scan(**kw: object) -> Scan:
     values: dict[str, object] = dict(
-        filename="a.jpg", media_type="image/jpeg", size=1, sha256="0" * 64,
-        original_key="originals/x/original.jpg", clerk_id="clerk1", pages_done=0, attempts=0,
-        warnings=[], status=ScanStatus.RECEIVED, step=Step.OCR,
+        filename="a.jpg",
+        media_type="image/jpeg",
+        size=1,
+        sha256="0" * 64,
+        original_key="originals/x/original.jpg",
+        clerk_id="clerk1",
+        pages_done=0,
+        attempts=0,
+        warnings=[],
+        status=ScanStatus.RECEIVED,
+        step=Step.OCR,
     )
     values.update(kw)
     return Scan(**values)  # type: ignore[arg-type]

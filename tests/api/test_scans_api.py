@@ -1,0 +1,184 @@
+"""The upload API's answers to good and bad input (no worker runs here)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.app import create_app
+from sohoa.factory import Services, build
+from storage.db import session_scope
+from storage.models import Scan, ScanStatus
+
+
+@pytest.fixture
+def services(make_settings) -> Services:  # type: ignore[no-untyped-def]
+    svc = build(make_settings(max_upload_bytes=2 * 2**20))
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture
+def client(services: Services) -> TestClient:
+    return TestClient(create_app(services))
+
+
+def _png(text_color: int = 0) -> bytes:
+    im = Image.new("L", (300, 200), 255)
+    im.putpixel((10, 10), text_color)
+    buf = io.BytesIO()
+    im.save(buf, "PNG", dpi=(300, 300))
+    return buf.getvalue()
+
+
+def _problem(resp, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    body = resp.json()
+    assert body["code"] == code and body["status"] == status and body["detail"]
+    return body
+
+
+def test_health_and_docs_need_no_token(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "store": "ok"}
+    assert client.get("/docs").status_code == 200
+    assert "/api/v1/scans" in client.get("/openapi.json").json()["paths"]
+
+
+def test_token_required(client: TestClient, auth: dict[str, str]) -> None:
+    _problem(client.get("/api/v1/scans/x"), 401, "unauthorized")
+    _problem(
+        client.get("/api/v1/scans/x", headers={"Authorization": "Bearer wrong"}),
+        401,
+        "unauthorized",
+    )
+    _problem(client.get("/api/v1/scans/x", headers=auth), 404, "scan_not_found")
+
+
+def test_upload_accepted_and_duplicate_returns_same_scan(
+    client: TestClient, auth, services: Services
+) -> None:  # type: ignore[no-untyped-def]
+    data = _png()
+    first = client.post(
+        "/api/v1/scans", headers=auth, files={"file": ("../../etc/passwd", data, "text/plain")}
+    )
+    assert first.status_code == 202, first.text
+    body = first.json()
+    assert body["status"] == ScanStatus.RECEIVED
+    assert body["status_url"] == f"/api/v1/scans/{body['id']}"
+    assert first.headers["location"] == body["status_url"]
+    assert body["filename"] == "passwd" and body["media_type"] == "image/png"
+    assert body["pages_total"] == 1 and body["pages_done"] == 0
+    info = services.store.stat(f"originals/{body['id']}/original.png")
+    assert info.size == len(data)
+
+    again = client.post("/api/v1/scans", headers=auth, files={"file": ("again.png", data)})
+    assert (
+        again.status_code == 200 and again.json()["id"] == body["id"] and again.json()["duplicate"]
+    )
+    status = client.get(body["status_url"], headers=auth).json()
+    assert status["id"] == body["id"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", 415, "unsupported_media_type"),
+        (b"%PDF-1.4\n%%EOF\n", 422, "file_corrupt"),
+        (b"hello, not a scan", 415, "unsupported_media_type"),
+    ],
+)
+def test_bad_files_refused_and_kept(
+    client: TestClient, auth, services: Services, payload: bytes, status: int, code: str
+) -> None:  # type: ignore[no-untyped-def]
+    resp = client.post("/api/v1/scans", headers=auth, files={"file": ("x.pdf", payload)})
+    body = _problem(resp, status, code)
+    with session_scope(services.sessions) as s:
+        scan = s.get(Scan, body["scan_id"])
+        assert scan is not None and scan.status == ScanStatus.FAILED and scan.reason_code == code
+        key = scan.original_key
+    with services.store.open(key) as f:
+        assert f.read() == payload
+
+
+def test_empty_oversized_and_malformed_uploads(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    _problem(
+        client.post("/api/v1/scans", headers=auth, files={"file": ("e.png", b"")}),
+        400,
+        "empty_file",
+    )
+    big = b"\x89PNG\r\n\x1a\n" + b"\0" * (3 * 2**20)
+    _problem(
+        client.post("/api/v1/scans", headers=auth, files={"file": ("b.png", big)}),
+        413,
+        "file_too_large",
+    )
+    raw = client.post(
+        "/api/v1/scans", headers={**auth, "content-type": "application/pdf"}, content=b"%PDF-"
+    )
+    _problem(raw, 400, "bad_form")
+    _problem(
+        client.post(
+            "/api/v1/scans", headers=auth, data={"clerk_id": "x"}, files={"other": ("a", b"1")}
+        ),
+        400,
+        "bad_form",
+    )
+    _problem(
+        client.post(
+            "/api/v1/scans",
+            headers=auth,
+            data={"clerk_id": "../../etc"},
+            files={"file": ("a.png", _png())},
+        ),
+        400,
+        "invalid_field",
+    )
+
+
+def test_encrypted_pdf_needs_its_password(
+    client: TestClient, auth, corpus: Path, services: Services
+) -> None:  # type: ignore[no-untyped-def]
+    data = (corpus / "ocrmypdf" / "skew-encrypted.pdf").read_bytes()
+    body = _problem(
+        client.post("/api/v1/scans", headers=auth, files={"file": ("s.pdf", data)}),
+        422,
+        "pdf_encrypted",
+    )
+    assert "password" in body["detail"]
+    _problem(
+        client.post(
+            "/api/v1/scans",
+            headers=auth,
+            data={"password": "wrong"},
+            files={"file": ("s.pdf", data)},
+        ),
+        422,
+        "pdf_wrong_password",
+    )
+    ok = client.post(
+        "/api/v1/scans",
+        headers=auth,
+        data={"password": "password"},
+        files={"file": ("s.pdf", data)},
+    )
+    assert ok.status_code == 202, ok.text
+    with session_scope(services.sessions) as s:
+        scan = s.get(Scan, ok.json()["id"])
+        assert scan is not None and scan.source_key
+        source = scan.source_key
+    import pikepdf
+
+    with services.store.open(source) as f, pikepdf.open(io.BytesIO(f.read())) as pdf:
+        assert not pdf.is_encrypted
+
+
+def test_unknown_document_is_problem_404(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    _problem(client.get("/api/v1/documents/nope", headers=auth), 404, "document_not_found")
+    _problem(client.get("/api/v1/documents/nope/file", headers=auth), 404, "document_not_found")
