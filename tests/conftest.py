@@ -13,11 +13,7 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-pytest_plugins = [
-    p
-    for p in ["tests.fixtures.seaweedfs", "tests.fixtures.pki"]
-    if (Path(__file__).parent / "fixtures" / (p.rsplit(".", 1)[1] + ".py")).exists()
-]  # TEMP
+pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.pki"]
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("SOHOA_CORPUS", REPO.parent / "shared" / "corpus"))

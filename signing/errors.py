@@ -1,0 +1,73 @@
+"""The signing package's one error hierarchy.
+
+Every failure that leaves ``signing/`` is a :class:`SigningError`; pyHanko, python-pkcs11 and
+cryptography exceptions are wrapped at the edge of the package. The class attributes carry the
+behaviour the callers need (Celery retry, HTTP problem status, stable reason code), so the API
+layer and the pipeline task translate errors without knowing where they came from.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidClerkIdError",
+    "InvalidPdfForSigning",
+    "KeyUnavailableError",
+    "SignerConfigError",
+    "SigningError",
+    "StampFontMissingError",
+    "TimestampError",
+]
+
+
+class SigningError(Exception):
+    """Base class: a signature could not be produced (or the signing setup is unusable)."""
+
+    code: str = "signing_failed"
+    retryable: bool = False
+    http_status: int = 500
+
+
+class SignerConfigError(SigningError):
+    """No usable signer for the request: unknown clerk, missing key file, wrong password or PIN.
+
+    Not retryable: an operator has to fix the configuration (retrying a wrong PIN can even lock
+    an HSM token).
+    """
+
+    code = "signer_not_configured"
+
+
+class StampFontMissingError(SignerConfigError):
+    """The font for the visible stamp is missing; Courier would break PDF/A and Vietnamese."""
+
+    code = "stamp_font_missing"
+
+
+class InvalidClerkIdError(SignerConfigError):
+    """A clerk id that cannot be used as a file name or token label."""
+
+    code = "invalid_clerk_id"
+    http_status = 422
+
+
+class KeyUnavailableError(SigningError):
+    """The key exists but cannot be reached right now (HSM session lost, token removed)."""
+
+    code = "signing_key_unavailable"
+    retryable = True
+    http_status = 503
+
+
+class TimestampError(SigningError):
+    """The configured RFC 3161 timestamp authority could not be reached or answered badly."""
+
+    code = "timestamp_unavailable"
+    retryable = True
+    http_status = 503
+
+
+class InvalidPdfForSigning(SigningError):
+    """The input is not a PDF pyHanko can sign incrementally (corrupt, encrypted, locked)."""
+
+    code = "unsignable_pdf"
+    http_status = 422

@@ -1,0 +1,295 @@
+"""PAdES signing of (PDF/A) files with a visible Vietnamese stamp.
+
+Choices, and why:
+
+* Incremental update only: the original bytes (and so the PDF/A-2b header, XMP ``pdfaid`` and
+  OutputIntent) stay as they are; a new ``IncrementalPdfFileWriter`` per signature, as pyHanko
+  requires.
+* ``/ETSI.CAdES.detached`` (PAdES) with SHA-256: pyHanko's default subfilter is the older
+  ``adbe.pkcs7.detached``, and SHA-384 trips a PDF-2.0 version bump (pyHanko#543).
+* B-T when a TSA is configured (one :class:`HTTPTimeStamper` reused, so pyHanko's size-estimate
+  request is made once per process, not per document); B-B otherwise.
+* Signing time in Asia/Ho_Chi_Minh whatever the host's TZ, so stamp and ``/M`` agree with the
+  counter's clock.
+* Sync API that is safe to call from a thread, or even from a running event loop (it then
+  runs on a helper thread, since pyHanko's ``sign_pdf`` would call ``asyncio.run`` there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
+
+from signing._aio import run_sync
+from signing.backends import SignerBackend
+from signing.errors import (
+    InvalidPdfForSigning,
+    KeyUnavailableError,
+    SignerConfigError,
+    SigningError,
+    TimestampError,
+)
+from signing.stamp import (
+    VN_TZ,
+    Position,
+    as_tz,
+    default_stamp_style,
+    printable,
+    stamp_box,
+    stamp_style,
+)
+
+__all__ = ["DocumentSigner", "SignResult", "make_timestamper"]
+
+log = logging.getLogger(__name__)
+
+PadesLevel = Literal["B-B", "B-T"]
+
+
+def make_timestamper(url: str | None, *, timeout: int = 10) -> TimeStamper | None:
+    """The RFC 3161 client for ``url`` (B-T signatures), or ``None`` for B-B.
+
+    Build it once at start-up and reuse it: pyHanko caches its size-estimate token per
+    timestamper object. Nothing is contacted here; an unreachable TSA surfaces as
+    :class:`~signing.errors.TimestampError` when signing.
+    """
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise SignerConfigError(f"timestamp URL must be http(s): {url!r}")
+    return HTTPTimeStamper(url, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class SignResult:
+    """What the caller records about a signed file (keep ``sha256``: the audit check needs it)."""
+
+    path: Path
+    sha256: str
+    size: int
+    signer_name: str
+    signing_time: datetime
+    level: PadesLevel
+    field_name: str
+
+    @property
+    def signed_at(self) -> datetime:
+        """Alias of :attr:`signing_time` (the name the pipeline's Document row uses)."""
+        return self.signing_time
+
+
+class _ZonedPdfSigner(signers.PdfSigner):
+    """``PdfSigner`` whose signing time is taken in a chosen zone instead of the host's."""
+
+    def __init__(self, *args: object, tz: tzinfo, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._tz = tz
+        self.signing_time: datetime | None = None
+
+    def init_signing_session(self, pdf_out, existing_fields_only=False):  # type: ignore[no-untyped-def]
+        session = super().init_signing_session(pdf_out, existing_fields_only)
+        # /M has one-second resolution; report exactly what the file says.
+        session.system_time = datetime.now(self._tz).replace(microsecond=0)
+        self.signing_time = session.system_time
+        return session
+
+
+class DocumentSigner:
+    """Signs PDFs with a visible stamp on page 1; one instance per process, used by threads."""
+
+    def __init__(
+        self,
+        font_path: Path,
+        *,
+        timestamper: TimeStamper | None = None,
+        tz: tzinfo | str = VN_TZ,
+    ) -> None:
+        self.font_path = Path(font_path)
+        self.timestamper = timestamper
+        self.tz = as_tz(tz)
+        if not self.font_path.is_file():
+            raise SignerConfigError(
+                f"stamp font {self.font_path} missing; build it with ensure_stamp_font()"
+            )
+
+    @property
+    def level(self) -> PadesLevel:
+        return "B-T" if self.timestamper is not None else "B-B"
+
+    def sign(
+        self,
+        src: Path,
+        dst: Path,
+        backend: SignerBackend,
+        *,
+        stamp_lines: Sequence[str] | None,
+        position: Position = "top-left",
+        reason: str,
+        location: str,
+        field_name: str = "SohoaSignature",
+    ) -> SignResult:
+        """Sign ``src`` into ``dst`` (written atomically; ``src`` is never modified).
+
+        ``stamp_lines`` are shown literally; ``None`` gives "Đã ký số bởi: <CN> / Thời gian".
+        Failures are :class:`~signing.errors.SigningError` subclasses (``ValueError`` only for
+        a bad ``position``, a programming error).
+        """
+        if position not in ("top-left", "top-right"):
+            raise ValueError(f"unknown stamp position {position!r}")
+        src, dst = Path(src), Path(dst)
+        pyhanko_signer = backend.pyhanko_signer()
+        signer_name = backend.name
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp"
+            )
+        except OSError as exc:
+            raise SigningError(f"cannot write signed file {dst}: {exc}") from exc
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "w+b") as out:
+                signing_time = self._sign_into(
+                    src, out, pyhanko_signer, signer_name,
+                    stamp_lines=stamp_lines, position=position, reason=reason,
+                    location=location, field_name=field_name,
+                )
+                # No fsync: dst is a work file; durability is the object store's job.
+                out.seek(0)
+                digest = hashlib.sha256()
+                for chunk in iter(lambda: out.read(1 << 20), b""):
+                    digest.update(chunk)
+                size = out.tell()
+            os.replace(tmp, dst)
+        except OSError as exc:
+            raise SigningError(f"cannot write signed file {dst}: {exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        log.info("signed %s as %s (%s, %d bytes)", dst.name, signer_name, self.level, size)
+        return SignResult(
+            path=dst, sha256=digest.hexdigest(), size=size, signer_name=signer_name,
+            signing_time=signing_time, level=self.level, field_name=field_name,
+        )
+
+    async def async_sign(self, *args: object, **kwargs: object) -> SignResult:
+        """:meth:`sign` on a worker thread, for async callers (FastAPI handlers)."""
+        return await asyncio.to_thread(self.sign, *args, **kwargs)  # type: ignore[arg-type]
+
+    def _sign_into(
+        self,
+        src: Path,
+        out: BinaryIO,
+        pyhanko_signer: signers.Signer,
+        signer_name: str,
+        *,
+        stamp_lines: Sequence[str] | None,
+        position: Position,
+        reason: str,
+        location: str,
+        field_name: str,
+    ) -> datetime:
+        try:
+            infile = open(src, "rb")  # noqa: SIM115 - closed below, after signing
+        except OSError as exc:
+            raise InvalidPdfForSigning(f"cannot read {src}: {exc.strerror}") from None
+        with infile:
+            try:
+                writer = IncrementalPdfFileWriter(infile)
+                if writer.prev.encrypted:
+                    raise InvalidPdfForSigning(f"{src.name} is encrypted (not PDF/A)")
+                rect, rotation = self._placement(writer, position)
+            except SigningError:
+                raise
+            except Exception as exc:  # any parser failure means the input is unusable
+                raise InvalidPdfForSigning(f"{src.name} is not a signable PDF: {exc}") from exc
+            if stamp_lines is None:
+                style = default_stamp_style(self.font_path, rotation=rotation)
+            else:
+                style = stamp_style(self.font_path, stamp_lines, rotation=rotation)
+            shown_name = printable(self.font_path, signer_name)
+            meta = signers.PdfSignatureMetadata(
+                field_name=field_name,
+                md_algorithm="sha256",
+                subfilter=fields.SigSeedSubFilter.PADES,
+                reason=reason,
+                location=location,
+            )
+            pdf_signer = _ZonedPdfSigner(
+                meta,
+                pyhanko_signer,
+                timestamper=self.timestamper,
+                stamp_style=style,
+                new_field_spec=fields.SigFieldSpec(field_name, on_page=0, box=rect),
+                tz=self.tz,
+            )
+            try:
+                run_sync(
+                    lambda: pdf_signer.async_sign_pdf(
+                        writer, output=out, appearance_text_params={"signer": shown_name}
+                    )
+                )
+            except SigningError:
+                raise
+            except TimestampRequestError as exc:
+                raise TimestampError(f"timestamp authority unavailable: {exc}") from exc
+            except PyHankoSigningError as exc:
+                raise SigningError(f"pyHanko refused to sign {src.name}: {exc}") from exc
+            except PdfError as exc:
+                raise InvalidPdfForSigning(f"{src.name}: {exc}") from exc
+            except Exception as exc:
+                if type(exc).__module__.startswith("pkcs11"):
+                    raise KeyUnavailableError(f"PKCS#11 error while signing: {exc!r}") from exc
+                raise SigningError(f"signing {src.name} failed: {exc!r}") from exc
+        assert pdf_signer.signing_time is not None
+        return pdf_signer.signing_time
+
+    @staticmethod
+    def _placement(
+        writer: IncrementalPdfFileWriter, position: Position
+    ) -> tuple[tuple[float, float, float, float], int]:
+        page_ref, _ = writer.prev.find_page_for_modification(0)
+        page = page_ref.get_object()
+        media = _inherited(page, "/MediaBox")
+        if media is None:
+            raise InvalidPdfForSigning("page 1 has no /MediaBox")
+        crop = _inherited(page, "/CropBox")
+        box = [float(v) for v in (crop if crop is not None else media)]
+        if crop is not None:  # the visible area is the CropBox clipped to the MediaBox
+            m = sorted(float(v) for v in media[0::2]), sorted(float(v) for v in media[1::2])
+            xs, ys = sorted(box[0::2]), sorted(box[1::2])
+            box = [max(xs[0], m[0][0]), max(ys[0], m[1][0]),
+                   min(xs[1], m[0][1]), min(ys[1], m[1][1])]
+        rotate = _inherited(page, "/Rotate")
+        return stamp_box(box, int(rotate) if rotate is not None else 0, position)
+
+
+def _inherited(page: generic.DictionaryObject, key: str) -> object | None:
+    """A page attribute that may be inherited from the page tree (ISO 32000 §7.7.3.4)."""
+    node: object = page
+    for _ in range(64):  # bounded: a malformed /Parent loop must not hang us
+        if not isinstance(node, generic.DictionaryObject):
+            return None
+        if key in node:
+            return node[key]
+        parent = node.get("/Parent")
+        if parent is None:
+            return None
+        node = parent.get_object() if isinstance(parent, generic.IndirectObject) else parent
+    return None

@@ -1,0 +1,200 @@
+"""Signature verification reports for auditors and ``sohoa verify``.
+
+Validation is offline (``allow_fetching=False``) against the trust roots the caller passes,
+with pyHanko's default soft-fail revocation policy: certificates without reachable CRL/OCSP
+(the development PKI has none) are not rejected for it. A production verifier that must prove
+non-revocation should embed revocation data at signing time (PAdES B-LT) instead.
+
+``ok`` is deliberately stricter than pyHanko's ``bottom_line``. pyHanko accepts a file whose
+later revisions were cut off, and Info-dictionary edits as "LTA updates" (notes/signing.md §4),
+so the caller should also pass the SHA-256 recorded at signing time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import x509
+from cryptography import x509 as pyca_x509
+
+from signing._aio import run_sync
+from signing.backends import common_name
+from signing.errors import SignerConfigError
+
+__all__ = ["SignatureReport", "VerificationReport", "load_certificates", "verify_pdf"]
+
+_PADES = "/ETSI.CAdES.detached"
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """Certificates from a PEM (one or several) or DER file, e.g. ``ca.pem``/``chain.pem``."""
+    from pyhanko.keys import load_certs_from_pemder
+
+    try:
+        certs = list(load_certs_from_pemder([str(path)]))
+    except (OSError, ValueError) as exc:
+        raise SignerConfigError(f"cannot read certificates from {path}: {exc}") from None
+    if not certs:
+        raise SignerConfigError(f"no certificate in {path}")
+    return certs
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    """One signature field, as an auditor reads it."""
+
+    field_name: str
+    intact: bool = False
+    valid: bool = False
+    trusted: bool = False
+    signer: str | None = None
+    signer_subject: str | None = None
+    signing_time: str | None = None
+    timestamp: str | None = None
+    timestamp_trusted: bool | None = None
+    coverage: str | None = None
+    modification_level: str | None = None
+    docmdp_ok: bool | None = None
+    bottom_line: bool = False
+    pades_level: str | None = None
+    summary: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Intact, valid, trusted, no change beyond signature maintenance, and any
+        timestamp token trusted too."""
+        return (
+            self.error is None
+            and self.intact
+            and self.valid
+            and self.trusted
+            and self.bottom_line
+            and self.modification_level in ("NONE", "LTA_UPDATES")
+            and self.timestamp_trusted is not False
+        )
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """Verdict on a whole file; ``to_dict()`` is what the API and the CLI print."""
+
+    path: str
+    signed: bool
+    ok: bool
+    sha256: str | None = None
+    sha256_matches: bool | None = None
+    signatures: tuple[SignatureReport, ...] = field(default_factory=tuple)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["signatures"] = [
+            {**asdict(sig), "ok": sig.ok} for sig in self.signatures
+        ]
+        return data
+
+
+def verify_pdf(
+    path: Path,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    other_certs: Sequence[x509.Certificate] = (),
+    expected_sha256: str | None = None,
+) -> VerificationReport:
+    """Validate every signature in ``path`` offline. Never raises on bad input.
+
+    ``ok`` = signed, every signature :attr:`SignatureReport.ok`, and the file's SHA-256 equals
+    ``expected_sha256`` when one is given. A non-PDF, a corrupted file or an unreadable path
+    gives ``ok=False`` with ``error`` set.
+    """
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return VerificationReport(path=name, signed=False, ok=False,
+                                  error=f"cannot read file: {exc.strerror or exc}")
+    sha256 = hashlib.sha256(data).hexdigest()
+    matches = None if expected_sha256 is None else sha256 == expected_sha256.strip().lower()
+    try:
+        signatures = run_sync(lambda: _validate_all(data, trust_roots, other_certs))
+    except Exception as exc:  # garbage in, report out: the verifier must never crash
+        return VerificationReport(
+            path=name, signed=False, ok=False, sha256=sha256, sha256_matches=matches,
+            error=f"not a readable PDF: {type(exc).__name__}: {exc}",
+        )
+    signed = bool(signatures)
+    ok = signed and all(s.ok for s in signatures) and matches is not False
+    return VerificationReport(
+        path=name, signed=signed, ok=ok, sha256=sha256, sha256_matches=matches,
+        signatures=tuple(signatures),
+    )
+
+
+async def _validate_all(
+    data: bytes,
+    trust_roots: Sequence[x509.Certificate],
+    other_certs: Sequence[x509.Certificate],
+) -> list[SignatureReport]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko_certvalidator import ValidationContext
+
+    reader = PdfFileReader(BytesIO(data))
+    sigs = list(reader.embedded_regular_signatures)
+    if not sigs:
+        return []
+    doc_ts_revisions = [ts.signed_revision for ts in reader.embedded_timestamp_signatures]
+    has_dss = "/DSS" in reader.root
+    vc = ValidationContext(
+        trust_roots=list(trust_roots), other_certs=list(other_certs), allow_fetching=False
+    )
+    try:
+        return [await _one(sig, vc, has_dss, doc_ts_revisions) for sig in sigs]
+    finally:
+        await vc.aclose()
+
+
+async def _one(sig: Any, vc: Any, has_dss: bool, doc_ts_revisions: list[int]) -> SignatureReport:
+    from pyhanko.sign.validation import async_validate_pdf_signature
+
+    field_name = str(sig.field_name)
+    try:
+        st = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
+    except Exception as exc:  # a malformed CMS blob must not hide the other signatures
+        return SignatureReport(field_name=field_name, error=f"{type(exc).__name__}: {exc}")
+    cert = st.signing_cert
+    tsv = st.timestamp_validity
+    level = None
+    if sig.sig_object.get("/SubFilter") == _PADES:
+        level = "B-B"
+        if tsv is not None:
+            level = "B-T"
+            if has_dss:
+                level = "B-LT"
+                if any(rev > sig.signed_revision for rev in doc_ts_revisions):
+                    level = "B-LTA"
+    mod = st.modification_level
+    return SignatureReport(
+        field_name=field_name,
+        intact=bool(st.intact),
+        valid=bool(st.valid),
+        trusted=bool(st.trusted),
+        signer=common_name(cert),
+        signer_subject=pyca_x509.load_der_x509_certificate(cert.dump()).subject.rfc4514_string(),
+        signing_time=st.signer_reported_dt.isoformat() if st.signer_reported_dt else None,
+        timestamp=tsv.timestamp.isoformat() if tsv is not None else None,
+        timestamp_trusted=(
+            None if tsv is None else bool(tsv.intact and tsv.valid and tsv.trusted)
+        ),
+        coverage=st.coverage.name if st.coverage is not None else None,
+        modification_level=mod.name if mod is not None else None,
+        docmdp_ok=st.docmdp_ok,
+        bottom_line=bool(st.bottom_line),
+        pades_level=level,
+        summary=st.summary(),
+    )
