@@ -41,9 +41,8 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    from ocr.errors import OcrError
-
     from ingest.errors import IngestError
+    from ocr.errors import OcrError
     from signing.errors import SigningError
     from storage.errors import StorageError
 

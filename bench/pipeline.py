@@ -30,7 +30,6 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 from ocr.extract import page_texts  # noqa: E402
-
 from ocr.quality import cer  # noqa: E402
 from tests.ocr.ocr_pagegen import A4, PARAGRAPHS, render_page  # noqa: E402
 

@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 def _pipeline_errors() -> tuple[type[Exception], ...]:
     """Every package's error base: these carry a reason code and say whether to retry."""
     from ocr.errors import OcrError
-
     from signing.errors import SigningError
     from storage.errors import StorageError
 
@@ -458,7 +457,6 @@ def _ocr_step(services: Services, scan: Scan, work: Path, token: str) -> None:
 
 def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
     from ocr.pdfa import check_pdfa
-
     from signing.stamp import scan_stamp_lines
 
     assert scan.ocr_key is not None and scan.ocr_result is not None

@@ -21,9 +21,9 @@ from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 
 if TYPE_CHECKING:
     from celery import Celery
-    from ocr.engine import OcrEngine
 
     from ingest.validate import Limits
+    from ocr.engine import OcrEngine
     from signing.backends import SignerRegistry
     from signing.sign import DocumentSigner
 

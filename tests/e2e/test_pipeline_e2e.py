@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from ocr.extract import page_texts
 from ocr.pdfa import check_pdfa
-
 from ocr.quality import cer
 from storage.db import session_scope
 from storage.models import Document
@@ -123,9 +123,13 @@ def test_production_topology_postgres_redis_seaweedfs(
     assert "41/QĐ-UBND" in fields["document_numbers"] and "2019-03-12" in fields["dates"]
 
 
-def test_worker_killed_mid_ocr_loses_nothing(make_stack, production_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("topology", ["embedded", "production"])
+def test_worker_killed_mid_ocr_loses_nothing(
+    make_stack, request, topology: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    env = request.getfixturevalue("production_env") if topology == "production" else {}
     stack = make_stack(
-        **production_env,
+        **env,
         SOHOA_LEASE_SECONDS="6",
         SOHOA_HEARTBEAT_SECONDS="1",
         SOHOA_SWEEP_INTERVAL="2",
