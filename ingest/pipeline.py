@@ -110,12 +110,15 @@ def accept_upload(
         metadata={"scan-id": scan_id},
     )
     source_key = None
-    if inspection.media_type == PDF and inspection.encrypted and password:
+    if inspection.media_type == PDF and inspection.encrypted:
+        # Opened with the citizen's password, or with none (an owner-password-only PDF):
+        # the pipeline works on a decrypted copy and never needs the password again.
         with tempfile.TemporaryDirectory(dir=upload_dir(settings)) as tmp:
             decrypted = Path(tmp) / "decrypted.pdf"
-            decrypt_pdf(spooled.path, decrypted, password)
+            decrypt_pdf(spooled.path, decrypted, password or "")
             source_key = f"originals/{scan_id}/decrypted.pdf"
             services.store.put_file(source_key, decrypted, content_type=PDF)
+        inspection.warnings.append("pdf_decrypted_copy_processed")
 
     scan = Scan(
         id=scan_id,
