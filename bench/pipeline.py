@@ -16,6 +16,7 @@ import argparse
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 from ocr.extract import page_texts  # noqa: E402
 from ocr.quality import cer  # noqa: E402
-from tests.ocr.ocr_pagegen import A4, PARAGRAPHS, render_page  # noqa: E402
+from tests.ocr.pagegen import A4, PARAGRAPHS, render_page  # noqa: E402
 
 CORPUS = Path(os.environ.get("SOHOA_CORPUS", REPO.parent / "shared" / "corpus"))
 CORPUS_PAGES = ("vietnamese/real_photos_scans/administrative_documents.jpg",)
@@ -77,13 +78,25 @@ def make_pages(out: Path, count: int, use_corpus: bool) -> list[Page]:
                 dest = out / src.name
                 shutil.copyfile(src, dest)
                 pages.append(Page(dest, src.with_suffix(".gt.txt").read_text("utf-8")))
+    # Scanners deliver PDFs, and plain ocrmypdf refuses some JPEGs (a 72-dpi tag): both sides
+    # get the same one-page PDFs made losslessly with img2pdf.
+    import img2pdf
+
+    for page in pages:
+        pdf = page.path.with_suffix(".pdf")
+        pdf.write_bytes(img2pdf.convert(str(page.path)))
+        page.path = pdf
     return pages
 
 
 def multipage_pdf(pages: list[Page], dest: Path) -> Path:
-    import img2pdf
+    import pikepdf
 
-    dest.write_bytes(img2pdf.convert([str(p.path) for p in pages]))
+    with pikepdf.new() as out:
+        for page in pages:
+            with pikepdf.open(page.path) as one:
+                out.pages.extend(one.pages)
+        out.save(dest)
     return dest
 
 
@@ -100,7 +113,7 @@ def tesseract_cpu_per_page(pages: list[Page], lang: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         for i, page in enumerate(pages):
             subprocess.run(
-                ["tesseract", str(page.path), f"{tmp}/{i}", "-l", lang, "pdf"],
+                ["tesseract", str(page.path.with_suffix(".jpg")), f"{tmp}/{i}", "-l", lang, "pdf"],
                 check=True,
                 capture_output=True,
             )
@@ -217,8 +230,8 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
     worker = subprocess.Popen(
         [sys.executable, "-m", "sohoa.cli", "worker", "--concurrency", str(CORES)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(work / "worker.log").open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     memory = TreeMemory(worker.pid)
@@ -230,18 +243,18 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
         return resp.json()["id"]
 
     def wait(ids: list[str]) -> list[str]:
-        docs: dict[str, str] = {}
-        while len(docs) < len(ids):
-            for sid in ids:
-                if sid in docs:
-                    continue
+        """Wait for each scan in turn, polling gently: the API shares the two cores."""
+        docs = []
+        for sid in ids:
+            while True:
                 body = client.get(f"/api/v1/scans/{sid}", headers=auth).json()
                 if body["status"] == "failed":
                     raise SystemExit(f"sohoa failed a benchmark page: {body}")
                 if body["status"] == "digitized":
-                    docs[sid] = body["document_id"]
-            time.sleep(0.05)
-        return [docs[sid] for sid in ids]
+                    docs.append(body["document_id"])
+                    break
+                time.sleep(0.25)
+        return docs
 
     def fetch(doc_ids: list[str], prefix: str) -> list[Path]:
         outs = []
@@ -283,8 +296,12 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
         r_multi.peak_mb = peak
         return r_multi, r_single
     finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=60)
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
         services.engine.dispose()
 
 

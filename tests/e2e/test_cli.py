@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ocr.ocr_pagegen import A6, render_page
+from tests.ocr.pagegen import A6, render_page
 
 pytestmark = pytest.mark.slow
 

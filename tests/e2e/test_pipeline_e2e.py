@@ -14,7 +14,7 @@ from ocr.pdfa import check_pdfa
 from ocr.quality import cer
 from storage.db import session_scope
 from storage.models import Document
-from tests.ocr.ocr_pagegen import A6, render_page, save_pdf
+from tests.ocr.pagegen import A6, render_page, save_pdf
 
 pytestmark = pytest.mark.slow
 
