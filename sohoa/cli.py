@@ -32,6 +32,7 @@ err = Console(stderr=True)
 
 def _configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -131,15 +132,16 @@ def run(
     worker_proc = subprocess.Popen(
         [sys.executable, "-m", "sohoa.cli", "worker"], env=os.environ.copy()
     )
-    console.print(f"[bold]sohoa[/] data in {settings.data_dir.resolve()}")
-    console.print(f"API:  http://{host}:{port}/api/v1   docs: http://{host}:{port}/docs")
-    if generated:
-        console.print(
-            f"token (this run only; set SOHOA_API_TOKEN to keep one): {os.environ['SOHOA_API_TOKEN']}"
-        )
-    console.print(
-        f"try:  curl -H 'Authorization: Bearer $TOKEN' -F file=@scan.jpg http://{host}:{port}/api/v1/scans"
-    )
+    token = os.environ["SOHOA_API_TOKEN"]
+    banner = [
+        f"sohoa: data in {settings.data_dir.resolve()} (development PKI: not for production)",
+        f"API   http://{host}:{port}/api/v1",
+        f"docs  http://{host}:{port}/docs",
+        f"token {token}"
+        + ("   (this run only; set SOHOA_API_TOKEN to keep one)" if generated else ""),
+        f"try   curl -H 'Authorization: Bearer {token}' -F file=@scan.jpg http://{host}:{port}/api/v1/scans",
+    ]
+    print("\n".join(banner), flush=True)
     try:
         uvicorn.run(create_app(services), host=host, port=port)
     finally:
