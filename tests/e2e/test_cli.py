@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,65 @@ def test_pki_init_is_marked_not_for_production(tmp_path: Path) -> None:
     readme = (tmp_path / "data" / "pki" / "README.txt").read_text()
     assert "not for production" in readme.lower()
     assert (tmp_path / "data" / "pki" / "clerks" / "clerk9.p12").exists()
+
+
+def test_sohoa_run_serves_api_and_worker_together(tmp_path: Path) -> None:
+    """What `make run` ends in: one command, the embedded default, a scan goes all the way."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOHOA_")}
+    env.update(SOHOA_DATA_DIR=str(tmp_path / "data"), OMP_THREAD_LIMIT="1", PYTHONWARNINGS="ignore")
+    log = (tmp_path / "run.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sohoa.cli", "run", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("sohoa run did not answer /healthz: " + (tmp_path / "run.log").read_text())
+        banner = (tmp_path / "run.log").read_text()
+        token = next(line.split()[1] for line in banner.splitlines() if line.startswith("token "))
+        assert f"{base}/docs" in banner
+        auth = {"Authorization": f"Bearer {token}"}
+        page = render_page(size_in=A6, paragraphs=("Số: 12/GP-UBND",), seed=5)
+        scan = tmp_path / "gp.png"
+        page.image.save(scan, dpi=(300, 300))
+        with scan.open("rb") as f:
+            created = httpx.post(
+                f"{base}/api/v1/scans", headers=auth, files={"file": ("gp.png", f)}
+            )
+        assert created.status_code == 202, created.text
+        url = f"{base}{created.json()['status_url']}"
+        deadline = time.monotonic() + 300
+        status = {}
+        while time.monotonic() < deadline:
+            status = httpx.get(url, headers=auth).json()
+            if status["status"] in ("digitized", "failed"):
+                break
+            time.sleep(0.5)
+        assert status["status"] == "digitized", (status, (tmp_path / "run.log").read_text()[-3000:])
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
