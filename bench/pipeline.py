@@ -296,7 +296,7 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
         r_multi.peak_mb = peak
         return r_multi, r_single
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
+        worker.terminate()
         try:
             worker.wait(timeout=60)
         except subprocess.TimeoutExpired:

@@ -88,6 +88,11 @@ def worker(
         services.celery.worker_main(argv)
     finally:
         stop.set()
+        logging.shutdown()
+    # Celery has shut its pool down by now. Skip multiprocessing's exit hooks: when a process
+    # manager signals the whole group, the children die holding the pool's queue lock and
+    # billiard's finalizer would wait for that lock forever.
+    os._exit(0)
 
 
 @app.command()
@@ -130,7 +135,9 @@ def run(
     services = build(settings)
     services.signers  # noqa: B018 - creates the development PKI before the worker starts
     worker_proc = subprocess.Popen(
-        [sys.executable, "-m", "sohoa.cli", "worker"], env=os.environ.copy()
+        [sys.executable, "-m", "sohoa.cli", "worker"],
+        env=os.environ.copy(),
+        preexec_fn=_die_with_parent,
     )
     token = os.environ["SOHOA_API_TOKEN"]
     banner = [
@@ -150,6 +157,17 @@ def run(
             worker_proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker_proc.kill()
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM when `sohoa run` goes, however it goes.
+
+    uvicorn re-raises the signal that stopped it, so `run`'s own cleanup may never execute.
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @app.command()

@@ -108,7 +108,7 @@ class Stack:
     def close(self) -> None:
         for proc in self.workers:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.terminate()  # the main process only: Celery stops its own pool
         for proc in self.workers:
             try:
                 proc.wait(timeout=40)

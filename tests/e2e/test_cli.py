@@ -133,9 +133,30 @@ def test_sohoa_run_serves_api_and_worker_together(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert status["status"] == "digitized", (status, (tmp_path / "run.log").read_text()[-3000:])
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.terminate()  # as an operator's Ctrl-C or a process manager would
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    # The worker that `run` started must not outlive it.
+    deadline = time.monotonic() + 45
+    while _processes_using(tmp_path / "data") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    leftovers = _processes_using(tmp_path / "data")
+    for pid in leftovers:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftovers, "sohoa run left its worker running"
+
+
+def _processes_using(data_dir: Path) -> list[int]:
+    marker = f"SOHOA_DATA_DIR={data_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if marker in (proc / "environ").read_bytes().split(b"\0"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
