@@ -63,13 +63,13 @@ class OcrSettings:
     rendered harsh 8pt serif             0.83     1.19        0.78            0.47
     **mean of the Vietnamese rows**      4.11     4.21        4.20            4.06
     8 more harsh A5 pages, pooled       0.187    0.214       0.152           0.161
-    seconds for the Vietnamese rows      38.5     42.8        42.4            48.0
+    seconds for the Vietnamese rows      41.5     47.5        45.7            48.8
     English: phototest / eurotext   0.0/5.34 0.0/2.91    0.0/3.64        0.0/3.64
     ==================================  =====  =======  ==========  ==============
 
     ``vie`` and the two script-model settings are within one or two characters a page of each
     other (a tie: 0.05 points of mean CER; 3-4 edits in 11,000 characters on the extra pages),
-    so the fastest wins: ``vie`` is 10-25 % faster. ``vie+eng`` is worse on Vietnamese (and
+    so the fastest wins: ``vie`` is 9-15 % faster. ``vie+eng`` is worse on Vietnamese (and
     better only on the European eurotext page).
 
     ``rotate_pages``/``deskew`` are done by this package, not by OCRmyPDF (see the module doc).
@@ -103,7 +103,11 @@ class _Fixes:
 
 
 class OcrEngine:
-    """Long-lived OCR engine; ``run`` may be called concurrently from several threads."""
+    """Long-lived OCR engine; ``run`` may be called concurrently from several threads.
+
+    Concurrent runs overlap inside OCRmyPDF because every run passes the same plugin set
+    (:data:`PLUGIN`); they should also share ``max_image_mpixels``, which is Pillow-global.
+    """
 
     def __init__(self, settings: OcrSettings | None = None) -> None:
         self.settings = settings or OcrSettings()
