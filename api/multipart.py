@@ -14,8 +14,8 @@ from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ingest.errors import EmptyUpload, IngestError, UploadTooLarge
-from ingest.validate import Spooled
+from ingest.errors import EmptyUpload, IngestError
+from ingest.validate import Spooled, too_large
 
 MAX_FIELD_BYTES = 4096
 
@@ -88,10 +88,7 @@ async def read_upload(
         if state.get("is_file"):
             size += len(chunk)
             if size > max_bytes:
-                raise UploadTooLarge(
-                    f"the file is larger than the {max_bytes // (1024 * 1024)} MB limit; "
-                    "split the dossier into several uploads"
-                )
+                raise too_large(max_bytes)
             digest.update(chunk)
             assert out is not None
             out.write(chunk)

@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import CorruptFile, ImageTooLarge, TooManyPages
+from ingest.errors import CorruptFile, ImageTooLarge
 from ingest.validate import PDF, Limits, inspect
 
 DEFAULT_DPI = 300
@@ -63,20 +63,13 @@ def _images_to_pdf(src: Path, dest: Path, work_dir: Path, limits: Limits) -> Nor
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on damaged metadata
             with Image.open(src) as img:
+                # inspect() has checked the page count and pixel limits on the headers.
                 count = getattr(img, "n_frames", 1)
-                if count > limits.max_pages:
-                    raise TooManyPages(
-                        f"the image has {count} pages; the limit is {limits.max_pages}"
-                    )
                 dpi_missing = _dpi_missing(img)
                 needs_flatten = False
                 for i in range(count):
                     if i:
                         img.seek(i)
-                    if img.width * img.height > limits.max_page_pixels:
-                        raise ImageTooLarge(
-                            f"page {i + 1} is {img.width}×{img.height} pixels, over the limit"
-                        )
                     img.load()  # full decode: truncated and corrupt data fail here
                     needs_flatten |= _needs_flatten(img)
                 if needs_flatten:

@@ -79,6 +79,13 @@ class Spooled:
     sha256: str
 
 
+def too_large(max_bytes: int) -> UploadTooLarge:
+    return UploadTooLarge(
+        f"the file is larger than the {max_bytes // (1024 * 1024)} MB limit; "
+        "split the dossier into several uploads"
+    )
+
+
 def spool(chunks: Iterable[bytes], dest: Path, *, max_bytes: int) -> Spooled:
     """Write an upload to disk, hashing as it streams and stopping at the size cap."""
     digest = hashlib.sha256()
@@ -87,10 +94,7 @@ def spool(chunks: Iterable[bytes], dest: Path, *, max_bytes: int) -> Spooled:
         for chunk in chunks:
             size += len(chunk)
             if size > max_bytes:
-                raise UploadTooLarge(
-                    f"the file is larger than the {max_bytes // (1024 * 1024)} MB limit; "
-                    "split the dossier into several uploads"
-                )
+                raise too_large(max_bytes)
             digest.update(chunk)
             out.write(chunk)
     if size == 0:

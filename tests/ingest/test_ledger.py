@@ -13,6 +13,7 @@ from ingest.pipeline import claim, run_step, sweep
 from sohoa.factory import Services, build
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, Step, utcnow
+from tests.factories import make_scan
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,21 +27,7 @@ def services(request: pytest.FixtureRequest, make_settings) -> Services:  # type
 
 
 def _add_scan(services: Services, **kw: object) -> str:
-    values: dict[str, object] = dict(
-        filename="a.jpg",
-        media_type="image/jpeg",
-        size=1,
-        sha256="0" * 64,
-        original_key="originals/x/original.jpg",
-        clerk_id="clerk1",
-        pages_done=0,
-        attempts=0,
-        warnings=[],
-        status=ScanStatus.RECEIVED,
-        step=Step.OCR,
-    )
-    values.update(kw)
-    scan = Scan(**values)  # type: ignore[arg-type]
+    scan = make_scan(**kw)
     with session_scope(services.sessions) as s:
         s.add(scan)
         s.flush()

@@ -11,7 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from storage import db
-from storage.models import Base, Scan, ScanStatus, Step
+from storage.models import Base, Scan
+from tests.factories import make_scan
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -19,24 +20,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     return request.getfixturevalue("pg_database")
-
-
-def _scan(**kw: object) -> Scan:
-    values: dict[str, object] = dict(
-        filename="a.jpg",
-        media_type="image/jpeg",
-        size=1,
-        sha256="0" * 64,
-        original_key="originals/x/original.jpg",
-        clerk_id="clerk1",
-        pages_done=0,
-        attempts=0,
-        warnings=[],
-        status=ScanStatus.RECEIVED,
-        step=Step.OCR,
-    )
-    values.update(kw)
-    return Scan(**values)  # type: ignore[arg-type]
 
 
 def test_migrations_match_models_and_downgrade(database_url: str) -> None:
@@ -59,7 +42,7 @@ def test_timestamps_keep_their_zone(database_url: str) -> None:
     sessions = db.make_sessionmaker(engine)
     when = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
     with db.session_scope(sessions) as s:
-        s.add(_scan(id="a" * 32, created_at=when))
+        s.add(make_scan(id="a" * 32, created_at=when))
     with db.session_scope(sessions) as s:
         got = s.get(Scan, "a" * 32)
         assert got is not None and got.created_at == when and got.created_at.tzinfo is not None
