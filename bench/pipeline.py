@@ -51,7 +51,7 @@ class Result:
     label: str
     pages: int
     seconds: float
-    cer: float
+    cer: tuple[float, float | None]
     peak_mb: float
 
     @property
@@ -100,11 +100,17 @@ def multipage_pdf(pages: list[Page], dest: Path) -> Path:
     return dest
 
 
-def mean_cer(pdfs: list[Path], truths: list[str]) -> float:
+RENDERED = 0  # how many of the pages are rendered ones (the corpus scans follow them)
+
+
+def mean_cer(pdfs: list[Path], truths: list[str]) -> tuple[float, float | None]:
+    """Mean CER over the rendered pages, and over the real corpus scans (None if there are none)."""
     texts: list[str] = []
     for pdf in pdfs:
         texts.extend(page_texts(pdf))
-    return sum(cer(t, h) for t, h in zip(truths, texts, strict=True)) / len(truths)
+    rates = [cer(t, h) for t, h in zip(truths, texts, strict=True)]
+    rendered, real = rates[:RENDERED], rates[RENDERED:]
+    return sum(rendered) / len(rendered), (sum(real) / len(real) if real else None)
 
 
 def tesseract_cpu_per_page(pages: list[Page], lang: str) -> float:
@@ -305,6 +311,10 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
         services.engine.dispose()
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=10)
@@ -313,6 +323,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sohoa-bench-"))
     try:
+        global RENDERED
+        RENDERED = args.pages
         pages = make_pages(work, args.pages, not args.no_corpus)
         from sohoa.settings import Settings
 
@@ -323,11 +335,11 @@ def main() -> None:
         ours_multi, ours_single = run_sohoa(pages, work)
         limit = len(pages) * cpu / CORES
         print(
-            f"\n{'run':34} {'pages/min':>9} {'seconds':>8} {'Tess. limit':>11} {'CER':>7} {'peak MB':>8}"
+            f"\n{'run':34} {'pages/min':>9} {'seconds':>8} {'Tess. limit':>11} {'CER rendered':>12} {'CER scan':>8} {'peak MB':>8}"
         )
         for r in (plain_multi, plain_single, ours_multi, ours_single):
             print(
-                f"{r.label:34} {r.ppm:9.1f} {r.seconds:8.1f} {limit / r.seconds:10.0%} {r.cer:7.2%} {r.peak_mb:8.0f}"
+                f"{r.label:34} {r.ppm:9.1f} {r.seconds:8.1f} {limit / r.seconds:10.0%} {r.cer[0]:12.2%} {_pct(r.cer[1]):>8} {r.peak_mb:8.0f}"
             )
         print(f"\nratio b/a, one multi-page PDF:  {plain_multi.seconds / ours_multi.seconds:.2f}")
         print(f"ratio b/a, single-page files:   {plain_single.seconds / ours_single.seconds:.2f}")
