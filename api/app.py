@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -157,13 +158,8 @@ def create_app(services: Services) -> FastAPI:
         doc = _document(doc_id)
         services.store.stat(doc.object_key)  # a missing object is a 404/503 before streaming starts
 
-        def body() -> Any:
-            with services.store.open(doc.object_key) as f:
-                while chunk := f.read(256 * 1024):
-                    yield chunk
-
         return StreamingResponse(
-            body(),
+            _chunks(services.store, doc.object_key),
             media_type="application/pdf",
             headers={
                 "Content-Disposition": f'attachment; filename="{doc.id}.pdf"',
@@ -199,12 +195,7 @@ def create_app(services: Services) -> FastAPI:
             raise ApiProblem(403, "url_invalid", "the link is invalid or has expired")
         info = store.stat(key)
 
-        def body() -> Any:
-            with store.open(key) as f:
-                while chunk := f.read(256 * 1024):
-                    yield chunk
-
-        return StreamingResponse(body(), media_type=info.content_type)
+        return StreamingResponse(_chunks(store, key), media_type=info.content_type)
 
     def _document(doc_id: str) -> Document:
         with session_scope(services.sessions) as session:
@@ -215,6 +206,13 @@ def create_app(services: Services) -> FastAPI:
             return doc
 
     return app
+
+
+def _chunks(store: Any, key: str) -> Iterator[bytes]:
+    """Stream an object to the client without holding it in memory."""
+    with store.open(key) as f:
+        while chunk := f.read(256 * 1024):
+            yield chunk
 
 
 def _digest(token: str) -> bytes:

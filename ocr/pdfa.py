@@ -13,6 +13,8 @@ from pathlib import Path
 import pikepdf
 from pikepdf import Dictionary, Name, Stream
 
+from ocr.scanpage import inherited
+
 _FONT_FILES = ("/FontFile", "/FontFile2", "/FontFile3")
 
 
@@ -95,18 +97,6 @@ def _font_is_embedded(font: Dictionary) -> bool:
     return isinstance(descriptor, Dictionary) and any(k in descriptor for k in _FONT_FILES)
 
 
-def _inherited(node: Dictionary, key: str) -> object:
-    """Page attributes such as /Resources may live on an ancestor /Pages node."""
-    for _ in range(64):  # a page tree deeper than this is hostile
-        if key in node:
-            return node[key]
-        parent = node.get("/Parent")
-        if not isinstance(parent, Dictionary):
-            return None
-        node = parent
-    return None
-
-
 def _unembedded_fonts(pdf: pikepdf.Pdf) -> set[str]:
     """Walk page resources, Form XObjects, patterns and annotation appearances."""
     missing: set[str] = set()
@@ -154,7 +144,7 @@ def _unembedded_fonts(pdf: pikepdf.Pdf) -> set[str]:
                 visit_appearance(state)
 
     for page in pdf.pages:
-        visit_resources(_inherited(page.obj, "/Resources"))
+        visit_resources(inherited(page.obj, "/Resources"))
         annots = page.obj.get("/Annots")
         if isinstance(annots, pikepdf.Array):
             for annot in annots:

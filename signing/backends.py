@@ -105,9 +105,7 @@ def load_pkcs12(
         ) from exc
     if key is None or cert is None:
         raise SignerConfigError(f"PKCS#12 file {path} holds no private key and certificate")
-    as_asn1 = [
-        x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in extra
-    ]
+    as_asn1 = [x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in extra]
     return key, x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)), as_asn1
 
 
@@ -158,7 +156,24 @@ class CachedKeySigner(SimpleSigner):
         return super().sign_raw(data, digest_algorithm)
 
 
-class Pkcs12Backend:
+class _SignerIdentity:
+    """The signing certificate and its holder's name, read from the backend's pyHanko signer."""
+
+    def pyhanko_signer(self) -> Signer:
+        raise NotImplementedError
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        cert = self.pyhanko_signer().signing_cert
+        assert cert is not None
+        return cert
+
+    @property
+    def name(self) -> str:
+        return common_name(self.certificate)
+
+
+class Pkcs12Backend(_SignerIdentity):
     """A key in a PKCS#12 file, loaded once per process on first use."""
 
     def __init__(self, path: Path, password: bytes, *, prefer_pss: bool = False) -> None:
@@ -178,25 +193,11 @@ class Pkcs12Backend:
                 if self._signer is None:
                     key, cert, others = load_pkcs12(self.path, self._password)
                     if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey):
-                        raise SignerConfigError(
-                            f"{self.path}: only RSA and EC keys are supported"
-                        )
-                    self._signer = CachedKeySigner(
-                        key, cert, others, prefer_pss=self.prefer_pss
-                    )
+                        raise SignerConfigError(f"{self.path}: only RSA and EC keys are supported")
+                    self._signer = CachedKeySigner(key, cert, others, prefer_pss=self.prefer_pss)
                     log.info("loaded signing key %s (%s)", self.path, common_name(cert))
                 signer = self._signer
         return signer
-
-    @property
-    def certificate(self) -> x509.Certificate:
-        cert = self.pyhanko_signer().signing_cert
-        assert cert is not None
-        return cert
-
-    @property
-    def name(self) -> str:
-        return common_name(self.certificate)
 
 
 # --- PKCS#11 -------------------------------------------------------------------------------
@@ -252,12 +253,19 @@ class _Token:
 
         if not os.path.exists(self.module_path):
             raise SignerConfigError(f"PKCS#11 module not found: {self.module_path}")
-        pin_errors = (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange, p11.PinLocked,
-                      p11.PinExpired, p11.UserPinNotInitialized)
+        pin_errors = (
+            p11.PinIncorrect,
+            p11.PinInvalid,
+            p11.PinLenRange,
+            p11.PinLocked,
+            p11.PinExpired,
+            p11.UserPinNotInitialized,
+        )
         criteria = TokenCriteria(label=self.label)
         try:
-            return open_pkcs11_session(self.module_path, token_criteria=criteria,
-                                       user_pin=self._pin)
+            return open_pkcs11_session(
+                self.module_path, token_criteria=criteria, user_pin=self._pin
+            )
         except pin_errors as exc:
             raise SignerConfigError(
                 f"PKCS#11 login to token {self.label!r} refused ({type(exc).__name__}); "
@@ -295,8 +303,13 @@ def _make_hsm_signer(token: _Token, **kwargs: object) -> Signer:
     p11 = _pkcs11()
     from pyhanko.sign.pkcs11 import PKCS11Signer
 
-    permanent = (p11.MechanismInvalid, p11.MechanismParamInvalid, p11.KeyTypeInconsistent,
-                 p11.FunctionNotSupported, p11.DataLenRange)
+    permanent = (
+        p11.MechanismInvalid,
+        p11.MechanismParamInvalid,
+        p11.KeyTypeInconsistent,
+        p11.FunctionNotSupported,
+        p11.DataLenRange,
+    )
 
     class _HsmSigner(PKCS11Signer):
         """Signs under the token lock and survives a lost session by reopening it once."""
@@ -337,8 +350,9 @@ def _make_hsm_signer(token: _Token, **kwargs: object) -> Signer:
                                 f"PKCS#11 signing on token {token.label!r} failed "
                                 f"after reopening the session: {exc!r}"
                             ) from exc
-                        log.warning("PKCS#11 sign failed (%s); reopening session",
-                                    type(exc).__name__)
+                        log.warning(
+                            "PKCS#11 sign failed (%s); reopening session", type(exc).__name__
+                        )
             if spec.post_sign_transform is not None:
                 signature = spec.post_sign_transform(signature)
             return signature
@@ -346,7 +360,7 @@ def _make_hsm_signer(token: _Token, **kwargs: object) -> Signer:
     return _HsmSigner(token.session(), **kwargs)
 
 
-class Pkcs11Backend:
+class Pkcs11Backend(_SignerIdentity):
     """A key on a PKCS#11 token (HSM, smart card, SoftHSM2), found by label."""
 
     def __init__(
@@ -371,8 +385,10 @@ class Pkcs11Backend:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the PIN
-        return (f"Pkcs11Backend({self.module_path!r}, token={self.token_label!r}, "
-                f"key={self.key_label!r})")
+        return (
+            f"Pkcs11Backend({self.module_path!r}, token={self.token_label!r}, "
+            f"key={self.key_label!r})"
+        )
 
     def pyhanko_signer(self) -> Signer:
         signer = self._signer
@@ -412,16 +428,6 @@ class Pkcs11Backend:
             return signer
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @property
-    def certificate(self) -> x509.Certificate:
-        cert = self.pyhanko_signer().signing_cert
-        assert cert is not None
-        return cert
-
-    @property
-    def name(self) -> str:
-        return common_name(self.certificate)
-
 
 # --- registry ------------------------------------------------------------------------------
 
@@ -454,8 +460,9 @@ class SignerRegistry:
             if config.pkcs12_dir is None or config.pkcs12_password is None:
                 raise SignerConfigError("PKCS#12 signing needs pkcs12_dir and pkcs12_password")
         elif config.kind == "pkcs11":
-            if not (config.pkcs11_module and config.pkcs11_token_label
-                    and config.pkcs11_pin is not None):
+            if not (
+                config.pkcs11_module and config.pkcs11_token_label and config.pkcs11_pin is not None
+            ):
                 raise SignerConfigError(
                     "PKCS#11 signing needs pkcs11_module, pkcs11_token_label and pkcs11_pin"
                 )
@@ -494,18 +501,22 @@ class SignerRegistry:
         who = "the unit" if signer_id == UNIT_ID else f"clerk {signer_id!r}"
         if cfg.kind == "pkcs12":
             assert cfg.pkcs12_dir is not None and cfg.pkcs12_password is not None
-            path = (cfg.pkcs12_dir / "unit.p12" if signer_id == UNIT_ID
-                    else cfg.pkcs12_dir / "clerks" / f"{signer_id}.p12")
+            path = (
+                cfg.pkcs12_dir / "unit.p12"
+                if signer_id == UNIT_ID
+                else cfg.pkcs12_dir / "clerks" / f"{signer_id}.p12"
+            )
             if not path.is_file():
-                raise SignerConfigError(
-                    f"no signing certificate for {who}: {path} does not exist"
-                )
-            return Pkcs12Backend(path, cfg.pkcs12_password.encode(),
-                                 prefer_pss=cfg.prefer_pss)
+                raise SignerConfigError(f"no signing certificate for {who}: {path} does not exist")
+            return Pkcs12Backend(path, cfg.pkcs12_password.encode(), prefer_pss=cfg.prefer_pss)
         assert cfg.pkcs11_module and cfg.pkcs11_token_label and cfg.pkcs11_pin is not None
         return Pkcs11Backend(
-            cfg.pkcs11_module, cfg.pkcs11_token_label, cfg.pkcs11_pin,
-            key_label=signer_id, prefer_pss=cfg.prefer_pss, ca_chain=self._ca_chain(),
+            cfg.pkcs11_module,
+            cfg.pkcs11_token_label,
+            cfg.pkcs11_pin,
+            key_label=signer_id,
+            prefer_pss=cfg.prefer_pss,
+            ca_chain=self._ca_chain(),
         )
 
     def _ca_chain(self) -> tuple[x509.Certificate, ...]:

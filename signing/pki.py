@@ -164,8 +164,11 @@ def init_dev_pki(
 
 
 def _init(
-    directory: Path, unit_name: str, unit_code: str,
-    clerks: Sequence[tuple[str, str]], pw: bytes,
+    directory: Path,
+    unit_name: str,
+    unit_code: str,
+    clerks: Sequence[tuple[str, str]],
+    pw: bytes,
 ) -> DevPki:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     (directory / "clerks").mkdir(mode=0o700, exist_ok=True)
@@ -178,8 +181,9 @@ def _init(
                 issuer_cert, issuer_key = _load_issuer(directory, pw)
                 root = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
                 for cid, name in missing:
-                    _issue_clerk(directory, cid, name, meta["unit_name"],
-                                 issuer_cert, issuer_key, root, pw)
+                    _issue_clerk(
+                        directory, cid, name, meta["unit_name"], issuer_cert, issuer_key, root, pw
+                    )
                     meta["clerks"][cid] = name
                 _write(meta_path, json.dumps(meta, ensure_ascii=False, indent=2).encode())
         else:
@@ -193,21 +197,34 @@ def _init(
 
 
 def _create(
-    directory: Path, unit_name: str, unit_code: str,
-    clerks: Sequence[tuple[str, str]], pw: bytes,
+    directory: Path,
+    unit_name: str,
+    unit_code: str,
+    clerks: Sequence[tuple[str, str]],
+    pw: bytes,
 ) -> dict:
     now = _now()
     root_key = _new_key()
     root_name = _name(cn=_ROOT_CN, org=DEV_MARK)
     root = _cert(
-        subject=root_name, issuer=root_name, public_key=root_key.public_key(),
-        signer_key=root_key, not_before=now, days=3650, ca_path_len=1,
+        subject=root_name,
+        issuer=root_name,
+        public_key=root_key.public_key(),
+        signer_key=root_key,
+        not_before=now,
+        days=3650,
+        ca_path_len=1,
     )
     issuer_key = _new_key()
     issuer = _cert(
-        subject=_name(cn=_ISSUING_CN, org=DEV_MARK), issuer=root.subject,
-        public_key=issuer_key.public_key(), signer_key=root_key, issuer_cert=root,
-        not_before=now, days=1825, ca_path_len=0,
+        subject=_name(cn=_ISSUING_CN, org=DEV_MARK),
+        issuer=root.subject,
+        public_key=issuer_key.public_key(),
+        signer_key=root_key,
+        issuer_cert=root,
+        not_before=now,
+        days=1825,
+        ca_path_len=0,
     )
     # The root key is not kept: nothing below it ever needs re-issuing from it.
     _write(directory / "ca.pem", _pem(root))
@@ -216,7 +233,8 @@ def _create(
     _write(
         directory / "intermediate-key.pem",
         issuer_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
             serialization.BestAvailableEncryption(pw),
         ),
         private=True,
@@ -225,9 +243,14 @@ def _create(
     _issue_leaf(directory / "unit", unit_subject, UNIT_ID, issuer, issuer_key, root, pw)
     tsa_key = _new_key()
     tsa = _cert(
-        subject=_name(cn=_TSA_CN, org=DEV_MARK), issuer=issuer.subject,
-        public_key=tsa_key.public_key(), signer_key=issuer_key, issuer_cert=issuer,
-        not_before=now, days=1095, tsa=True,
+        subject=_name(cn=_TSA_CN, org=DEV_MARK),
+        issuer=issuer.subject,
+        public_key=tsa_key.public_key(),
+        signer_key=issuer_key,
+        issuer_cert=issuer,
+        not_before=now,
+        days=1095,
+        tsa=True,
     )
     _write_leaf(directory / "tsa", "tsa", tsa, tsa_key, issuer, root, pw)
     meta: dict = {"version": 1, "unit_name": unit_name, "unit_code": unit_code, "clerks": {}}
@@ -244,28 +267,49 @@ def _create(
 
 
 def _issue_clerk(
-    directory: Path, clerk_id: str, name: str, unit_name: str,
-    issuer: x509.Certificate, issuer_key: rsa.RSAPrivateKey, root: x509.Certificate, pw: bytes,
+    directory: Path,
+    clerk_id: str,
+    name: str,
+    unit_name: str,
+    issuer: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    root: x509.Certificate,
+    pw: bytes,
 ) -> None:
     subject = _name(cn=name, org=unit_name, ou=DEV_MARK, uid=clerk_id)
     _issue_leaf(directory / "clerks" / clerk_id, subject, clerk_id, issuer, issuer_key, root, pw)
 
 
 def _issue_leaf(
-    stem: Path, subject: x509.Name, friendly: str,
-    issuer: x509.Certificate, issuer_key: rsa.RSAPrivateKey, root: x509.Certificate, pw: bytes,
+    stem: Path,
+    subject: x509.Name,
+    friendly: str,
+    issuer: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    root: x509.Certificate,
+    pw: bytes,
 ) -> None:
     key = _new_key()
     cert = _cert(
-        subject=subject, issuer=issuer.subject, public_key=key.public_key(),
-        signer_key=issuer_key, issuer_cert=issuer, not_before=_now(), days=1095,
+        subject=subject,
+        issuer=issuer.subject,
+        public_key=key.public_key(),
+        signer_key=issuer_key,
+        issuer_cert=issuer,
+        not_before=_now(),
+        days=1095,
     )
     _write_leaf(stem, friendly, cert, key, issuer, root, pw)
 
 
 def _write_leaf(
-    stem: Path, friendly: str, cert: x509.Certificate, key: rsa.RSAPrivateKey,
-    issuer: x509.Certificate, root: x509.Certificate, pw: bytes,
+    stem: Path,
+    friendly: str,
+    cert: x509.Certificate,
+    key: rsa.RSAPrivateKey,
+    issuer: x509.Certificate,
+    root: x509.Certificate,
+    pw: bytes,
 ) -> None:
     p12 = pkcs12.serialize_key_and_certificates(
         friendly.encode(), key, cert, [issuer, root], serialization.BestAvailableEncryption(pw)
@@ -301,7 +345,11 @@ def _now() -> dt.datetime:
 
 
 def _name(
-    *, cn: str, org: str, ou: str | None = None, uid: str | None = None,
+    *,
+    cn: str,
+    org: str,
+    ou: str | None = None,
+    uid: str | None = None,
     org_id: str | None = None,
 ) -> x509.Name:
     attrs = [

@@ -157,18 +157,22 @@ class DocumentSigner:
         signer_name = backend.name
         try:
             dst.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(
-                dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp"
-            )
+            fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
         except OSError as exc:
             raise SigningError(f"cannot write signed file {dst}: {exc}") from exc
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "w+b") as out:
                 signing_time = self._sign_into(
-                    src, out, pyhanko_signer, signer_name,
-                    stamp_lines=stamp_lines, position=position, reason=reason,
-                    location=location, field_name=field_name,
+                    src,
+                    out,
+                    pyhanko_signer,
+                    signer_name,
+                    stamp_lines=stamp_lines,
+                    position=position,
+                    reason=reason,
+                    location=location,
+                    field_name=field_name,
                 )
                 # No fsync: dst is a work file; durability is the object store's job.
                 out.seek(0)
@@ -184,8 +188,13 @@ class DocumentSigner:
                 tmp.unlink()
         log.info("signed %s as %s (%s, %d bytes)", dst.name, signer_name, self.level, size)
         return SignResult(
-            path=dst, sha256=digest.hexdigest(), size=size, signer_name=signer_name,
-            signing_time=signing_time, level=self.level, field_name=field_name,
+            path=dst,
+            sha256=digest.hexdigest(),
+            size=size,
+            signer_name=signer_name,
+            signing_time=signing_time,
+            level=self.level,
+            field_name=field_name,
         )
 
     async def async_sign(self, *args: object, **kwargs: object) -> SignResult:
@@ -274,8 +283,12 @@ class DocumentSigner:
         if crop is not None:  # the visible area is the CropBox clipped to the MediaBox
             m = sorted(float(v) for v in media[0::2]), sorted(float(v) for v in media[1::2])
             xs, ys = sorted(box[0::2]), sorted(box[1::2])
-            box = [max(xs[0], m[0][0]), max(ys[0], m[1][0]),
-                   min(xs[1], m[0][1]), min(ys[1], m[1][1])]
+            box = [
+                max(xs[0], m[0][0]),
+                max(ys[0], m[1][0]),
+                min(xs[1], m[0][1]),
+                min(ys[1], m[1][1]),
+            ]
         rotate = _inherited(page, "/Rotate")
         return stamp_box(box, int(rotate) if rotate is not None else 0, position)
 

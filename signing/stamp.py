@@ -59,10 +59,22 @@ Position = Literal["top-left", "top-right"]
 
 # Latin-1, the Vietnamese letters and combining marks, the dong sign, dashes and quotes.
 _UNICODE_RANGES: tuple[tuple[int, int], ...] = (
-    (0x0020, 0x007E), (0x00A0, 0x00FF), (0x0102, 0x0103), (0x0110, 0x0111),
-    (0x0128, 0x0129), (0x0168, 0x0169), (0x01A0, 0x01A1), (0x01AF, 0x01B0),
-    (0x0300, 0x0303), (0x0309, 0x0309), (0x0323, 0x0323), (0x1EA0, 0x1EF9),
-    (0x2013, 0x2014), (0x2018, 0x201D), (0x2026, 0x2026), (0x20AB, 0x20AB),
+    (0x0020, 0x007E),
+    (0x00A0, 0x00FF),
+    (0x0102, 0x0103),
+    (0x0110, 0x0111),
+    (0x0128, 0x0129),
+    (0x0168, 0x0169),
+    (0x01A0, 0x01A1),
+    (0x01AF, 0x01B0),
+    (0x0300, 0x0303),
+    (0x0309, 0x0309),
+    (0x0323, 0x0323),
+    (0x1EA0, 0x1EF9),
+    (0x2013, 0x2014),
+    (0x2018, 0x201D),
+    (0x2026, 0x2026),
+    (0x20AB, 0x20AB),
 )
 _SUBSET_VERSION = "2"
 
@@ -85,8 +97,7 @@ def ensure_stamp_font(cache_dir: Path, source: Path = DEFAULT_FONT_SOURCE) -> Pa
             "'apt-get install fonts-noto-core' (Noto Sans: Vietnamese glyphs, 1000 units/em)"
         ) from None
     digest = hashlib.sha256(
-        f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{_SUBSET_VERSION}|{_UNICODE_RANGES}"
-        .encode()
+        f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{_SUBSET_VERSION}|{_UNICODE_RANGES}".encode()
     ).hexdigest()[:12]
     target = Path(cache_dir) / f"{source.stem}-vi-{digest}.ttf"
     if target.is_file():
@@ -125,9 +136,7 @@ def _subset(source: Path, out: Path) -> None:
                 "(use Noto Sans from fonts-noto-core)"
             )
         subsetter = subset.Subsetter(options)
-        subsetter.populate(
-            unicodes=[cp for lo, hi in _UNICODE_RANGES for cp in range(lo, hi + 1)]
-        )
+        subsetter.populate(unicodes=[cp for lo, hi in _UNICODE_RANGES for cp in range(lo, hi + 1)])
         subsetter.subset(font)
         subset.save_font(font, str(out), options)
     finally:
@@ -236,7 +245,10 @@ class VnTextStampStyle(TextStampStyle):
         if self.page_rotation in (90, 270) and box.width_defined and box.height_defined:
             box = BoxConstraints(width=box.height, height=box.width)
         return _RotatedTextStamp(
-            writer=writer, style=self, box=box, text_params=text_params,
+            writer=writer,
+            style=self,
+            box=box,
+            text_params=text_params,
             rotation=self.page_rotation,
         )
 
@@ -244,9 +256,7 @@ class VnTextStampStyle(TextStampStyle):
 def printable(font_path: Path, value: str) -> str:
     """``value`` in NFC (precomposed glyphs), with characters the font lacks replaced by '?'."""
     covered = font_codepoints(Path(font_path))
-    return "".join(
-        ch if ord(ch) in covered else "?" for ch in unicodedata.normalize("NFC", value)
-    )
+    return "".join(ch if ord(ch) in covered else "?" for ch in unicodedata.normalize("NFC", value))
 
 
 def stamp_style(
@@ -264,10 +274,8 @@ def stamp_style(
 def default_stamp_style(
     font_path: Path, *, rotation: int = 0, font_size: int = STAMP_FONT_SIZE
 ) -> VnTextStampStyle:
-    """"Signed by <CN> / time" stamp used when the caller gives no lines."""
-    return _style(
-        font_path, "Đã ký số bởi: %(signer)s\nThời gian: %(ts)s", rotation, font_size
-    )
+    """ "Signed by <CN> / time" stamp used when the caller gives no lines."""
+    return _style(font_path, "Đã ký số bởi: %(signer)s\nThời gian: %(ts)s", rotation, font_size)
 
 
 def _style(font_path: Path, template: str, rotation: int, font_size: int) -> VnTextStampStyle:

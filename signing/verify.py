@@ -94,9 +94,7 @@ class VerificationReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["signatures"] = [
-            {**asdict(sig), "ok": sig.ok} for sig in self.signatures
-        ]
+        data["signatures"] = [{**asdict(sig), "ok": sig.ok} for sig in self.signatures]
         return data
 
 
@@ -117,21 +115,30 @@ def verify_pdf(
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return VerificationReport(path=name, signed=False, ok=False,
-                                  error=f"cannot read file: {exc.strerror or exc}")
+        return VerificationReport(
+            path=name, signed=False, ok=False, error=f"cannot read file: {exc.strerror or exc}"
+        )
     sha256 = hashlib.sha256(data).hexdigest()
     matches = None if expected_sha256 is None else sha256 == expected_sha256.strip().lower()
     try:
         signatures = run_sync(lambda: _validate_all(data, trust_roots, other_certs))
     except Exception as exc:  # garbage in, report out: the verifier must never crash
         return VerificationReport(
-            path=name, signed=False, ok=False, sha256=sha256, sha256_matches=matches,
+            path=name,
+            signed=False,
+            ok=False,
+            sha256=sha256,
+            sha256_matches=matches,
             error=f"not a readable PDF: {type(exc).__name__}: {exc}",
         )
     signed = bool(signatures)
     ok = signed and all(s.ok for s in signatures) and matches is not False
     return VerificationReport(
-        path=name, signed=signed, ok=ok, sha256=sha256, sha256_matches=matches,
+        path=name,
+        signed=signed,
+        ok=ok,
+        sha256=sha256,
+        sha256_matches=matches,
         signatures=tuple(signatures),
     )
 
@@ -188,9 +195,7 @@ async def _one(sig: Any, vc: Any, has_dss: bool, doc_ts_revisions: list[int]) ->
         signer_subject=pyca_x509.load_der_x509_certificate(cert.dump()).subject.rfc4514_string(),
         signing_time=st.signer_reported_dt.isoformat() if st.signer_reported_dt else None,
         timestamp=tsv.timestamp.isoformat() if tsv is not None else None,
-        timestamp_trusted=(
-            None if tsv is None else bool(tsv.intact and tsv.valid and tsv.trusted)
-        ),
+        timestamp_trusted=(None if tsv is None else bool(tsv.intact and tsv.valid and tsv.trusted)),
         coverage=st.coverage.name if st.coverage is not None else None,
         modification_level=mod.name if mod is not None else None,
         docmdp_ok=st.docmdp_ok,

@@ -7,7 +7,7 @@ never loads a private key and a forked worker child opens its own connections.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,6 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     store: ObjectStore
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def limits(self) -> Limits:
