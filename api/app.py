@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import Caller
 from api.multipart import read_upload
 from api.problems import ApiProblem, install
+from api.routers import admin, catalog, dossiers, reports
+from dossiers.access import Principal, dossier_filter
+from dossiers.models import ComponentScan, Dossier
 from sohoa.factory import Services
 from storage import db
 from storage.db import session_scope
 from storage.models import Document, Scan, ScanStatus
-
-bearer = HTTPBearer(auto_error=False)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -33,21 +33,6 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install(app)
-    token_digest = (
-        _digest(services.settings.api_token.get_secret_value())
-        if services.settings.api_token
-        else None
-    )
-
-    def authenticated(
-        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        if token_digest is None:
-            raise ApiProblem(
-                401, "auth_not_configured", "the server has no API token; set SOHOA_API_TOKEN"
-            )
-        if creds is None or not hmac.compare_digest(_digest(creds.credentials), token_digest):
-            raise ApiProblem(401, "unauthorized", "send 'Authorization: Bearer <token>'")
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -71,12 +56,17 @@ def create_app(services: Services) -> FastAPI:
             status_code=200 if ok else 503,
         )
 
-    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticated)])
+    v1 = APIRouter(prefix="/api/v1")
 
     @v1.post("/scans", status_code=202, tags=["scans"])
-    async def upload_scan(request: Request) -> JSONResponse:
-        """Upload one scan (multipart, file in the field ``file``; optional ``clerk_id``, ``password``)."""
+    async def upload_scan(request: Request, who: Caller) -> JSONResponse:
+        """Upload one loose scan (multipart, file in ``file``; optional ``clerk_id``, ``password``).
+
+        Papers of a dossier go to ``/dossiers/{code}/components/{id}/scans`` instead.
+        """
         from ingest.pipeline import accept_upload, dispatch, upload_dir
+
+        who.require("counter", "admin")
 
         settings = services.settings
         length = request.headers.get("content-length")
@@ -99,13 +89,14 @@ def create_app(services: Services) -> FastAPI:
                 services,
                 form.file,
                 filename=form.filename,
-                clerk_id=form.fields.get("clerk_id") or None,
+                clerk_id=_clerk(who, form.fields.get("clerk_id") or None),
                 password=form.fields.get("password") or None,
+                unit_code=who.unit_code,
             )
         scan = accepted.scan
         if accepted.created:
             await run_in_threadpool(dispatch, services, scan.id, scan.step)
-        body = _scan_body(scan, None)
+        body = scan_body(scan, None)
         body["duplicate"] = not accepted.created
         return JSONResponse(
             body,
@@ -114,26 +105,31 @@ def create_app(services: Services) -> FastAPI:
         )
 
     @v1.get("/scans/{scan_id}", tags=["scans"])
-    def get_scan(scan_id: str) -> dict[str, Any]:
+    def get_scan(scan_id: str, who: Caller) -> dict[str, Any]:
         with session_scope(services.sessions) as session:
-            scan = session.get(Scan, scan_id)
+            scan = _scan(session, who, scan_id)
             if scan is None:
                 raise ApiProblem(404, "scan_not_found", f"no scan {scan_id}")
             doc_id = session.scalar(select(Document.id).where(Document.scan_id == scan_id))
-            return _scan_body(scan, doc_id)
+            return scan_body(scan, doc_id)
 
     @v1.post("/scans/{scan_id}/retry", status_code=202, tags=["scans"])
-    def retry(scan_id: str) -> dict[str, Any]:
+    def retry(scan_id: str, who: Caller) -> dict[str, Any]:
         from ingest.pipeline import dispatch, retry_scan
+
+        who.require("counter", "admin")
+        with session_scope(services.sessions) as session:
+            if _scan(session, who, scan_id) is None:
+                raise ApiProblem(404, "scan_not_found", f"no scan {scan_id}")
 
         scan = retry_scan(services, scan_id)
         if scan.status == ScanStatus.RECEIVED and scan.step:
             dispatch(services, scan.id, scan.step)
-        return _scan_body(scan, None)
+        return scan_body(scan, None)
 
     @v1.get("/documents/{doc_id}", tags=["documents"])
-    def get_document(doc_id: str) -> dict[str, Any]:
-        doc = _document(doc_id)
+    def get_document(doc_id: str, who: Caller) -> dict[str, Any]:
+        doc = _document(doc_id, who)
         return {
             "id": doc.id,
             "scan_id": doc.scan_id,
@@ -154,12 +150,12 @@ def create_app(services: Services) -> FastAPI:
         }
 
     @v1.get("/documents/{doc_id}/file", tags=["documents"])
-    def get_file(doc_id: str) -> StreamingResponse:
-        doc = _document(doc_id)
+    def get_file(doc_id: str, who: Caller) -> StreamingResponse:
+        doc = _document(doc_id, who)
         services.store.stat(doc.object_key)  # a missing object is a 404/503 before streaming starts
 
         return StreamingResponse(
-            _chunks(services.store, doc.object_key),
+            chunks(services.store, doc.object_key),
             media_type="application/pdf",
             headers={
                 "Content-Disposition": f'attachment; filename="{doc.id}.pdf"',
@@ -169,10 +165,10 @@ def create_app(services: Services) -> FastAPI:
         )
 
     @v1.get("/documents/{doc_id}/verification", tags=["documents"])
-    def verify(doc_id: str) -> dict[str, Any]:
+    def verify(doc_id: str, who: Caller) -> dict[str, Any]:
         from signing.verify import verify_pdf
 
-        doc = _document(doc_id)
+        doc = _document(doc_id, who)
         with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
             path = Path(tmp) / "document.pdf"
             services.store.get_to_file(doc.object_key, path)
@@ -184,6 +180,8 @@ def create_app(services: Services) -> FastAPI:
             )
         return {"document_id": doc.id, **report.to_dict()}
 
+    for module in (dossiers, catalog, admin, reports):
+        v1.include_router(module.router)
     app.include_router(v1)
 
     @app.get("/api/v1/objects/{key:path}", tags=["documents"], include_in_schema=False)
@@ -195,12 +193,12 @@ def create_app(services: Services) -> FastAPI:
             raise ApiProblem(403, "url_invalid", "the link is invalid or has expired")
         info = store.stat(key)
 
-        return StreamingResponse(_chunks(store, key), media_type=info.content_type)
+        return StreamingResponse(chunks(store, key), media_type=info.content_type)
 
-    def _document(doc_id: str) -> Document:
+    def _document(doc_id: str, who: Principal) -> Document:
         with session_scope(services.sessions) as session:
             doc = session.get(Document, doc_id)
-            if doc is None:
+            if doc is None or _scan(session, who, doc.scan_id) is None:
                 raise ApiProblem(404, "document_not_found", f"no document {doc_id}")
             session.expunge(doc)
             return doc
@@ -208,18 +206,36 @@ def create_app(services: Services) -> FastAPI:
     return app
 
 
-def _chunks(store: Any, key: str) -> Iterator[bytes]:
+def chunks(store: Any, key: str) -> Iterator[bytes]:
     """Stream an object to the client without holding it in memory."""
     with store.open(key) as f:
         while chunk := f.read(256 * 1024):
             yield chunk
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+def _clerk(who: Principal, asked: str | None) -> str | None:
+    """Counter staff sign with their own certificate; only an admin names another clerk."""
+    if who.role == "counter":
+        return who.staff_id
+    return asked
 
 
-def _scan_body(scan: Scan, document_id: str | None) -> dict[str, Any]:
+def _scan(session: Session, who: Principal, scan_id: str) -> Scan | None:
+    """A scan the caller may see: its unit's, or one of a dossier the caller may read."""
+    scan = session.get(Scan, scan_id)
+    if scan is None or who.role == "admin":
+        return scan
+    if who.role == "counter" and scan.unit_code in who.units:
+        return scan
+    linked = session.scalar(
+        select(ComponentScan.dossier_id)
+        .join(Dossier, Dossier.id == ComponentScan.dossier_id)
+        .where(ComponentScan.scan_id == scan_id, dossier_filter(who))
+    )
+    return scan if linked else None
+
+
+def scan_body(scan: Scan, document_id: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": scan.id,
         "status": scan.status,

@@ -41,6 +41,7 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    from dossiers.errors import DossierError
     from ingest.errors import IngestError
     from ocr.errors import OcrError
     from signing.errors import SigningError
@@ -56,11 +57,12 @@ def install(app: FastAPI) -> None:
         extra = {}
         if getattr(exc, "scan_id", None):
             extra["scan_id"] = exc.scan_id  # type: ignore[attr-defined]
+        extra.update(getattr(exc, "extra", None) or {})
         if status >= 500:
             log.error("request failed: %s: %s", code, exc)
         return problem(status, code, str(exc), **extra)
 
-    for cls in (IngestError, OcrError, SigningError, StorageError):
+    for cls in (DossierError, IngestError, OcrError, SigningError, StorageError):
         app.add_exception_handler(cls, _package)
 
     @app.exception_handler(RequestValidationError)

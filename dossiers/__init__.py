@@ -1,0 +1,1 @@
+"""The counter's domain: procedures, units and staff, dossiers, deadlines, forms and routing."""

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
+from dossiers.models import ComponentScan
 from ingest.errors import AttemptsExhausted, IngestError, ScanNotFound
 from ingest.normalize import normalize
 from ingest.validate import (
@@ -70,25 +72,19 @@ def accept_upload(
     filename: str | None,
     clerk_id: str | None = None,
     password: str | None = None,
+    unit_code: str | None = None,
+    component: ComponentRef | None = None,
 ) -> Accepted:
     """Check a spooled upload, keep the original, and record the scan; the caller dispatches it.
 
-    The same bytes uploaded again for the same clerk return the existing scan instead of
-    starting a second one (unless the first failed).
+    The same bytes uploaded again for the same clerk (or, for a dossier component, to the same
+    component) return the existing scan instead of starting a second one, unless it failed.
     """
     settings = services.settings
     clerk = clerk_id or settings.default_clerk
     validate_clerk_id(clerk)
     with session_scope(services.sessions) as session:
-        existing = session.scalars(
-            select(Scan)
-            .where(
-                Scan.sha256 == spooled.sha256,
-                Scan.clerk_id == clerk,
-                Scan.status != ScanStatus.FAILED,
-            )
-            .limit(1)
-        ).first()
+        existing = _existing_scan(session, spooled.sha256, clerk, component)
         if existing is not None:
             return Accepted(existing, created=False)
 
@@ -131,14 +127,54 @@ def accept_upload(
         original_key=original_key,
         source_key=source_key,
         clerk_id=clerk,
+        unit_code=unit_code,
         pages_total=inspection.pages,
         pages_done=0,
         attempts=0,
         warnings=list(inspection.warnings),
     )
-    with session_scope(services.sessions) as session:
-        session.add(scan)
+    try:
+        with session_scope(services.sessions) as session:
+            session.add(scan)
+            if component is not None:
+                session.flush()
+                session.add(
+                    ComponentScan(
+                        scan_id=scan.id,
+                        component_id=component.component_id,
+                        dossier_id=component.dossier_id,
+                        sha256=spooled.sha256,
+                    )
+                )
+    except IntegrityError:
+        # The same file reached the same component through a concurrent upload: keep theirs.
+        with contextlib.suppress(Exception):
+            services.store.delete(original_key)
+        with session_scope(services.sessions) as session:
+            existing = _existing_scan(session, spooled.sha256, clerk, component)
+        if existing is None:
+            raise
+        return Accepted(existing, created=False)
     return Accepted(scan, created=True)
+
+
+@dataclass(frozen=True)
+class ComponentRef:
+    dossier_id: str
+    component_id: str
+
+
+def _existing_scan(
+    session: Any, sha256: str, clerk: str, component: ComponentRef | None
+) -> Scan | None:
+    stmt = select(Scan).where(Scan.sha256 == sha256, Scan.status != ScanStatus.FAILED)
+    if component is None:
+        stmt = stmt.where(Scan.clerk_id == clerk)
+    else:
+        stmt = stmt.join(ComponentScan, ComponentScan.scan_id == Scan.id).where(
+            ComponentScan.component_id == component.component_id
+        )
+    return session.scalars(stmt.limit(1)).first()
 
 
 def _keep_rejected(
@@ -508,23 +544,27 @@ def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
             return
         exists = session.scalar(select(Document.id).where(Document.scan_id == scan.id))
         if exists is None:
-            session.add(
-                Document(
-                    scan_id=scan.id,
-                    object_key=key,
-                    sha256=result.sha256,
-                    size=signed.stat().st_size,
-                    pages=int(ocr["pages"]),
-                    language=str(ocr["language"]),
-                    original_sha256=scan.sha256,
-                    ocr_sha256=str(ocr["ocr_sha256"]),
-                    page_texts=list(ocr["page_texts"]),
-                    fields=dict(ocr["fields"]),
-                    signer_name=result.signer_name,
-                    clerk_id=scan.clerk_id,
-                    pades_level=result.level,
-                    signed_at=result.signed_at,
-                )
+            document = Document(
+                scan_id=scan.id,
+                object_key=key,
+                sha256=result.sha256,
+                size=signed.stat().st_size,
+                pages=int(ocr["pages"]),
+                language=str(ocr["language"]),
+                original_sha256=scan.sha256,
+                ocr_sha256=str(ocr["ocr_sha256"]),
+                page_texts=list(ocr["page_texts"]),
+                fields=dict(ocr["fields"]),
+                signer_name=result.signer_name,
+                clerk_id=scan.clerk_id,
+                pades_level=result.level,
+                signed_at=result.signed_at,
             )
+            session.add(document)
+            session.flush()
+            # A scan uploaded for a dossier component joins it in the same transaction.
+            from dossiers.service import attach_document
+
+            attach_document(session, scan.id, document.id, document.page_texts)
     with contextlib.suppress(Exception):
         services.store.delete(scan.ocr_key)

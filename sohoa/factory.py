@@ -7,7 +7,9 @@ never loads a private key and a forked worker child opens its own connections.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sohoa.settings import Settings
 from storage import db
+from storage.models import utcnow
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 
 if TYPE_CHECKING:
     from celery import Celery
 
+    from dossiers.service import DossierService
     from ingest.validate import Limits
     from ocr.engine import OcrEngine
     from signing.backends import SignerRegistry
@@ -38,6 +42,8 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     store: ObjectStore
+    # The time the domain sees; tests put a settable clock here to cross Tết on purpose.
+    clock: Callable[[], datetime] = field(default=utcnow)
 
     @property
     def limits(self) -> Limits:
@@ -115,10 +121,61 @@ class Services:
         return load_certificates(chain) if chain.exists() else []
 
     @cached_property
+    def dossiers(self) -> DossierService:
+        from dossiers.codes import make_generator
+        from dossiers.service import DossierService
+
+        return DossierService(
+            self.sessions,
+            self.store,
+            codes=make_generator(self.settings.dossier_code_format),
+            clock=lambda: self.clock(),
+            form_signer=self.sign_form if self.settings.sign_forms else None,
+            system_name=self.settings.system_name,
+        )
+
+    def sign_form(self, src: Path, dst: Path, unit_name: str) -> Any:
+        """Forms carry the unit's organization signature at the top right of page 1."""
+        from dossiers.forms import sign_form
+
+        return sign_form(
+            src,
+            dst,
+            signer=self.document_signer,
+            backend=self.signers.unit(),
+            unit_name=unit_name,
+            location=self.settings.signing_location,
+        )
+
+    @cached_property
     def celery(self) -> Celery:
         from ingest.tasks import create_celery
 
         return create_celery(self)
+
+
+def enroll_dev_clerk(settings: Settings, clerk_id: str, name: str) -> bool:
+    """Give a new counter clerk a personal certificate from the development PKI.
+
+    Only where the development PKI is in use (``pki.json`` present); production certificates
+    come from a licensed CA and are installed by the operator. Returns whether one was issued.
+    """
+    from signing.pki import init_dev_pki
+
+    if settings.signer != "pkcs12":
+        return False
+    ensure_dev_pki(settings)
+    pki_dir = settings.resolved_pki_dir
+    if not (pki_dir / "pki.json").exists():
+        return False
+    init_dev_pki(
+        pki_dir,
+        unit_name=settings.unit_name,
+        unit_code=settings.unit_code,
+        clerks=[(clerk_id, name)],
+        password=settings.pkcs12_password.get_secret_value(),
+    )
+    return True
 
 
 def ensure_dev_pki(settings: Settings) -> None:

@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     sweep_interval: float = 15.0
     requeue_grace: float = 30.0
 
+    # The counter. Code format of new dossiers ("tt01-2018": <unit>-<YYMMDD>-<NNNN>).
+    dossier_code_format: str = "tt01-2018"
+    sign_forms: bool = True
+    system_name: str = "sohoa"
+    # Dossiers per staff member per year by area type; figures attributed to QĐ 468 but
+    # unverified, hence settings.
+    staff_norm_urban: int = 1600
+    staff_norm_rural: int = 1200
+    staff_norm_remote: int = 800
+    queue_wait_target_minutes: int = 15
+    due_soon_working_days: int = 1
+
     # API.
     api_token: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"

@@ -74,6 +74,8 @@ class Scan(Base):
     # A decrypted copy when the citizen's PDF came with its password; the original stays intact.
     source_key: Mapped[str | None] = mapped_column(String(512), default=None)
     clerk_id: Mapped[str] = mapped_column(String(64))
+    # The unit whose counter uploaded it: the API shows a scan only to that unit's staff.
+    unit_code: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
     pages_total: Mapped[int | None] = mapped_column(Integer, default=None)
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,196 @@
+"""Administration: catalog import, units, staff and tokens, the postal plan, the calendar."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from api.deps import Caller, Svc
+from api.problems import ApiProblem
+from api.routers.catalog import unit_body
+from dossiers import staffing
+from dossiers.catalog import import_catalog, parse_catalog
+from sohoa.factory import enroll_dev_clerk
+from storage.db import session_scope
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+MAX_CATALOG_BYTES = 5 * 2**20
+
+
+class UnitBody(BaseModel):
+    code: str = Field(max_length=32)
+    name: str = Field(min_length=1, max_length=255)
+    kind: str
+    level: str = "commune"
+    area: str = "urban"
+    place: str = Field(default="", max_length=128)
+    valid_from: date
+
+
+class MergeBody(BaseModel):
+    into: str
+    on: date
+
+
+class ContactBody(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+    phone: str = ""
+    email: str = ""
+    enterprise: str = ""
+
+
+class StaffBody(BaseModel):
+    id: str = Field(max_length=64)
+    name: str = Field(min_length=1, max_length=255)
+    role: str
+    unit_code: str | None = None
+    employer: str = "civil_servant"
+    probation_until: date | None = None
+    supervisor_id: str | None = None
+
+
+class TokenBody(BaseModel):
+    label: str = Field(default="", max_length=128)
+    expires_at: datetime | None = None
+
+
+class EvaluationBody(BaseModel):
+    passed: bool
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class BackupBody(BaseModel):
+    unit_code: str
+    staff_id: str
+    covers_staff_id: str | None = None
+    valid_from: date
+    valid_to: date
+
+
+class PostalBody(BaseModel):
+    unit_code: str
+    field_code: str = Field(max_length=32)
+    procedure_code: str | None = None
+    postal_from: date | None = None
+    note: str = ""
+
+
+class OverrideBody(BaseModel):
+    day: date
+    working: bool
+    note: str = Field(min_length=1, max_length=255)
+
+
+@router.post("/catalog")
+async def import_catalog_file(
+    request: Request, who: Caller, svc: Svc, replace: bool = Query(default=False)
+) -> dict[str, Any]:
+    """Import a catalog as JSON or YAML in the request body; ``replace`` retires the rest."""
+    who.require("admin")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_CATALOG_BYTES:
+            raise ApiProblem(413, "catalog_too_large", "a catalog file is at most 5 MB")
+    spec = parse_catalog(bytes(raw))
+    with session_scope(svc.sessions) as session:
+        report = import_catalog(session, spec, replace=replace, today=svc.dossiers.today())
+    return {"sample": spec.sample, **report.as_dict()}
+
+
+@router.post("/units", status_code=201)
+def create_unit(body: UnitBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    with session_scope(svc.sessions) as session:
+        return unit_body(staffing.create_unit(session, who, **body.model_dump()))
+
+
+@router.post("/units/{code}/merge")
+def merge_unit(code: str, body: MergeBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    with session_scope(svc.sessions) as session:
+        return unit_body(
+            staffing.merge_units(session, who, absorbed=code, into=body.into, on=body.on)
+        )
+
+
+@router.put("/units/{code}/postal-contact")
+def postal_contact(code: str, body: ContactBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    with session_scope(svc.sessions) as session:
+        return unit_body(staffing.set_postal_contact(session, who, code, body.model_dump()))
+
+
+@router.get("/units/{code}/postal-plan")
+def postal_plan(code: str, who: Caller, svc: Svc) -> dict[str, Any]:
+    who.require("admin", "counter", "auditor")
+    from dossiers.access import check_unit
+
+    with session_scope(svc.sessions) as session:
+        check_unit(who, code, session)
+        return {"unit_code": code, "items": staffing.postal_plan(session, code)}
+
+
+@router.post("/postal-plan", status_code=201)
+def plan_postal(body: PostalBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    with session_scope(svc.sessions) as session:
+        staffing.plan_postal(session, who, **body.model_dump())
+        return {"unit_code": body.unit_code, "items": staffing.postal_plan(session, body.unit_code)}
+
+
+@router.post("/staff", status_code=201)
+def create_staff(body: StaffBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    data = body.model_dump()
+    with session_scope(svc.sessions) as session:
+        staff = staffing.create_staff(
+            session, who, staff_id=data.pop("id"), **data, today=svc.dossiers.today()
+        )
+        body = {"id": staff.id, "role": staff.role, "unit_code": staff.unit_code}
+    if body["role"] == "counter":
+        # Scans are signed with the clerk's own certificate (TT 01/2023 Art. 8).
+        body["dev_certificate"] = enroll_dev_clerk(svc.settings, body["id"], data["name"])
+    return body
+
+
+@router.post("/staff/{staff_id}/tokens", status_code=201)
+def create_token(staff_id: str, body: TokenBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """The token is shown once; only its SHA-256 is kept."""
+    with session_scope(svc.sessions) as session:
+        token = staffing.new_token(
+            session, who, staff_id, label=body.label, expires_at=body.expires_at
+        )
+    return {"staff_id": staff_id, "token": token}
+
+
+@router.delete("/staff/{staff_id}/tokens")
+def revoke_tokens(staff_id: str, who: Caller, svc: Svc) -> dict[str, Any]:
+    with session_scope(svc.sessions) as session:
+        n = staffing.revoke_tokens(session, who, staff_id, now=svc.clock())
+    return {"staff_id": staff_id, "revoked": n}
+
+
+@router.post("/staff/{staff_id}/probation-evaluation")
+def evaluate(staff_id: str, body: EvaluationBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    with session_scope(svc.sessions) as session:
+        staff = staffing.evaluate_probation(
+            session, who, staff_id, passed=body.passed, note=body.note, now=svc.clock()
+        )
+        return {"id": staff.id, "active": staff.active, "evaluation": staff.probation_evaluation}
+
+
+@router.post("/backups", status_code=201)
+def assign_backup(body: BackupBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    with session_scope(svc.sessions) as session:
+        row = staffing.assign_backup(session, who, **body.model_dump())
+        return {"id": row.id, "unit_code": row.unit_code, "staff_id": row.staff_id}
+
+
+@router.put("/calendar/{day}")
+def calendar_override(day: date, body: OverrideBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    if body.day != day:
+        raise ApiProblem(422, "day_mismatch", "the body's day differs from the path's")
+    with session_scope(svc.sessions) as session:
+        row = staffing.set_calendar_override(
+            session, who, day=day, working=body.working, note=body.note
+        )
+        return {"day": row.day.isoformat(), "working": row.working, "note": row.note}

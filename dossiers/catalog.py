@@ -1,0 +1,288 @@
+"""The procedures catalog (TTHC) and the units it routes to, imported from JSON or YAML.
+
+A procedure is versioned by its effective date: importing a changed procedure adds a version
+and closes the previous one the day before; a dossier keeps the version it was received under.
+Importing the same catalog twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from dossiers.errors import CatalogError, NotFound
+from dossiers.models import Procedure, Unit
+
+PROCEDURE_CODE = re.compile(r"^[12]\.\d{6}$")
+UNIT_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[GH]\d{2}$")
+SAMPLE_CATALOG = "sample_catalog.yaml"
+
+
+class ComponentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=r"^[a-z0-9_]{1,64}$")
+    name: str = Field(min_length=1, max_length=512)
+    kind: Literal["original", "copy"] = "original"
+    count: int = Field(default=1, ge=1, le=100)
+    required: bool = True
+    digitize: bool = True
+
+
+class FeeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    name: str = Field(min_length=1)
+    kind: Literal["fee", "charge"] = "fee"  # lệ phí | phí
+    amount: int = Field(ge=0)  # VND
+    collect_at: Literal["receipt", "supplement", "return"] = "receipt"
+
+
+class ResultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    name: str
+    validity_months: int | None = None  # None: no end date
+
+
+class ProcedureSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    name: str = Field(min_length=1, max_length=512)
+    field_code: str
+    field_name: str
+    level: Literal["province", "commune", "district", "ministry"] = "commune"
+    agencies: list[str] = Field(min_length=1)
+    processing_days: int = Field(ge=0, le=365)
+    effective_from: date
+    components: list[ComponentSpec] = Field(min_length=1)
+    fees: list[FeeSpec] = Field(default_factory=list)
+    results: list[ResultSpec] = Field(default_factory=list)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not PROCEDURE_CODE.match(v):
+            raise ValueError("a national procedure code looks like 1.001193")
+        return v
+
+    @field_validator("agencies")
+    @classmethod
+    def _agencies(cls, v: list[str]) -> list[str]:
+        for code in v:
+            if not UNIT_CODE.match(code):
+                raise ValueError(f"{code!r} is not an agency code like 000.00.16.H08")
+        return v
+
+    @field_validator("components")
+    @classmethod
+    def _unique_keys(cls, v: list[ComponentSpec]) -> list[ComponentSpec]:
+        keys = [c.key for c in v]
+        if len(keys) != len(set(keys)):
+            raise ValueError("component keys must be unique")
+        return v
+
+
+class UnitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    name: str
+    kind: Literal["one_stop", "agency"]
+    level: Literal["province", "commune", "district", "ministry"]
+    area: Literal["urban", "rural", "remote"] = "urban"
+    place: str = ""
+    valid_from: date = date(2025, 7, 1)
+    postal_contact: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not UNIT_CODE.match(v):
+            raise ValueError("a unit code looks like 000.00.16.H08 (QĐ 20/2020)")
+        return v
+
+
+class CatalogSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sample: bool = False
+    source: str = ""
+    units: list[UnitSpec] = Field(default_factory=list)
+    procedures: list[ProcedureSpec] = Field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "unchanged": self.unchanged,
+            "retired": self.retired,
+            "units": self.units,
+        }
+
+
+def parse_catalog(raw: bytes | str, *, filename: str = "catalog.yaml") -> CatalogSpec:
+    """JSON or YAML (YAML is a superset; the name only improves the message)."""
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{filename} is not valid JSON or YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CatalogError(f"{filename} must hold a mapping with 'procedures'")
+    try:
+        return CatalogSpec.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
+        ]
+        raise CatalogError(f"{filename} does not match the catalog format", errors=errors) from exc
+
+
+def sample_catalog() -> CatalogSpec:
+    text = resources.files("dossiers").joinpath("data", SAMPLE_CATALOG).read_text("utf-8")
+    return parse_catalog(text, filename=SAMPLE_CATALOG)
+
+
+def load_catalog_file(path: Path) -> CatalogSpec:
+    return parse_catalog(path.read_bytes(), filename=path.name)
+
+
+def import_catalog(
+    session: Session, spec: CatalogSpec, *, replace: bool = False, today: date
+) -> ImportReport:
+    """Add units and procedure versions; with ``replace``, retire procedures not listed."""
+    report = ImportReport()
+    for u in spec.units:
+        unit = session.get(Unit, u.code)
+        if unit is None:
+            unit = Unit(code=u.code, valid_from=u.valid_from, province_code=u.code[-3:])
+            session.add(unit)
+        unit.name, unit.kind, unit.level, unit.area = u.name, u.kind, u.level, u.area
+        unit.place, unit.postal_contact = u.place, dict(u.postal_contact)
+        report.units.append(u.code)
+    session.flush()
+    listed: set[str] = set()
+    for p in spec.procedures:
+        listed.add(p.code)
+        missing = [a for a in p.agencies if session.get(Unit, a) is None]
+        if missing:
+            raise CatalogError(
+                f"procedure {p.code} routes to unknown units {missing}; "
+                "import the units first or in the same file",
+                code="catalog_unknown_unit",
+            )
+        content = _content(p, spec)
+        latest = session.scalar(
+            select(Procedure)
+            .where(Procedure.code == p.code)
+            .order_by(Procedure.version.desc())
+            .limit(1)
+        )
+        if latest is not None and _same(latest, content) and latest.effective_to is None:
+            report.unchanged.append(p.code)
+            continue
+        if latest is not None and p.effective_from <= latest.effective_from:
+            raise CatalogError(
+                f"procedure {p.code} changed but its effective_from {p.effective_from} is not "
+                f"after the current version's {latest.effective_from}; give the new date",
+                code="catalog_version_date",
+            )
+        if latest is not None and latest.effective_to is None:
+            latest.effective_to = p.effective_from - timedelta(days=1)
+        session.add(
+            Procedure(
+                code=p.code,
+                version=(latest.version + 1) if latest else 1,
+                effective_from=p.effective_from,
+                **content,
+            )
+        )
+        report.created.append(p.code)
+    if replace:
+        for proc in session.scalars(
+            select(Procedure).where(Procedure.effective_to.is_(None), Procedure.code.not_in(listed))
+        ):
+            proc.effective_to = today
+            report.retired.append(proc.code)
+    session.flush()
+    return report
+
+
+def _content(p: ProcedureSpec, spec: CatalogSpec) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "field_code": p.field_code,
+        "field_name": p.field_name,
+        "level": p.level,
+        "agency_codes": list(p.agencies),
+        "processing_days": p.processing_days,
+        "components": [c.model_dump() for c in p.components],
+        "fees": [f.model_dump() for f in p.fees],
+        "results": [r.model_dump() for r in p.results],
+        "sample": spec.sample,
+        "source": spec.source[:255],
+    }
+
+
+def _same(proc: Procedure, content: dict[str, Any]) -> bool:
+    return all(
+        json.dumps(getattr(proc, k), sort_keys=True, default=str)
+        == json.dumps(v, sort_keys=True, default=str)
+        for k, v in content.items()
+    )
+
+
+def procedure_in_force(session: Session, code: str, at: date) -> Procedure:
+    proc = session.scalar(
+        select(Procedure)
+        .where(
+            Procedure.code == code,
+            Procedure.effective_from <= at,
+            or_(Procedure.effective_to.is_(None), Procedure.effective_to >= at),
+        )
+        .order_by(Procedure.version.desc())
+        .limit(1)
+    )
+    if proc is None:
+        raise NotFound(
+            f"no procedure {code} in force on {at.isoformat()}", code="procedure_not_found"
+        )
+    return proc
+
+
+def procedures_in_force(
+    session: Session, at: date, *, query: str | None = None, field_code: str | None = None
+) -> list[Procedure]:
+    stmt = select(Procedure).where(
+        Procedure.effective_from <= at,
+        or_(Procedure.effective_to.is_(None), Procedure.effective_to >= at),
+    )
+    if field_code:
+        stmt = stmt.where(Procedure.field_code == field_code)
+    rows = list(session.scalars(stmt.order_by(Procedure.code)))
+    if query:
+        from dossiers.search import fold
+
+        q = fold(query)
+        rows = [p for p in rows if q in fold(f"{p.code} {p.name} {p.field_name}")]
+    return rows

@@ -1,0 +1,783 @@
+"""The counter's day as service calls: open, check, receive, route, supplement, finish, return.
+
+Each call takes the caller (:class:`~dossiers.access.Principal`), runs in one transaction, moves
+the status through :mod:`dossiers.lifecycle`, records an event and, where the mechanism says a
+hand-over happens, a control-sheet row. Forms are rendered, signed with the unit certificate
+and stored after the transaction that decided them commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dossiers import calendar as cal
+from dossiers.access import Principal, dossier_filter
+from dossiers.catalog import procedure_in_force
+from dossiers.codes import CodeGenerator
+from dossiers.errors import Conflict, Forbidden, IncompleteDossier, InvalidInput, NotFound
+from dossiers.lifecycle import OPEN, Status, next_status
+from dossiers.models import (
+    CalendarOverrideRow,
+    ComponentScan,
+    Dossier,
+    DossierComponent,
+    DossierEvent,
+    DossierForm,
+    Handover,
+    PostalAssignment,
+    Procedure,
+    Staff,
+    SupplementRequest,
+    Unit,
+)
+from storage.db import session_scope
+
+if TYPE_CHECKING:
+    from storage.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+
+ID_TYPES = ("CCCD", "CMND", "HC", "MST")
+COLLECT_AT = {
+    "counter": "Tại Bộ phận Một cửa",
+    "post": "Qua dịch vụ bưu chính công ích",
+    "online": "Trực tuyến",
+}
+CITIZEN = "citizen"
+
+
+@dataclass(frozen=True)
+class ApplicantIn:
+    name: str
+    id_type: str
+    id_number: str
+    phone: str = ""
+    address: str = ""
+
+
+@dataclass
+class FormRequest:
+    """A form to issue once the deciding transaction has committed."""
+
+    form_no: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+FormIssuer = Callable[[Session, Dossier, str, Principal, dict[str, Any]], DossierForm]
+
+
+class DossierService:
+    """Everything the counter and the agencies do to a dossier."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: ObjectStore,
+        *,
+        codes: CodeGenerator,
+        clock: Callable[[], datetime],
+        form_signer: Callable[[Path, Path, str], Any] | None = None,
+        system_name: str = "sohoa",
+    ) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.codes = codes
+        self.clock = clock
+        self.form_signer = form_signer
+        self.system_name = system_name
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        now = self.clock()
+        if now.tzinfo is None:
+            raise ValueError("the clock must give aware datetimes")
+        return now.astimezone(UTC)
+
+    def today(self) -> date:
+        return self.now().astimezone(cal.VN_TZ).date()
+
+    @contextmanager
+    def tx(self) -> Iterator[Session]:
+        with session_scope(self.sessions) as session:
+            yield session
+
+    def calendar(self, session: Session, rules: cal.DeadlineRules) -> cal.WorkingCalendar:
+        days = {o.day: o for o in cal.DEFAULT_OVERRIDES}
+        for row in session.scalars(select(CalendarOverrideRow)):
+            days[row.day] = cal.CalendarOverride(row.day, row.working, row.note)
+        return cal.WorkingCalendar(days.values(), saturday_working=rules.saturday_working)
+
+    def rules_for(self, dossier: Dossier) -> cal.DeadlineRules:
+        for rules in cal.RULES:
+            if rules.version == dossier.rules_version:
+                return rules
+        raise Conflict(f"dossier {dossier.code} names unknown rules {dossier.rules_version}")
+
+    def find(
+        self, session: Session, principal: Principal, ref: str, *, lock: bool = False
+    ) -> Dossier:
+        """A dossier by code or id, within the caller's scope; 404 either way outside it."""
+        column = Dossier.code if "-" in ref else Dossier.id
+        stmt = select(Dossier).where(column == ref, dossier_filter(principal))
+        if lock:
+            stmt = stmt.with_for_update()
+        dossier = session.scalar(stmt)
+        if dossier is None:
+            raise NotFound(f"no dossier {ref}", code="dossier_not_found")
+        return dossier
+
+    def _event(
+        self,
+        session: Session,
+        dossier: Dossier,
+        principal: Principal,
+        action: str,
+        before: int | None,
+        *,
+        reason: str = "",
+        **data: Any,
+    ) -> None:
+        session.add(
+            DossierEvent(
+                dossier_id=dossier.id,
+                at=self.now(),
+                actor_id=principal.staff_id,
+                action=action,
+                from_status=before,
+                to_status=dossier.status,
+                reason=reason,
+                data=data,
+            )
+        )
+
+    def _move(
+        self,
+        session: Session,
+        dossier: Dossier,
+        principal: Principal,
+        action: str,
+        *,
+        reason: str = "",
+        **data: Any,
+    ) -> None:
+        before = dossier.status
+        dossier.status = int(next_status(action, before))
+        self._event(session, dossier, principal, action, before, reason=reason, **data)
+
+    def _handover(
+        self,
+        session: Session,
+        dossier: Dossier,
+        principal: Principal,
+        to_party: str,
+        *,
+        note: str = "",
+    ) -> Handover:
+        now = self.now()
+        row = Handover(
+            dossier_id=dossier.id,
+            from_party=dossier.holder_code or dossier.unit_code,
+            to_party=to_party,
+            given_by=principal.staff_id,
+            handed_at=now,
+            due_at=dossier.due_at,
+            result=cal.timeliness(now, dossier.due_at) if dossier.due_at else None,
+            note=note,
+        )
+        session.add(row)
+        dossier.holder_code = None if to_party == CITIZEN else to_party
+        return row
+
+    def _require_counter(self, principal: Principal, dossier: Dossier) -> None:
+        principal.require("counter", "admin")
+        if principal.role == "counter" and dossier.unit_code not in principal.units:
+            raise NotFound(f"no dossier {dossier.code or dossier.id}", code="dossier_not_found")
+
+    def _require_holder(self, principal: Principal, dossier: Dossier) -> None:
+        principal.require("agency", "admin")
+        if principal.role == "agency" and dossier.holder_code != principal.unit_code:
+            raise Conflict(
+                f"dossier {dossier.code} is held by {dossier.holder_code}, not by your agency",
+                code="not_holder",
+            )
+
+    # -- counter ---------------------------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        *,
+        procedure_code: str,
+        applicant: ApplicantIn,
+        channel: int = 1,
+        collect_at: str = "counter",
+        sets: int = 1,
+        unit_code: str | None = None,
+    ) -> str:
+        principal.require("counter", "admin")
+        if channel not in (1, 2, 3):
+            raise InvalidInput(
+                "channel must be 1 (in person), 2 (online) or 3 (by post)", code="channel_invalid"
+            )
+        if collect_at not in COLLECT_AT:
+            raise InvalidInput(
+                f"collect_at must be one of {sorted(COLLECT_AT)}", code="collect_at_invalid"
+            )
+        _check_applicant(applicant)
+        with self.tx() as session:
+            unit = self._receiving_unit(session, principal, unit_code)
+            proc = procedure_in_force(session, procedure_code, self.today())
+            self._check_handed_to_postal(session, principal, unit, proc)
+            dossier = Dossier(
+                procedure_id=proc.id,
+                procedure_code=proc.code,
+                unit_code=unit.code,
+                channel=channel,
+                status=int(Status.NEW),
+                applicant_name=applicant.name.strip(),
+                applicant_id_type=applicant.id_type,
+                applicant_id_number=applicant.id_number,
+                applicant_phone=applicant.phone,
+                applicant_address=applicant.address,
+                sets=sets,
+                collect_at=collect_at,
+                created_by=principal.staff_id,
+                holder_code=unit.code,
+            )
+            session.add(dossier)
+            session.flush()
+            for c in proc.components:
+                session.add(
+                    DossierComponent(
+                        dossier_id=dossier.id,
+                        key=c["key"],
+                        name=c["name"],
+                        kind=c["kind"],
+                        count=c["count"],
+                        required=c["required"],
+                        digitize=c["digitize"],
+                    )
+                )
+            self._event(session, dossier, principal, "create", None, procedure_version=proc.version)
+            self._index(session, dossier, proc)
+            return dossier.id
+
+    def _receiving_unit(
+        self, session: Session, principal: Principal, unit_code: str | None
+    ) -> Unit:
+        code = unit_code if principal.role == "admin" else principal.unit_code
+        if principal.role == "counter" and unit_code and unit_code not in principal.units:
+            raise Forbidden(f"you do not work at unit {unit_code}", code="unit_forbidden")
+        if principal.role == "counter" and unit_code:
+            code = unit_code
+        if not code:
+            raise InvalidInput("give unit_code: the receiving one-stop unit", code="unit_required")
+        unit = session.get(Unit, code)
+        if unit is None or unit.kind != "one_stop":
+            raise NotFound(f"no one-stop unit {code}", code="unit_not_found")
+        today = self.today()
+        if unit.valid_to is not None and unit.valid_to < today:
+            raise Conflict(
+                f"unit {unit.code} was merged into {unit.successor_code} on "
+                f"{unit.valid_to.isoformat()}; receive new dossiers there",
+                code="unit_closed",
+                successor=unit.successor_code,
+            )
+        return unit
+
+    def _check_handed_to_postal(
+        self, session: Session, principal: Principal, unit: Unit, proc: Procedure
+    ) -> None:
+        """Postal staff take only the fields the district plan has handed over, from its date."""
+        if principal.employer != "postal":
+            return
+        plans = list(
+            session.scalars(
+                select(PostalAssignment).where(
+                    PostalAssignment.unit_code == unit.code,
+                    PostalAssignment.field_code == proc.field_code,
+                )
+            )
+        )
+        specific = [p for p in plans if p.procedure_code == proc.code]
+        plan = (specific or [p for p in plans if p.procedure_code is None] or [None])[0]
+        if plan is None or plan.postal_from is None or plan.postal_from > self.today():
+            since = f" from {plan.postal_from.isoformat()}" if plan and plan.postal_from else ""
+            raise Forbidden(
+                f"procedure {proc.code} ({proc.field_name}) is not handed to postal staff at "
+                f"{unit.code}{since}; a civil servant receives it",
+                code="not_handed_to_postal",
+            )
+
+    def check_components(
+        self, principal: Principal, ref: str, provided: dict[str, int]
+    ) -> dict[str, Any]:
+        """Record what the citizen brought; returns what is still missing."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_counter(principal, dossier)
+            if dossier.status not in (
+                Status.NEW,
+                Status.SUPPLEMENT,
+                Status.RECEIVED,
+                Status.PROCESSING,
+            ):
+                raise Conflict(
+                    f"dossier in status {dossier.status} takes no papers", code="illegal_transition"
+                )
+            comps = {c.key: c for c in self._components(session, dossier)}
+            unknown = sorted(set(provided) - set(comps))
+            if unknown:
+                raise InvalidInput(f"unknown components {unknown}", code="component_unknown")
+            for key, count in provided.items():
+                if count < 0 or count > 100:
+                    raise InvalidInput(f"count for {key} must be 0..100", code="count_invalid")
+                comps[key].provided = count
+            self._event(
+                session, dossier, principal, "check", dossier.status, provided=dict(provided)
+            )
+            return completeness(comps.values())
+
+    def _components(self, session: Session, dossier: Dossier) -> list[DossierComponent]:
+        return list(
+            session.scalars(
+                select(DossierComponent)
+                .where(DossierComponent.dossier_id == dossier.id)
+                .order_by(DossierComponent.key)
+            )
+        )
+
+    def receive(self, principal: Principal, ref: str) -> dict[str, Any]:
+        """Receive a complete dossier: code, deadline, form 01. A probationer's waits."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_counter(principal, dossier)
+            next_status("receive", dossier.status)
+            report = completeness(self._components(session, dossier))
+            if not report["complete"]:
+                raise IncompleteDossier(
+                    "the dossier lacks required papers; request a supplement (form 02)",
+                    missing=report["missing"],
+                )
+            if principal.on_probation:
+                dossier.pending_reception_by = principal.staff_id
+                self._event(session, dossier, principal, "reception_pending", dossier.status)
+                return {"pending_confirmation": True, "id": dossier.id}
+            self._receive(session, dossier, principal, received_by=principal.staff_id)
+            dossier_id = dossier.id
+        self.issue_form(principal, dossier_id, "01")
+        return {"pending_confirmation": False, "id": dossier_id}
+
+    def confirm_reception(self, principal: Principal, ref: str) -> dict[str, Any]:
+        """The supervising civil servant confirms a probationer's reception."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_counter(principal, dossier)
+            pending = dossier.pending_reception_by
+            if not pending:
+                raise Conflict(
+                    "no reception is waiting for confirmation", code="nothing_to_confirm"
+                )
+            trainee = session.get(Staff, pending)
+            if principal.role != "admin" and (
+                trainee is None or trainee.supervisor_id != principal.staff_id
+            ):
+                raise Forbidden(
+                    f"only {pending}'s supervisor confirms their receptions", code="not_supervisor"
+                )
+            self._receive(
+                session, dossier, principal, received_by=pending, confirmed_by=principal.staff_id
+            )
+            dossier_id = dossier.id
+        self.issue_form(principal, dossier_id, "01")
+        return {"pending_confirmation": False, "id": dossier_id}
+
+    def _receive(
+        self,
+        session: Session,
+        dossier: Dossier,
+        principal: Principal,
+        *,
+        received_by: str,
+        confirmed_by: str | None = None,
+    ) -> None:
+        now = self.now()
+        proc = session.get(Procedure, dossier.procedure_id)
+        assert proc is not None
+        rules = cal.rules_in_force(now)
+        dossier.code = self.codes.next_code(session, dossier.unit_code, now)
+        dossier.received_at = now
+        dossier.received_by = received_by
+        dossier.confirmed_by = confirmed_by
+        dossier.pending_reception_by = None
+        dossier.rules_version = rules.version
+        dossier.due_at = cal.due_at(now, proc.processing_days, self.calendar(session, rules), rules)
+        dossier.original_due_at = dossier.due_at
+        self._move(
+            session,
+            dossier,
+            principal,
+            "receive",
+            code=dossier.code,
+            rules_version=rules.version,
+            due_at=dossier.due_at.isoformat(),
+            received_by=received_by,
+            confirmed_by=confirmed_by,
+        )
+        self._index(session, dossier, proc)
+
+    def refuse(self, principal: Principal, ref: str, reason: str) -> None:
+        if not reason.strip():
+            raise InvalidInput("a refusal must give its reason", code="reason_required")
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_counter(principal, dossier)
+            self._move(session, dossier, principal, "refuse", reason=reason)
+            dossier.finished_at = self.now()
+            dossier_id = dossier.id
+        self.issue_form(principal, dossier_id, "03", reason=reason)
+
+    def request_supplement(
+        self,
+        principal: Principal,
+        ref: str,
+        *,
+        items: Sequence[str],
+        reason: str,
+        contact: str = "",
+    ) -> dict[str, Any]:
+        """Ask for missing papers (form 02): at the counter, or by the agency holding it.
+
+        The agency may ask once; a second request is allowed but counts the dossier overdue,
+        as the national scoring does.
+        """
+        items = [i.strip() for i in items if i.strip()]
+        if not items or not reason.strip():
+            raise InvalidInput(
+                "list the papers to supplement and say why", code="supplement_invalid"
+            )
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            if dossier.status == Status.PROCESSING:
+                self._require_holder(principal, dossier)
+                stage = "agency"
+            else:
+                self._require_counter(principal, dossier)
+                stage = "counter"
+            self._move(
+                session,
+                dossier,
+                principal,
+                "request_supplement",
+                reason=reason,
+                items=items,
+                stage=stage,
+            )
+            if stage == "agency":
+                dossier.supplement_count += 1
+                if dossier.supplement_count > 1:
+                    dossier.counted_overdue = True
+                self._handover(
+                    session, dossier, principal, dossier.unit_code, note="Yêu cầu bổ sung hồ sơ"
+                )
+            session.add(
+                SupplementRequest(
+                    dossier_id=dossier.id,
+                    requested_by=principal.staff_id,
+                    requested_at=self.now(),
+                    stage=stage,
+                    items=items,
+                    reason=reason,
+                )
+            )
+            dossier_id, overdue = dossier.id, dossier.counted_overdue
+        self.issue_form(
+            principal,
+            dossier_id,
+            "02",
+            items=items,
+            reason=reason,
+            contact=contact or principal.name,
+        )
+        return {"stage": stage, "counted_overdue": overdue}
+
+    def supplement(self, principal: Principal, ref: str, *, note: str = "") -> None:
+        """The citizen brought the papers: back to the counter's check, or to the agency with
+        the clock restarted."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_counter(principal, dossier)
+            request = session.scalar(
+                select(SupplementRequest)
+                .where(
+                    SupplementRequest.dossier_id == dossier.id,
+                    SupplementRequest.fulfilled_at.is_(None),
+                )
+                .order_by(SupplementRequest.requested_at.desc())
+                .limit(1)
+            )
+            if request is None or dossier.status != Status.SUPPLEMENT:
+                raise Conflict("no supplement is outstanding", code="illegal_transition")
+            now = self.now()
+            request.fulfilled_at, request.fulfilled_by = now, principal.staff_id
+            if request.stage == "counter":
+                self._move(session, dossier, principal, "supplement_counter", reason=note)
+                return
+            if dossier.received_at is not None:
+                proc = session.get(Procedure, dossier.procedure_id)
+                assert proc is not None
+                rules = self.rules_for(dossier)
+                dossier.due_at = cal.due_at(
+                    now, proc.processing_days, self.calendar(session, rules), rules
+                )
+            self._move(
+                session,
+                dossier,
+                principal,
+                "supplement_agency",
+                reason=note,
+                due_at=dossier.due_at.isoformat() if dossier.due_at else None,
+            )
+            agency = dossier.route[dossier.route_index]
+            self._handover(session, dossier, principal, agency, note="Hồ sơ đã bổ sung")
+
+    def route(self, principal: Principal, ref: str) -> str:
+        """Send a received dossier to the first competent agency of its procedure."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_counter(principal, dossier)
+            proc = session.get(Procedure, dossier.procedure_id)
+            assert proc is not None
+            self._move(session, dossier, principal, "route", route=proc.agency_codes)
+            dossier.route = list(proc.agency_codes)
+            dossier.route_index = 0
+            self._handover(session, dossier, principal, dossier.route[0])
+            return dossier.route[0]
+
+    def take(self, principal: Principal, ref: str) -> None:
+        """The agency acknowledges the dossier it was handed (the 'Nhận' half of the row)."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_holder(principal, dossier)
+            self._move(session, dossier, principal, "take")
+            row = session.scalar(
+                select(Handover)
+                .where(Handover.dossier_id == dossier.id, Handover.to_party == dossier.holder_code)
+                .order_by(Handover.id.desc())
+                .limit(1)
+            )
+            if row is not None and row.taken_at is None:
+                row.taken_at, row.taken_by = self.now(), principal.staff_id
+
+    def forward(self, principal: Principal, ref: str) -> str:
+        """Hand an inter-linked (liên thông) dossier to the next agency of its route."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_holder(principal, dossier)
+            if dossier.route_index + 1 >= len(dossier.route):
+                raise Conflict(
+                    "this is the last agency of the route; finish the dossier",
+                    code="route_complete",
+                )
+            self._move(session, dossier, principal, "forward")
+            dossier.route_index += 1
+            nxt = dossier.route[dossier.route_index]
+            self._handover(session, dossier, principal, nxt, note="Liên thông")
+            return str(nxt)
+
+    def finish(self, principal: Principal, ref: str, *, note: str = "") -> None:
+        """The last agency decided: the result goes back to the one-stop unit (status 9)."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_holder(principal, dossier)
+            if dossier.route_index + 1 < len(dossier.route):
+                raise Conflict(
+                    f"the route goes on to {dossier.route[dossier.route_index + 1]}; forward it",
+                    code="route_not_complete",
+                )
+            self._move(session, dossier, principal, "finish", reason=note)
+            dossier.finished_at = self.now()
+            self._handover(
+                session,
+                dossier,
+                principal,
+                dossier.unit_code,
+                note="Trả kết quả về Bộ phận Một cửa",
+            )
+
+    def return_result(self, principal: Principal, ref: str, *, recipient: str) -> None:
+        if not recipient.strip():
+            raise InvalidInput("name who collected the result", code="recipient_required")
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            self._require_counter(principal, dossier)
+            self._move(session, dossier, principal, "return", recipient=recipient)
+            dossier.returned_at = self.now()
+            self._handover(session, dossier, principal, CITIZEN, note=f"Người nhận: {recipient}")
+
+    def withdraw(self, principal: Principal, ref: str, reason: str) -> None:
+        self._close(principal, ref, "withdraw", reason)
+
+    def stop(self, principal: Principal, ref: str, reason: str) -> None:
+        self._close(principal, ref, "stop", reason)
+
+    def _close(self, principal: Principal, ref: str, action: str, reason: str) -> None:
+        if not reason.strip():
+            raise InvalidInput(f"say why the dossier is {action}n", code="reason_required")
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            if principal.role == "agency":
+                self._require_holder(principal, dossier)
+            else:
+                self._require_counter(principal, dossier)
+            self._move(session, dossier, principal, action, reason=reason)
+            dossier.finished_at = self.now()
+
+    def apology(self, principal: Principal, ref: str, *, new_due: datetime, reason: str) -> None:
+        """Form 04: the processing side apologises and sets a new date before the old one."""
+        if not reason.strip():
+            raise InvalidInput("an apology gives its reason", code="reason_required")
+        if new_due.tzinfo is None:
+            raise InvalidInput("new_due needs a time zone", code="datetime_naive")
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref, lock=True)
+            if principal.role == "agency":
+                self._require_holder(principal, dossier)
+            else:
+                self._require_counter(principal, dossier)
+            old = dossier.due_at
+            if old is None or new_due <= old:
+                raise InvalidInput(
+                    "the new date must be after the current appointment", code="new_due_invalid"
+                )
+            self._move(
+                session,
+                dossier,
+                principal,
+                "apology",
+                reason=reason,
+                original_due=old.isoformat(),
+                new_due=new_due.isoformat(),
+                late_notice=self.now() > old,
+            )
+            dossier.due_at = new_due
+            dossier_id = dossier.id
+        self.issue_form(
+            principal, dossier_id, "04", original_due=old, new_due=new_due, reason=reason
+        )
+
+    # -- scans of components ---------------------------------------------------------------
+
+    def component_for_upload(
+        self, principal: Principal, ref: str, component_id: str
+    ) -> tuple[str, str]:
+        """Check the caller may add a scan to this component; returns (dossier id, unit)."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref)
+            self._require_counter(principal, dossier)
+            if dossier.status not in OPEN | {Status.NEW}:
+                raise Conflict(
+                    f"dossier in status {dossier.status} takes no scans", code="illegal_transition"
+                )
+            comp = session.get(DossierComponent, component_id)
+            if comp is None or comp.dossier_id != dossier.id:
+                raise NotFound(
+                    f"no component {component_id} in this dossier", code="component_not_found"
+                )
+            return dossier.id, dossier.unit_code
+
+    def link_scan(self, session: Session, scan_id: str, component_id: str, dossier_id: str) -> None:
+        if session.get(ComponentScan, scan_id) is None:
+            session.add(
+                ComponentScan(scan_id=scan_id, component_id=component_id, dossier_id=dossier_id)
+            )
+
+    # -- forms ------------------------------------------------------------------------------
+
+    def issue_form(
+        self, principal: Principal, dossier_id: str, form_no: str, **kwargs: Any
+    ) -> DossierForm | None:
+        from dossiers.paperwork import issue
+
+        if self.form_signer is None:
+            return None
+        with self.tx() as session:
+            dossier = session.get(Dossier, dossier_id)
+            assert dossier is not None
+            with tempfile.TemporaryDirectory() as tmp:
+                form = issue(self, session, dossier, form_no, principal, Path(tmp), kwargs)
+            session.flush()
+            session.expunge(form)
+            return form
+
+    # -- search index -------------------------------------------------------------------------
+
+    def _index(self, session: Session, dossier: Dossier, proc: Procedure) -> None:
+        from dossiers.search import index_entry
+
+        text = " ".join(
+            filter(
+                None,
+                (
+                    dossier.code,
+                    dossier.applicant_name,
+                    dossier.applicant_id_number,
+                    proc.code,
+                    proc.name,
+                ),
+            )
+        )
+        index_entry(session, dossier.id, "dossier", dossier.id, text)
+
+
+def completeness(components: Any) -> dict[str, Any]:
+    missing = [
+        {"id": c.id, "key": c.key, "name": c.name, "count": c.count, "provided": c.provided}
+        for c in components
+        if c.required and c.provided < c.count
+    ]
+    return {"complete": not missing, "missing": missing}
+
+
+def _check_applicant(a: ApplicantIn) -> None:
+    if not a.name.strip() or len(a.name) > 255:
+        raise InvalidInput(
+            "the applicant's name is required (at most 255 characters)", code="applicant_invalid"
+        )
+    if a.id_type not in ID_TYPES:
+        raise InvalidInput(f"id_type must be one of {ID_TYPES}", code="applicant_invalid")
+    digits = a.id_number.strip()
+    if a.id_type == "CCCD" and not (digits.isdigit() and len(digits) == 12):
+        raise InvalidInput("a CCCD number has 12 digits", code="applicant_invalid")
+    if not digits or len(digits) > 32 or not all(ch.isalnum() or ch == "-" for ch in digits):
+        raise InvalidInput(
+            "the ID number has letters, digits or '-' only", code="applicant_invalid"
+        )
+
+
+def attach_document(
+    session: Session, scan_id: str, document_id: str, page_texts: Sequence[str]
+) -> None:
+    """Called by the pipeline when a scan's signed document exists; a no-op for loose scans."""
+    from dossiers.search import index_entry
+
+    link = session.get(ComponentScan, scan_id)
+    if link is None:
+        return
+    comp = session.get(DossierComponent, link.component_id, with_for_update=True)
+    if comp is None:
+        return
+    if document_id not in comp.document_ids:
+        comp.document_ids = [*comp.document_ids, document_id]
+    index_entry(session, link.dossier_id, "document", document_id, "\n".join(page_texts))

@@ -1,0 +1,296 @@
+"""Administration of units and people: staff, tokens, merges, the postal handover plan,
+probation, backups and calendar corrections.
+
+These follow the district plan for handing the one-stop counters to the postal service: the
+handover goes field by field from a date per unit; a probationer (two months at most) receives
+only under a supervising civil servant; a backup covers an absent colleague; a merged unit's
+dossiers keep their codes and pass to its successor.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dossiers.access import Principal, issue_token, validate_role
+from dossiers.catalog import UNIT_CODE
+from dossiers.errors import Conflict, Forbidden, InvalidInput, NotFound
+from dossiers.models import (
+    ApiToken,
+    BackupAssignment,
+    CalendarOverrideRow,
+    PostalAssignment,
+    Staff,
+    Unit,
+)
+
+PROBATION_MAX_DAYS = 62  # "at most two months"
+STAFF_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def _unit(session: Session, code: str) -> Unit:
+    unit = session.get(Unit, code)
+    if unit is None:
+        raise NotFound(f"no unit {code}", code="unit_not_found")
+    return unit
+
+
+def create_unit(
+    session: Session,
+    principal: Principal,
+    *,
+    code: str,
+    name: str,
+    kind: str,
+    level: str,
+    area: str = "urban",
+    place: str = "",
+    valid_from: date,
+) -> Unit:
+    principal.require("admin")
+    if not UNIT_CODE.match(code):
+        raise InvalidInput("a unit code looks like 000.00.16.H08", code="unit_code_invalid")
+    if kind not in ("one_stop", "agency") or area not in ("urban", "rural", "remote"):
+        raise InvalidInput("kind is one_stop|agency, area urban|rural|remote", code="unit_invalid")
+    if session.get(Unit, code) is not None:
+        raise Conflict(f"unit {code} exists", code="unit_exists")
+    unit = Unit(
+        code=code,
+        name=name,
+        kind=kind,
+        level=level,
+        area=area,
+        place=place,
+        province_code=code[-3:],
+        valid_from=valid_from,
+        postal_contact={},
+    )
+    session.add(unit)
+    return unit
+
+
+def merge_units(
+    session: Session, principal: Principal, *, absorbed: str, into: str, on: date
+) -> Unit:
+    """Close ``absorbed`` the day before ``on``; its dossiers stay and its successor sees them."""
+    principal.require("admin")
+    old, new = _unit(session, absorbed), _unit(session, into)
+    if old.code == new.code or new.valid_to is not None:
+        raise Conflict("merge into a different unit that is still open", code="merge_invalid")
+    if old.valid_to is not None:
+        raise Conflict(
+            f"unit {old.code} was already closed on {old.valid_to}", code="merge_invalid"
+        )
+    old.valid_to = on - timedelta(days=1)
+    old.successor_code = new.code
+    return old
+
+
+def set_postal_contact(
+    session: Session, principal: Principal, code: str, contact: dict[str, str]
+) -> Unit:
+    principal.require("admin")
+    unit = _unit(session, code)
+    if not contact.get("name"):
+        raise InvalidInput("the contact needs at least a name", code="contact_invalid")
+    unit.postal_contact = {
+        k: str(v)[:255] for k, v in contact.items() if k in ("name", "phone", "email", "enterprise")
+    }
+    return unit
+
+
+def create_staff(
+    session: Session,
+    principal: Principal,
+    *,
+    staff_id: str,
+    name: str,
+    role: str,
+    unit_code: str | None,
+    employer: str = "civil_servant",
+    probation_until: date | None = None,
+    supervisor_id: str | None = None,
+    today: date,
+) -> Staff:
+    principal.require("admin")
+    validate_role(role)
+    if not staff_id or len(staff_id) > 64 or set(staff_id) - STAFF_ID_CHARS:
+        raise InvalidInput("a staff id uses a-z, 0-9, '.', '_' or '-'", code="staff_id_invalid")
+    if session.get(Staff, staff_id) is not None:
+        raise Conflict(f"staff {staff_id} exists", code="staff_exists")
+    if employer not in ("civil_servant", "postal"):
+        raise InvalidInput("employer is civil_servant or postal", code="staff_invalid")
+    if role in ("counter", "agency") and not unit_code:
+        raise InvalidInput(f"a {role} account belongs to a unit", code="unit_required")
+    if unit_code:
+        _unit(session, unit_code)
+    if probation_until is not None:
+        if probation_until > today + timedelta(days=PROBATION_MAX_DAYS):
+            raise InvalidInput("probation lasts at most two months", code="probation_too_long")
+        supervisor = session.get(Staff, supervisor_id) if supervisor_id else None
+        if (
+            supervisor is None
+            or supervisor.employer != "civil_servant"
+            or supervisor.unit_code != unit_code
+        ):
+            raise InvalidInput(
+                "a probationer needs a supervising civil servant of the same unit",
+                code="supervisor_required",
+            )
+    staff = Staff(
+        id=staff_id,
+        name=name,
+        role=role,
+        unit_code=unit_code,
+        employer=employer,
+        probation_until=probation_until,
+        supervisor_id=supervisor_id,
+        active=True,
+    )
+    session.add(staff)
+    return staff
+
+
+def new_token(
+    session: Session,
+    principal: Principal,
+    staff_id: str,
+    *,
+    label: str = "",
+    expires_at: datetime | None = None,
+) -> str:
+    principal.require("admin")
+    return issue_token(session, staff_id, label=label, expires_at=expires_at)
+
+
+def revoke_tokens(session: Session, principal: Principal, staff_id: str, *, now: datetime) -> int:
+    principal.require("admin")
+    rows = list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.staff_id == staff_id, ApiToken.revoked_at.is_(None))
+        )
+    )
+    for row in rows:
+        row.revoked_at = now
+    return len(rows)
+
+
+def evaluate_probation(
+    session: Session, principal: Principal, staff_id: str, *, passed: bool, note: str, now: datetime
+) -> Staff:
+    """End a probation with its recorded evaluation (the supervisor or an admin)."""
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound(f"no staff {staff_id}", code="staff_not_found")
+    if principal.role != "admin" and principal.staff_id != staff.supervisor_id:
+        raise Forbidden(
+            "only the supervisor or an admin evaluates a probation", code="not_supervisor"
+        )
+    if staff.probation_until is None:
+        raise Conflict(f"{staff_id} is not on probation", code="not_on_probation")
+    if not note.strip():
+        raise InvalidInput("the evaluation needs a written note", code="note_required")
+    staff.probation_evaluation = {
+        "result": "passed" if passed else "failed",
+        "by": principal.staff_id,
+        "at": now.isoformat(),
+        "note": note,
+    }
+    staff.probation_until = None
+    staff.active = passed
+    return staff
+
+
+def assign_backup(
+    session: Session,
+    principal: Principal,
+    *,
+    unit_code: str,
+    staff_id: str,
+    covers_staff_id: str | None,
+    valid_from: date,
+    valid_to: date,
+) -> BackupAssignment:
+    principal.require("admin")
+    _unit(session, unit_code)
+    staff = session.get(Staff, staff_id)
+    if staff is None or staff.role != "counter":
+        raise InvalidInput("a backup is a counter staff member", code="backup_invalid")
+    if valid_to < valid_from:
+        raise InvalidInput("the assignment ends before it starts", code="dates_invalid")
+    row = BackupAssignment(
+        unit_code=unit_code,
+        staff_id=staff_id,
+        covers_staff_id=covers_staff_id,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        created_by=principal.staff_id,
+    )
+    session.add(row)
+    return row
+
+
+def plan_postal(
+    session: Session,
+    principal: Principal,
+    *,
+    unit_code: str,
+    field_code: str,
+    procedure_code: str | None,
+    postal_from: date | None,
+    note: str = "",
+) -> PostalAssignment:
+    """Record from when postal staff take a field (or one procedure); None keeps it with the
+    civil servants (e.g. same-day certification)."""
+    principal.require("admin")
+    _unit(session, unit_code)
+    row = session.scalar(
+        select(PostalAssignment).where(
+            PostalAssignment.unit_code == unit_code,
+            PostalAssignment.field_code == field_code,
+            PostalAssignment.procedure_code.is_(None)
+            if procedure_code is None
+            else PostalAssignment.procedure_code == procedure_code,
+        )
+    )
+    if row is None:
+        row = PostalAssignment(
+            unit_code=unit_code, field_code=field_code, procedure_code=procedure_code
+        )
+        session.add(row)
+    row.postal_from, row.note = postal_from, note
+    return row
+
+
+def postal_plan(session: Session, unit_code: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(PostalAssignment)
+        .where(PostalAssignment.unit_code == unit_code)
+        .order_by(PostalAssignment.postal_from)
+    )
+    return [
+        {
+            "field_code": r.field_code,
+            "procedure_code": r.procedure_code,
+            "postal_from": r.postal_from.isoformat() if r.postal_from else None,
+            "note": r.note,
+        }
+        for r in rows
+    ]
+
+
+def set_calendar_override(
+    session: Session, principal: Principal, *, day: date, working: bool, note: str
+) -> CalendarOverrideRow:
+    principal.require("admin")
+    if not note.strip():
+        raise InvalidInput("say which announcement this follows", code="note_required")
+    row = session.get(CalendarOverrideRow, day)
+    if row is None:
+        row = CalendarOverrideRow(day=day)
+        session.add(row)
+    row.working, row.note, row.created_by = working, note, principal.staff_id
+    return row

@@ -1,0 +1,102 @@
+"""A small province for counter tests: the sample catalog, two communes, agencies, and one
+staff member (with a token) per role and unit, behind a clock the test can move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dossiers import staffing
+from dossiers.access import BOOTSTRAP, Principal, principal_for
+from dossiers.catalog import import_catalog, sample_catalog
+from dossiers.models import Staff
+from sohoa.factory import enroll_dev_clerk
+from storage.db import session_scope
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+OWN = "000.00.16.H99"  # UBND phường Hòa Bình
+OTHER = "000.00.17.H99"  # UBND xã Tân Lập
+FOREIGN = "000.00.16.H98"  # a unit of another province
+JUSTICE = "000.20.16.H99"  # tư pháp - hộ tịch, competent for civil status
+ECONOMY = "000.21.16.H99"
+LAND = "000.00.12.H99"
+TAX = "000.00.13.H99"
+
+# staff id -> (name, role, unit, employer)
+STAFF = {
+    "lan.nt": ("Nguyễn Thị Lan", "counter", OWN, "postal"),
+    "minh.tv": ("Trần Văn Minh", "counter", OTHER, "postal"),
+    "cong.ch": ("Lê Công Chức", "counter", OWN, "civil_servant"),
+    "tuphap": ("Phạm Tư Pháp", "agency", JUSTICE, "civil_servant"),
+    "kinhte": ("Vũ Kinh Tế", "agency", ECONOMY, "civil_servant"),
+    "vpdk": ("Đỗ Văn Đất", "agency", LAND, "civil_servant"),
+    "thue": ("Hoàng Thị Thuế", "agency", TAX, "civil_servant"),
+    "harvest": ("CSDL tỉnh", "harvester", None, "civil_servant"),
+    "kiemtra": ("Kiểm Tra Viên", "auditor", OWN, "civil_servant"),
+    "kiemtra.b": ("Kiểm Tra Tỉnh Khác", "auditor", FOREIGN, "civil_servant"),
+    "quantri": ("Quản Trị", "admin", None, "civil_servant"),
+}
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.at = start
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def set(self, at: datetime) -> None:
+        self.at = at
+
+    def advance(self, **delta: float) -> datetime:
+        self.at += timedelta(**delta)
+        return self.at
+
+
+@dataclass
+class World:
+    services: Any
+    clock: Clock
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def principal(self, staff_id: str) -> Principal:
+        with session_scope(self.services.sessions) as session:
+            staff = session.get(Staff, staff_id)
+            assert staff is not None
+            return principal_for(session, staff, today=self.clock().astimezone(VN).date())
+
+    def headers(self, staff_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[staff_id]}"}
+
+
+def make_world(services: Any, start: datetime) -> World:
+    clock = Clock(start)
+    services.clock = clock
+    today = start.astimezone(VN).date()
+    world = World(services, clock)
+    with session_scope(services.sessions) as session:
+        import_catalog(session, sample_catalog(), today=today)
+        staffing.create_unit(session, BOOTSTRAP, code=FOREIGN, name="UBND phường Khác",
+                             kind="one_stop", level="commune", valid_from=date(2025, 7, 1))
+        # The district plan: postal staff take civil status and land from 2025-08-01;
+        # certification stays with the civil servants.
+        for field_code in ("G15-HT", "G10-DD", "G12-HKD"):
+            staffing.plan_postal(session, BOOTSTRAP, unit_code=OWN, field_code=field_code,
+                                 procedure_code=None, postal_from=date(2025, 8, 1))
+            staffing.plan_postal(session, BOOTSTRAP, unit_code=OTHER, field_code=field_code,
+                                 procedure_code=None, postal_from=date(2025, 8, 1))
+        staffing.plan_postal(session, BOOTSTRAP, unit_code=OWN, field_code="G15-CT",
+                             procedure_code=None, postal_from=None,
+                             note="same-day certification stays with civil servants")
+        for staff_id, (name, role, unit, employer) in STAFF.items():
+            staffing.create_staff(session, BOOTSTRAP, staff_id=staff_id, name=name, role=role,
+                                  unit_code=unit, employer=employer, today=today)
+        session.flush()
+        for staff_id in STAFF:
+            world.tokens[staff_id] = staffing.new_token(session, BOOTSTRAP, staff_id)
+    for staff_id, (name, role, _, _) in STAFF.items():
+        if role == "counter":
+            enroll_dev_clerk(services.settings, staff_id, name)
+    return world
