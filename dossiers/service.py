@@ -637,7 +637,8 @@ class DossierService:
             raise InvalidInput(f"say why the dossier is {action}n", code="reason_required")
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            if principal.role == "agency":
+            # A citizen withdraws at the counter; whoever holds the dossier may stop it.
+            if action == "stop" and dossier.holder_code not in (None, dossier.unit_code):
                 self._require_holder(principal, dossier)
             else:
                 self._require_counter(principal, dossier)
@@ -652,7 +653,8 @@ class DossierService:
             raise InvalidInput("new_due needs a time zone", code="datetime_naive")
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            if principal.role == "agency":
+            # Form 04 comes from the processing side: whoever holds the dossier now.
+            if dossier.holder_code not in (None, dossier.unit_code):
                 self._require_holder(principal, dossier)
             else:
                 self._require_counter(principal, dossier)

@@ -260,6 +260,7 @@ def forms(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
 @router.post("/dossiers/{ref}/forms/06", status_code=201)
 def control_sheet(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
     """Issue the process-control sheet as it stands now (signed, stored)."""
+    who.require("counter", "agency", "admin")
     with session_scope(svc.sessions) as session:
         dossier_id = svc.dossiers.find(session, who, ref).id
     form = svc.dossiers.issue_form(who, dossier_id, "06")
