@@ -24,7 +24,14 @@ from dossiers import calendar as cal
 from dossiers.access import Principal, dossier_filter
 from dossiers.catalog import procedure_in_force
 from dossiers.codes import CodeGenerator
-from dossiers.errors import Conflict, Forbidden, IncompleteDossier, InvalidInput, NotFound
+from dossiers.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    IncompleteDossier,
+    InvalidInput,
+    NotFound,
+)
 from dossiers.lifecycle import OPEN, Status, next_status
 from dossiers.models import (
     CalendarOverrideRow,
@@ -333,9 +340,7 @@ class DossierService:
                 Status.RECEIVED,
                 Status.PROCESSING,
             ):
-                raise Conflict(
-                    f"dossier in status {dossier.status} takes no papers", code="illegal_transition"
-                )
+                raise IllegalTransition(f"dossier in status {dossier.status} takes no papers")
             comps = {c.key: c for c in self._components(session, dossier)}
             unknown = sorted(set(provided) - set(comps))
             if unknown:
@@ -528,7 +533,7 @@ class DossierService:
                 .limit(1)
             )
             if request is None or dossier.status != Status.SUPPLEMENT:
-                raise Conflict("no supplement is outstanding", code="illegal_transition")
+                raise IllegalTransition("no supplement is outstanding")
             now = self.now()
             request.fulfilled_at, request.fulfilled_by = now, principal.staff_id
             if request.stage == "counter":
@@ -689,9 +694,7 @@ class DossierService:
             dossier = self.find(session, principal, ref)
             self._require_counter(principal, dossier)
             if dossier.status not in OPEN | {Status.NEW}:
-                raise Conflict(
-                    f"dossier in status {dossier.status} takes no scans", code="illegal_transition"
-                )
+                raise IllegalTransition(f"dossier in status {dossier.status} takes no scans")
             comp = session.get(DossierComponent, component_id)
             if comp is None or comp.dossier_id != dossier.id:
                 raise NotFound(
