@@ -24,8 +24,12 @@ app = typer.Typer(
 )
 pki_app = typer.Typer(help="Development PKI.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The procedures catalog.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff accounts and their tokens.", no_args_is_help=True)
 app.add_typer(pki_app, name="pki")
 app.add_typer(db_app, name="db")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(staff_app, name="staff")
 console = Console()
 err = Console(stderr=True)
 
@@ -134,6 +138,7 @@ def run(
     settings = _settings()
     services = build(settings)
     services.signers  # noqa: B018 - creates the development PKI before the worker starts
+    sample = _load_sample_catalog_if_empty(services)
     worker_proc = subprocess.Popen(
         [sys.executable, "-m", "sohoa.cli", "worker"],
         env=os.environ.copy(),
@@ -148,6 +153,11 @@ def run(
         + ("   (this run only; set SOHOA_API_TOKEN to keep one)" if generated else ""),
         f"try   curl -H 'Authorization: Bearer {token}' -F file=@scan.jpg http://{host}:{port}/api/v1/scans",
     ]
+    if sample:
+        banner.append(
+            f"catalog: SAMPLE data loaded ({sample} procedures, fictitious province H99); "
+            "replace it with `sohoa catalog import FILE --replace`"
+        )
     print("\n".join(banner), flush=True)
     try:
         uvicorn.run(create_app(services), host=host, port=port)
@@ -359,6 +369,109 @@ def db_upgrade() -> None:
     settings = _settings()
     upgrade(settings.resolved_database_url)
     console.print("database schema is up to date")
+
+
+def _load_sample_catalog_if_empty(services) -> int:  # type: ignore[no-untyped-def]
+    """A first start has something to show; the sample is marked as such everywhere."""
+    from sqlalchemy import func, select
+
+    from dossiers.catalog import import_catalog, sample_catalog
+    from dossiers.models import Procedure
+    from storage.db import session_scope
+
+    with session_scope(services.sessions) as session:
+        if session.scalar(select(func.count()).select_from(Procedure)):
+            return 0
+        report = import_catalog(session, sample_catalog(), today=services.dossiers.today())
+        return len(report.created)
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path | None, typer.Argument(help="catalog as JSON or YAML")] = None,
+    sample: Annotated[bool, typer.Option(help="import the bundled sample catalog")] = False,
+    replace: Annotated[bool, typer.Option(help="retire procedures the file does not list")] = False,
+) -> None:
+    """Import units and procedure versions; unchanged procedures are left as they are."""
+    from dossiers.catalog import import_catalog, load_catalog_file, sample_catalog
+    from dossiers.errors import DossierError
+    from sohoa.factory import build
+    from storage.db import session_scope
+
+    if (file is None) == (not sample):
+        err.print("give a catalog FILE or --sample")
+        raise typer.Exit(2)
+    services = build(_settings())
+    try:
+        spec = sample_catalog() if sample else load_catalog_file(file)  # type: ignore[arg-type]
+        with session_scope(services.sessions) as session:
+            report = import_catalog(session, spec, replace=replace, today=services.dossiers.today())
+    except (DossierError, OSError) as exc:
+        err.print(f"catalog not imported: {exc}")
+        for e in getattr(exc, "extra", {}).get("errors", []):
+            err.print(f"  {e['loc']}: {e['msg']}")
+        raise typer.Exit(1) from None
+    console.print_json(json.dumps({"sample": spec.sample, **report.as_dict()}, ensure_ascii=False))
+
+
+@staff_app.command("add")
+def staff_add(
+    staff_id: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="counter, agency, harvester, auditor or admin")],
+    unit: Annotated[str | None, typer.Option(help="unit code, e.g. 000.00.16.H08")] = None,
+    employer: Annotated[str, typer.Option(help="civil_servant or postal")] = "civil_servant",
+    token: Annotated[bool, typer.Option(help="also print a new API token")] = True,
+) -> None:
+    """Create a staff account (a counter clerk also gets a development certificate)."""
+    from dossiers import staffing
+    from dossiers.access import BOOTSTRAP
+    from dossiers.errors import DossierError
+    from sohoa.factory import build, enroll_dev_clerk
+    from storage.db import session_scope
+
+    services = build(_settings())
+    try:
+        with session_scope(services.sessions) as session:
+            staffing.create_staff(
+                session,
+                BOOTSTRAP,
+                staff_id=staff_id,
+                name=name,
+                role=role,
+                unit_code=unit,
+                employer=employer,
+                today=services.dossiers.today(),
+            )
+            session.flush()
+            secret = staffing.new_token(session, BOOTSTRAP, staff_id) if token else None
+    except DossierError as exc:
+        err.print(f"staff not created: {exc}")
+        raise typer.Exit(1) from None
+    if role == "counter" and enroll_dev_clerk(services.settings, staff_id, name):
+        console.print(f"issued a DEVELOPMENT signing certificate for {staff_id}")
+    console.print(f"created {role} {staff_id}")
+    if secret:
+        console.print(f"token {secret}   (shown once; only its hash is stored)")
+
+
+@staff_app.command("token")
+def staff_token(staff_id: Annotated[str, typer.Argument()]) -> None:
+    """Print a new API token for an existing staff member."""
+    from dossiers import staffing
+    from dossiers.access import BOOTSTRAP
+    from dossiers.errors import DossierError
+    from sohoa.factory import build
+    from storage.db import session_scope
+
+    services = build(_settings())
+    try:
+        with session_scope(services.sessions) as session:
+            secret = staffing.new_token(session, BOOTSTRAP, staff_id)
+    except DossierError as exc:
+        err.print(f"no token: {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"token {secret}   (shown once; only its hash is stored)")
 
 
 def main() -> None:

@@ -118,6 +118,39 @@ def list_dossiers(
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
 
+@router.get("/search")
+def search_dossiers(
+    who: Caller,
+    svc: Svc,
+    q: str = Query(max_length=256, description="code, ID number, name or words of the scans"),
+    limit: int = Query(default=20, ge=1, le=200),
+) -> dict[str, Any]:
+    """Accents optional: "nguyen van an" finds "Nguyễn Văn An". Only dossiers you may read."""
+    from dossiers.search import search
+
+    with session_scope(svc.sessions) as session:
+        visible = select(Dossier.id).where(dossier_filter(who))
+        hits = search(session, q, dossier_ids=visible, limit=limit)
+        found = {
+            d.id: d
+            for d in session.scalars(
+                select(Dossier).where(Dossier.id.in_({h.dossier_id for h in hits}))
+            )
+        }
+        return {
+            "items": [
+                {
+                    **_summary(found[h.dossier_id]),
+                    "source": h.source,
+                    "ref_id": h.ref_id,
+                    "snippet": h.snippet,
+                }
+                for h in hits
+                if h.dossier_id in found
+            ]
+        }
+
+
 @router.get("/dossiers/{ref}")
 def get_dossier(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
     return dossier_body(svc, who, ref)

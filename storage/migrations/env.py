@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import dossiers.models  # noqa: F401 - registers the domain tables
+from dossiers.search import include_name
 from storage.models import Base
 
 config = context.config
@@ -21,6 +22,8 @@ def run_migrations() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            # Full-text objects (FTS5 tables, the tsvector column) live outside the models.
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()

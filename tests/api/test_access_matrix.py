@@ -99,6 +99,11 @@ def test_reads(setup) -> None:  # type: ignore[no-untyped-def]
         listing = client.get("/api/v1/dossiers", headers=world.headers(staff_id))
         assert listing.status_code == 200
         assert (code in listing.text) == (staff_id in READERS), staff_id
+        found = client.get(
+            "/api/v1/search", params={"q": "nguyen van an"}, headers=world.headers(staff_id)
+        )
+        assert found.status_code == 200
+        assert (code in found.text) == (staff_id in READERS), staff_id
     assert checked == len(STAFF) * len(reads)
 
 

@@ -22,8 +22,13 @@ from tests.ocr.pagegen import A6, render_page, save_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.s3]
 
-APPLICANT = {"name": "Nguyễn Văn An", "id_type": "CCCD", "id_number": "001090012345",
-             "phone": "0912345678", "address": "12 Lê Lợi, phường Hòa Bình"}
+APPLICANT = {
+    "name": "Nguyễn Văn An",
+    "id_type": "CCCD",
+    "id_number": "001090012345",
+    "phone": "0912345678",
+    "address": "12 Lê Lợi, phường Hòa Bình",
+}
 PAPERS = {"don_dang_ky": 1, "giay_chung_nhan": 1, "hop_dong": 1, "to_khai_thue": 2}
 
 
@@ -37,8 +42,9 @@ def _form(stack, world, code: str, form_no: str, who: str = "lan.nt") -> tuple[s
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "form.pdf"
         path.write_bytes(resp.content)
-        report = verify_pdf(path, trust_roots=stack.services.trust_roots,
-                            other_certs=stack.services.other_certs)
+        report = verify_pdf(
+            path, trust_roots=stack.services.trust_roots, other_certs=stack.services.other_certs
+        )
         assert report.ok, report.to_dict()
         text = " ".join(extract_text(str(path)).split())  # table cells wrap
         page = pypdfium2.PdfDocument(str(path))[0]
@@ -60,8 +66,11 @@ def test_counter_day(make_stack, production_env, tmp_path: Path) -> None:
     proc = found.json()["items"][0]
     assert proc["agencies"] == [LAND, TAX] and proc["processing_days"] == 10
 
-    created = c.post("/api/v1/dossiers", headers=clerk,
-                     json={"procedure_code": "1.004227", "applicant": APPLICANT})
+    created = c.post(
+        "/api/v1/dossiers",
+        headers=clerk,
+        json={"procedure_code": "1.004227", "applicant": APPLICANT},
+    )
     assert created.status_code == 201, created.text
     dossier = created.json()
     assert dossier["status"] == 1 and dossier["code"] is None and dossier["unit_code"] == OWN
@@ -72,8 +81,9 @@ def test_counter_day(make_stack, production_env, tmp_path: Path) -> None:
     assert incomplete.json()["code"] == "dossier_incomplete"
     assert {m["key"] for m in incomplete.json()["missing"]} == set(PAPERS)
 
-    checked = c.post(f"/api/v1/dossiers/{ref}/components/check", headers=clerk,
-                     json={"provided": PAPERS})
+    checked = c.post(
+        f"/api/v1/dossiers/{ref}/components/check", headers=clerk, json={"provided": PAPERS}
+    )
     assert checked.json() == {"complete": True, "missing": []}
 
     received = c.post(f"/api/v1/dossiers/{ref}/receive", headers=clerk)
@@ -100,23 +110,44 @@ def test_counter_day(make_stack, production_env, tmp_path: Path) -> None:
     stack.start_worker(concurrency=2)
     scan_ids = []
     for i, key in enumerate(("don_dang_ky", "hop_dong")):
-        page = render_page(size_in=A6, seed=i, paragraphs=(
-            "ĐƠN ĐĂNG KÝ BIẾN ĐỘNG ĐẤT ĐAI" if i == 0 else "HỢP ĐỒNG CHUYỂN NHƯỢNG",
-            "Người sử dụng đất: Nguyễn Văn An", "Thửa đất số 125, tờ bản đồ số 7"))
+        page = render_page(
+            size_in=A6,
+            seed=i,
+            paragraphs=(
+                "ĐƠN ĐĂNG KÝ BIẾN ĐỘNG ĐẤT ĐAI" if i == 0 else "HỢP ĐỒNG CHUYỂN NHƯỢNG",
+                "Người sử dụng đất: Nguyễn Văn An",
+                "Thửa đất số 125, tờ bản đồ số 7",
+            ),
+        )
         pdf = save_pdf([page.image], tmp_path / f"{key}.pdf")
         with pdf.open("rb") as f:
-            up = c.post(f"/api/v1/dossiers/{code}/components/{comps[key]}/scans",
-                        headers=clerk, files={"file": (pdf.name, f, "application/pdf")})
+            up = c.post(
+                f"/api/v1/dossiers/{code}/components/{comps[key]}/scans",
+                headers=clerk,
+                files={"file": (pdf.name, f, "application/pdf")},
+            )
         assert up.status_code == 202, up.text
         scan_ids.append(up.json()["id"])
     world_scans = stack.wait(scan_ids)
     assert all(s["status"] == "digitized" for s in world_scans.values()), [
-        (s["reason_code"], s["reason_message"]) for s in world_scans.values()]
+        (s["reason_code"], s["reason_message"]) for s in world_scans.values()
+    ]
     after = c.get(f"/api/v1/dossiers/{code}", headers=clerk).json()
     attached = {comp["key"]: comp["document_ids"] for comp in after["components"]}
     assert len(attached["don_dang_ky"]) == 1 and len(attached["hop_dong"]) == 1
     doc = c.get(f"/api/v1/documents/{attached['hop_dong'][0]}", headers=clerk).json()
     assert doc["clerk_id"] == "lan.nt" and doc["signer"] == "Nguyễn Thị Lan"
+
+    # Found without accents, by name and by the words of a scanned paper; not by others.
+    for q, source in (("nguyen van an", "dossier"), ("hop dong chuyen nhuong", "document")):
+        hits = c.get("/api/v1/search", params={"q": q}, headers=clerk).json()["items"]
+        assert {(h["code"], h["source"]) for h in hits} >= {(code, source)}, (q, hits)
+        assert (
+            c.get("/api/v1/search", params={"q": q}, headers=world.headers("minh.tv")).json()[
+                "items"
+            ]
+            == []
+        )
 
     # Route to the land registry; the tax office may not touch it yet.
     routed = c.post(f"/api/v1/dossiers/{code}/route", headers=clerk)
@@ -125,8 +156,11 @@ def test_counter_day(make_stack, production_env, tmp_path: Path) -> None:
     assert c.post(f"/api/v1/dossiers/{code}/take", headers=land).status_code == 200
 
     world.clock.set(datetime(2026, 2, 24, 9, 0, tzinfo=VN))
-    asked = c.post(f"/api/v1/dossiers/{code}/supplement-request", headers=land,
-                   json={"items": ["Bản sao sổ hộ khẩu"], "reason": "Thiếu giấy tờ nhân thân"})
+    asked = c.post(
+        f"/api/v1/dossiers/{code}/supplement-request",
+        headers=land,
+        json={"items": ["Bản sao sổ hộ khẩu"], "reason": "Thiếu giấy tờ nhân thân"},
+    )
     assert asked.status_code == 200, asked.text
     assert asked.json()["status"] == 5 and asked.json()["counted_overdue"] is False
     text, qr = _form(stack, world, code, "02")
@@ -140,8 +174,7 @@ def test_counter_day(make_stack, production_env, tmp_path: Path) -> None:
     assert back.status_code == 200, back.text
     assert back.json()["status"] == 4
     # The clock restarts: ten working days after Wed 25 Feb.
-    assert datetime.fromisoformat(back.json()["due_at"]) == datetime(2026, 3, 11, 17, 0,
-                                                                     tzinfo=VN)
+    assert datetime.fromisoformat(back.json()["due_at"]) == datetime(2026, 3, 11, 17, 0, tzinfo=VN)
     assert c.post(f"/api/v1/dossiers/{code}/take", headers=land).status_code == 200
     early_finish = c.post(f"/api/v1/dossiers/{code}/finish", headers=land, json={})
     assert early_finish.status_code == 409
@@ -171,8 +204,9 @@ def test_counter_day(make_stack, production_env, tmp_path: Path) -> None:
         assert label in text
     assert qr["tieu_de"] == "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"
 
-    returned = c.post(f"/api/v1/dossiers/{code}/return", headers=clerk,
-                      json={"recipient": "Nguyễn Văn An"})
+    returned = c.post(
+        f"/api/v1/dossiers/{code}/return", headers=clerk, json={"recipient": "Nguyễn Văn An"}
+    )
     assert returned.json()["status"] == 10
     events = c.get(f"/api/v1/dossiers/{code}/events", headers=clerk).json()["items"]
     statuses = [e["to_status"] for e in events if e["from_status"] != e["to_status"]]
