@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller
-from api.multipart import read_upload
 from api.problems import ApiProblem, install
 from api.routers import admin, catalog, dossiers, reports
+from api.scans import accept_scan, chunks, scan_body
 from dossiers.access import Principal, dossier_filter
 from dossiers.models import ComponentScan, Dossier
 from sohoa.factory import Services
@@ -64,44 +62,12 @@ def create_app(services: Services) -> FastAPI:
 
         Papers of a dossier go to ``/dossiers/{code}/components/{id}/scans`` instead.
         """
-        from ingest.pipeline import accept_upload, dispatch, upload_dir
-
         who.require("counter", "admin")
-
-        settings = services.settings
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_upload_bytes + 65536:
-            raise ApiProblem(
-                413,
-                "file_too_large",
-                f"the upload is over the {settings.max_upload_bytes // 2**20} MB limit",
-            )
-        with tempfile.TemporaryDirectory(dir=upload_dir(settings)) as tmp:
-            form = await read_upload(
-                request.stream(),
-                request.headers.get("content-type"),
-                Path(tmp) / "upload",
-                max_bytes=settings.max_upload_bytes,
-            )
-            assert form.file is not None
-            accepted = await run_in_threadpool(
-                accept_upload,
-                services,
-                form.file,
-                filename=form.filename,
-                clerk_id=_clerk(who, form.fields.get("clerk_id") or None),
-                password=form.fields.get("password") or None,
-                unit_code=who.unit_code,
-            )
-        scan = accepted.scan
-        if accepted.created:
-            await run_in_threadpool(dispatch, services, scan.id, scan.step)
-        body = scan_body(scan, None)
-        body["duplicate"] = not accepted.created
-        return JSONResponse(
-            body,
-            status_code=202 if accepted.created else 200,
-            headers={"Location": f"/api/v1/scans/{scan.id}"},
+        return await accept_scan(
+            request,
+            services,
+            clerk_id=lambda fields: _clerk(who, fields.get("clerk_id") or None),
+            unit_code=who.unit_code,
         )
 
     @v1.get("/scans/{scan_id}", tags=["scans"])
@@ -206,13 +172,6 @@ def create_app(services: Services) -> FastAPI:
     return app
 
 
-def chunks(store: Any, key: str) -> Iterator[bytes]:
-    """Stream an object to the client without holding it in memory."""
-    with store.open(key) as f:
-        while chunk := f.read(256 * 1024):
-            yield chunk
-
-
 def _clerk(who: Principal, asked: str | None) -> str | None:
     """Counter staff sign with their own certificate; only an admin names another clerk."""
     if who.role == "counter":
@@ -233,29 +192,3 @@ def _scan(session: Session, who: Principal, scan_id: str) -> Scan | None:
         .where(ComponentScan.scan_id == scan_id, dossier_filter(who))
     )
     return scan if linked else None
-
-
-def scan_body(scan: Scan, document_id: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": scan.id,
-        "status": scan.status,
-        "step": scan.step,
-        "filename": scan.filename,
-        "media_type": scan.media_type,
-        "size": scan.size,
-        "sha256": scan.sha256,
-        "clerk_id": scan.clerk_id,
-        "pages_done": scan.pages_done,
-        "pages_total": scan.pages_total,
-        "attempts": scan.attempts,
-        "warnings": scan.warnings,
-        "reason_code": scan.reason_code,
-        "reason_message": scan.reason_message,
-        "created_at": scan.created_at.isoformat() if scan.created_at else None,
-        "finished_at": scan.finished_at.isoformat() if scan.finished_at else None,
-        "status_url": f"/api/v1/scans/{scan.id}",
-    }
-    if document_id:
-        body["document_id"] = document_id
-        body["document_url"] = f"/api/v1/documents/{document_id}"
-    return body

@@ -219,6 +219,13 @@ class DossierService:
                 code="not_holder",
             )
 
+    def _require_current_side(self, principal: Principal, dossier: Dossier) -> None:
+        """The agency holding the dossier, or its counter while it has not left the unit."""
+        if dossier.holder_code not in (None, dossier.unit_code):
+            self._require_holder(principal, dossier)
+        else:
+            self._require_counter(principal, dossier)
+
     # -- counter ---------------------------------------------------------------------------
 
     def create(
@@ -643,8 +650,8 @@ class DossierService:
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
             # A citizen withdraws at the counter; whoever holds the dossier may stop it.
-            if action == "stop" and dossier.holder_code not in (None, dossier.unit_code):
-                self._require_holder(principal, dossier)
+            if action == "stop":
+                self._require_current_side(principal, dossier)
             else:
                 self._require_counter(principal, dossier)
             self._move(session, dossier, principal, action, reason=reason)
@@ -659,10 +666,7 @@ class DossierService:
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
             # Form 04 comes from the processing side: whoever holds the dossier now.
-            if dossier.holder_code not in (None, dossier.unit_code):
-                self._require_holder(principal, dossier)
-            else:
-                self._require_counter(principal, dossier)
+            self._require_current_side(principal, dossier)
             old = dossier.due_at
             if old is None or new_due <= old:
                 raise InvalidInput(

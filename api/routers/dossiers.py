@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -15,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller, Svc
 from api.problems import ApiProblem
+from api.scans import accept_scan, chunks
 from dossiers.access import dossier_filter
 from dossiers.lifecycle import CHANNELS, LABELS_VI, Status
 from dossiers.models import (
@@ -304,8 +303,6 @@ def control_sheet(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
 
 @router.get("/dossiers/{ref}/forms/{form_id}/file")
 def form_file(ref: str, form_id: str, who: Caller, svc: Svc) -> StreamingResponse:
-    from api.app import chunks
-
     with session_scope(svc.sessions) as session:
         dossier = svc.dossiers.find(session, who, ref)
         form = session.get(DossierForm, form_id)
@@ -324,42 +321,17 @@ async def upload_component_scan(
     ref: str, component_id: str, request: Request, who: Caller, svc: Svc
 ) -> JSONResponse:
     """Scan one paper of a dossier; the signed document attaches to the component."""
-    from api.app import scan_body
-    from api.multipart import read_upload
-    from ingest.pipeline import ComponentRef, accept_upload, dispatch, upload_dir
+    from ingest.pipeline import ComponentRef
 
     dossier_id, unit_code = await run_in_threadpool(
         svc.dossiers.component_for_upload, who, ref, component_id
     )
-    settings = svc.settings
-    with tempfile.TemporaryDirectory(dir=upload_dir(settings)) as tmp:
-        form = await read_upload(
-            request.stream(),
-            request.headers.get("content-type"),
-            Path(tmp) / "upload",
-            max_bytes=settings.max_upload_bytes,
-        )
-        assert form.file is not None
-        accepted = await run_in_threadpool(
-            accept_upload,
-            svc,
-            form.file,
-            filename=form.filename,
-            clerk_id=_clerk_for(who, svc),
-            password=form.fields.get("password") or None,
-            unit_code=unit_code,
-            component=ComponentRef(dossier_id, component_id),
-        )
-    scan = accepted.scan
-    if accepted.created:
-        await run_in_threadpool(dispatch, svc, scan.id, scan.step)
-    body = scan_body(scan, None)
-    body["duplicate"] = not accepted.created
-    body["component_id"] = component_id
-    return JSONResponse(
-        body,
-        status_code=202 if accepted.created else 200,
-        headers={"Location": f"/api/v1/scans/{scan.id}"},
+    return await accept_scan(
+        request,
+        svc,
+        clerk_id=lambda _: _clerk_for(who, svc),
+        unit_code=unit_code,
+        component=ComponentRef(dossier_id, component_id),
     )
 
 

@@ -1,0 +1,107 @@
+"""Scan uploads and bodies shared by the loose-scan and the dossier-component endpoints."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.multipart import read_upload
+from api.problems import ApiProblem
+from storage.models import Scan
+
+if TYPE_CHECKING:
+    from ingest.pipeline import ComponentRef
+    from sohoa.factory import Services
+
+
+async def accept_scan(
+    request: Request,
+    services: Services,
+    *,
+    clerk_id: Callable[[dict[str, str]], str | None],
+    unit_code: str | None,
+    component: ComponentRef | None = None,
+) -> JSONResponse:
+    """Spool the multipart body to disk, keep the original, record and dispatch the scan.
+
+    202 for a new scan, 200 with ``duplicate`` when the same file was already accepted.
+    """
+    from ingest.pipeline import accept_upload, dispatch, upload_dir
+
+    settings = services.settings
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 65536:
+        raise ApiProblem(
+            413,
+            "file_too_large",
+            f"the upload is over the {settings.max_upload_bytes // 2**20} MB limit",
+        )
+    with tempfile.TemporaryDirectory(dir=upload_dir(settings)) as tmp:
+        form = await read_upload(
+            request.stream(),
+            request.headers.get("content-type"),
+            Path(tmp) / "upload",
+            max_bytes=settings.max_upload_bytes,
+        )
+        assert form.file is not None
+        accepted = await run_in_threadpool(
+            accept_upload,
+            services,
+            form.file,
+            filename=form.filename,
+            clerk_id=clerk_id(form.fields),
+            password=form.fields.get("password") or None,
+            unit_code=unit_code,
+            component=component,
+        )
+    scan = accepted.scan
+    if accepted.created:
+        await run_in_threadpool(dispatch, services, scan.id, scan.step)
+    body = scan_body(scan, None)
+    body["duplicate"] = not accepted.created
+    if component is not None:
+        body["component_id"] = component.component_id
+    return JSONResponse(
+        body,
+        status_code=202 if accepted.created else 200,
+        headers={"Location": f"/api/v1/scans/{scan.id}"},
+    )
+
+
+def chunks(store: Any, key: str) -> Iterator[bytes]:
+    """Stream an object to the client without holding it in memory."""
+    with store.open(key) as f:
+        while chunk := f.read(256 * 1024):
+            yield chunk
+
+
+def scan_body(scan: Scan, document_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": scan.id,
+        "status": scan.status,
+        "step": scan.step,
+        "filename": scan.filename,
+        "media_type": scan.media_type,
+        "size": scan.size,
+        "sha256": scan.sha256,
+        "clerk_id": scan.clerk_id,
+        "pages_done": scan.pages_done,
+        "pages_total": scan.pages_total,
+        "attempts": scan.attempts,
+        "warnings": scan.warnings,
+        "reason_code": scan.reason_code,
+        "reason_message": scan.reason_message,
+        "created_at": scan.created_at.isoformat() if scan.created_at else None,
+        "finished_at": scan.finished_at.isoformat() if scan.finished_at else None,
+        "status_url": f"/api/v1/scans/{scan.id}",
+    }
+    if document_id:
+        body["document_id"] = document_id
+        body["document_url"] = f"/api/v1/documents/{document_id}"
+    return body
