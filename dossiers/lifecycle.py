@@ -51,6 +51,8 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
     },
     # Back to the counter's check when the dossier was never received, else back to work.
     "supplement_counter": {S.SUPPLEMENT: S.NEW},
+    # Asked for at the counter after reception: it keeps its code and goes back to received.
+    "supplement_received": {S.SUPPLEMENT: S.RECEIVED},
     "supplement_agency": {S.SUPPLEMENT: S.PROCESSING},
     "await_payment": {S.RECEIVED: S.AWAITING_PAYMENT, S.PROCESSING: S.AWAITING_PAYMENT},
     "paid": {S.AWAITING_PAYMENT: S.PROCESSING},

@@ -543,7 +543,7 @@ class DossierService:
                 raise IllegalTransition("no supplement is outstanding")
             now = self.now()
             request.fulfilled_at, request.fulfilled_by = now, principal.staff_id
-            if request.stage == "counter":
+            if request.stage == "counter" and dossier.code is None:
                 self._move(session, dossier, principal, "supplement_counter", reason=note)
                 return
             if dossier.received_at is not None:
@@ -553,6 +553,16 @@ class DossierService:
                 dossier.due_at = cal.due_at(
                     now, proc.processing_days, self.calendar(session, rules), rules
                 )
+            if request.stage == "counter":
+                self._move(
+                    session,
+                    dossier,
+                    principal,
+                    "supplement_received",
+                    reason=note,
+                    due_at=dossier.due_at.isoformat() if dossier.due_at else None,
+                )
+                return
             self._move(
                 session,
                 dossier,

@@ -236,4 +236,36 @@ def test_a_revoked_token_stops_working(setup) -> None:  # type: ignore[no-untype
     assert client.get("/api/v1/procedures", headers=h).status_code == 200
     assert client.delete("/api/v1/admin/staff/harvest/tokens", headers=admin).json()["revoked"] == 2
     assert client.get("/api/v1/procedures", headers=h).status_code == 401
-    world.tokens["harvest"] = "revoked"
+    world.tokens["harvest"] = client.post(
+        "/api/v1/admin/staff/harvest/tokens", headers=admin, json={}
+    ).json()["token"]
+
+
+def test_reports_and_queues_stay_within_the_callers_units(setup) -> None:  # type: ignore[no-untyped-def]
+    world, client, code, *_ = setup
+    # Ten working days on, the dossier the land registry holds is overdue.
+    world.clock.set(datetime(2026, 12, 14, 9, 0, tzinfo=VN))
+    list_readers = {"lan.nt", "cong.ch", "vpdk", "kiemtra", "quantri"}
+    for staff_id in STAFF:
+        h = world.headers(staff_id)
+        overdue = client.get("/api/v1/reports/overdue", headers=h)
+        staffing = client.get("/api/v1/reports/staffing", params={"year": 2026}, headers=h)
+        if STAFF[staff_id][1] == "harvester":
+            assert overdue.status_code == staffing.status_code == 403
+            continue
+        assert overdue.status_code == 200, (staff_id, overdue.text)
+        assert (code in overdue.text) == (staff_id in list_readers), staff_id
+        own_row = f'"unit_code":"{OWN}"'
+        assert (own_row in staffing.text.replace(" ", "")) == (
+            staff_id in {"lan.nt", "cong.ch", "kiemtra", "quantri"}
+        ), (staff_id, staffing.text)
+        foreign = client.get(
+            "/api/v1/reports/on-time",
+            headers=h,
+            params={"start": "2026-11-01", "end": "2026-11-30", "unit_code": OWN},
+        )
+        unit_readers = {"lan.nt", "cong.ch", "kiemtra", "quantri"}
+        assert foreign.status_code == (200 if staff_id in unit_readers else 404), staff_id
+        ticket = client.post(f"/api/v1/queue/{OWN}/tickets", headers=h)
+        expected = {201} if staff_id in {"lan.nt", "cong.ch", "quantri"} else {403, 404}
+        assert ticket.status_code in expected, (staff_id, ticket.status_code)

@@ -263,3 +263,40 @@ def test_every_transition_outside_the_table_is_refused() -> None:
     # Final states go nowhere.
     for final in (Status.REFUSED, Status.WITHDRAWN, Status.STOPPED, Status.RETURNED):
         assert not any(final in table for table in TRANSITIONS.values())
+
+
+def test_a_received_dossier_keeps_its_code_through_a_counter_supplement(world) -> None:  # type: ignore[no-untyped-def]
+    svc, clerk = world.services.dossiers, world.principal("lan.nt")
+    ref = svc.create(
+        clerk,
+        procedure_code="2.000720",
+        applicant=ApplicantIn("Võ Thị Mai", "CCCD", "001190001111"),
+    )
+    svc.check_components(clerk, ref, {"giay_de_nghi": 1, "ban_sao_cccd": 1})
+    svc.receive(clerk, ref)
+    with session_scope(world.services.sessions) as session:
+        code = svc.find(session, clerk, ref).code
+    svc.request_supplement(clerk, ref, items=["Bản sao CCCD rõ nét"], reason="Bản sao mờ")
+    world.clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=VN))  # Monday
+    svc.supplement(clerk, ref)
+    with session_scope(world.services.sessions) as session:
+        d = svc.find(session, clerk, ref)
+        assert (d.status, d.code) == (Status.RECEIVED, code)
+        # Three working days from the day the papers came back.
+        assert d.due_at == datetime(2026, 12, 3, 17, 0, tzinfo=VN)
+        assert d.original_due_at == datetime(2026, 12, 2, 17, 0, tzinfo=VN)
+
+
+def test_an_agency_lists_the_overdue_dossiers_it_holds(world) -> None:  # type: ignore[no-untyped-def]
+    from dossiers import reports
+
+    svc, clerk = world.services.dossiers, world.principal("lan.nt")
+    ref = svc.create(clerk, procedure_code="1.001193", applicant=_applicant())
+    svc.check_components(clerk, ref, BIRTH)
+    svc.receive(clerk, ref)
+    svc.route(clerk, ref)
+    world.clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=VN))
+    with session_scope(world.services.sessions) as session:
+        mine = reports.overdue(session, world.principal("tuphap"), world.clock())
+        theirs = reports.overdue(session, world.principal("kinhte"), world.clock())
+    assert [line.id for line in mine] == [ref] and theirs == []
