@@ -23,8 +23,13 @@ def _open(world, clerk, n: int) -> list[str]:
     ids = []
     for i in range(n):
         ident = f"0010900{i:05d}"
-        ids.append(svc.create(clerk, procedure_code="1.001193",
-                              applicant=ApplicantIn(f"Công dân {i}", "CCCD", ident)))
+        ids.append(
+            svc.create(
+                clerk,
+                procedure_code="1.001193",
+                applicant=ApplicantIn(f"Công dân {i}", "CCCD", ident),
+            )
+        )
         svc.check_components(clerk, ids[-1], PAPERS)
     return ids
 

@@ -78,21 +78,54 @@ def make_world(services: Any, start: datetime) -> World:
     world = World(services, clock)
     with session_scope(services.sessions) as session:
         import_catalog(session, sample_catalog(), today=today)
-        staffing.create_unit(session, BOOTSTRAP, code=FOREIGN, name="UBND phường Khác",
-                             kind="one_stop", level="commune", valid_from=date(2025, 7, 1))
+        staffing.create_unit(
+            session,
+            BOOTSTRAP,
+            code=FOREIGN,
+            name="UBND phường Khác",
+            kind="one_stop",
+            level="commune",
+            valid_from=date(2025, 7, 1),
+        )
         # The district plan: postal staff take civil status and land from 2025-08-01;
         # certification stays with the civil servants.
         for field_code in ("G15-HT", "G10-DD", "G12-HKD"):
-            staffing.plan_postal(session, BOOTSTRAP, unit_code=OWN, field_code=field_code,
-                                 procedure_code=None, postal_from=date(2025, 8, 1))
-            staffing.plan_postal(session, BOOTSTRAP, unit_code=OTHER, field_code=field_code,
-                                 procedure_code=None, postal_from=date(2025, 8, 1))
-        staffing.plan_postal(session, BOOTSTRAP, unit_code=OWN, field_code="G15-CT",
-                             procedure_code=None, postal_from=None,
-                             note="same-day certification stays with civil servants")
+            staffing.plan_postal(
+                session,
+                BOOTSTRAP,
+                unit_code=OWN,
+                field_code=field_code,
+                procedure_code=None,
+                postal_from=date(2025, 8, 1),
+            )
+            staffing.plan_postal(
+                session,
+                BOOTSTRAP,
+                unit_code=OTHER,
+                field_code=field_code,
+                procedure_code=None,
+                postal_from=date(2025, 8, 1),
+            )
+        staffing.plan_postal(
+            session,
+            BOOTSTRAP,
+            unit_code=OWN,
+            field_code="G15-CT",
+            procedure_code=None,
+            postal_from=None,
+            note="same-day certification stays with civil servants",
+        )
         for staff_id, (name, role, unit, employer) in STAFF.items():
-            staffing.create_staff(session, BOOTSTRAP, staff_id=staff_id, name=name, role=role,
-                                  unit_code=unit, employer=employer, today=today)
+            staffing.create_staff(
+                session,
+                BOOTSTRAP,
+                staff_id=staff_id,
+                name=name,
+                role=role,
+                unit_code=unit,
+                employer=employer,
+                today=today,
+            )
         session.flush()
         for staff_id in STAFF:
             world.tokens[staff_id] = staffing.new_token(session, BOOTSTRAP, staff_id)

@@ -27,8 +27,10 @@ def test_layout_and_certificates(dev_pki: DevPki) -> None:
 
     root = _cert(dev_pki.root_cert)
     assert "DEVELOPMENT" in root.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    assert "NOT FOR PRODUCTION" in root.subject.get_attributes_for_oid(
-        NameOID.ORGANIZATION_NAME)[0].value
+    assert (
+        "NOT FOR PRODUCTION"
+        in root.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
+    )
 
     key, clerk, extra = pkcs12.load_key_and_certificates(
         dev_pki.clerk_p12("lan.nt").read_bytes(), DEV_PASSWORD.encode()
@@ -46,17 +48,27 @@ def test_layout_and_certificates(dev_pki: DevPki) -> None:
 
     unit = _cert(dev_pki.unit_cert)
     assert unit.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)[0].value == (
-        UNIT_CODE)
+        UNIT_CODE
+    )
 
 
 def test_idempotent_and_adds_missing_clerks(tmp_path: Path) -> None:
-    first = init_dev_pki(tmp_path, unit_name=UNIT_NAME, unit_code=UNIT_CODE,
-                         clerks=[("lan.nt", "Nguyễn Thị Lan")], password=DEV_PASSWORD)
+    first = init_dev_pki(
+        tmp_path,
+        unit_name=UNIT_NAME,
+        unit_code=UNIT_CODE,
+        clerks=[("lan.nt", "Nguyễn Thị Lan")],
+        password=DEV_PASSWORD,
+    )
     root, lan = first.root_cert.read_bytes(), first.clerk_p12("lan.nt").read_bytes()
 
-    again = init_dev_pki(tmp_path, unit_name="ignored", unit_code="ignored",
-                         clerks=[("lan.nt", "Nguyễn Thị Lan"), ("an.pv", "Phạm Văn An")],
-                         password=DEV_PASSWORD)
+    again = init_dev_pki(
+        tmp_path,
+        unit_name="ignored",
+        unit_code="ignored",
+        clerks=[("lan.nt", "Nguyễn Thị Lan"), ("an.pv", "Phạm Văn An")],
+        password=DEV_PASSWORD,
+    )
     assert again.root_cert.read_bytes() == root
     assert again.clerk_p12("lan.nt").read_bytes() == lan
     assert again.unit_name == UNIT_NAME
@@ -65,8 +77,13 @@ def test_idempotent_and_adds_missing_clerks(tmp_path: Path) -> None:
     assert an.issuer == _cert(again.intermediate_cert).subject
 
     with pytest.raises(SignerConfigError):
-        init_dev_pki(tmp_path, unit_name=UNIT_NAME, unit_code=UNIT_CODE,
-                     clerks=[("new.one", "X")], password="wrong")
+        init_dev_pki(
+            tmp_path,
+            unit_name=UNIT_NAME,
+            unit_code=UNIT_CODE,
+            clerks=[("new.one", "X")],
+            password="wrong",
+        )
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", "Lan", ".hidden", "x" * 65, "unit"])
@@ -74,6 +91,11 @@ def test_rejects_unsafe_clerk_ids(tmp_path: Path, bad: str) -> None:
     with pytest.raises(InvalidClerkIdError):
         validate_clerk_id(bad)
     with pytest.raises(InvalidClerkIdError):
-        init_dev_pki(tmp_path, unit_name=UNIT_NAME, unit_code=UNIT_CODE,
-                     clerks=[(bad, "X")], password=DEV_PASSWORD)
+        init_dev_pki(
+            tmp_path,
+            unit_name=UNIT_NAME,
+            unit_code=UNIT_CODE,
+            clerks=[(bad, "X")],
+            password=DEV_PASSWORD,
+        )
     assert not (tmp_path / "pki.json").exists()

@@ -32,9 +32,9 @@ SCANNED_AT = dt.datetime(2026, 11, 27, 2, 5, tzinfo=dt.UTC)  # 09:05 in Hà Nộ
 
 @pytest.fixture(scope="module")
 def registry(dev_pki: DevPki) -> SignerRegistry:
-    return SignerRegistry(RegistryConfig(
-        kind="pkcs12", pkcs12_dir=dev_pki.directory, pkcs12_password=DEV_PASSWORD
-    ))
+    return SignerRegistry(
+        RegistryConfig(kind="pkcs12", pkcs12_dir=dev_pki.directory, pkcs12_password=DEV_PASSWORD)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +44,27 @@ def signer(stamp_font: Path) -> DocumentSigner:
 
 @pytest.fixture(scope="module")
 def signed(
-    signer: DocumentSigner, registry: SignerRegistry, pdfa_input: Path,
+    signer: DocumentSigner,
+    registry: SignerRegistry,
+    pdfa_input: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> SignResult:
     lan = registry.get("lan.nt")
     return signer.sign(
-        pdfa_input, tmp_path_factory.mktemp("signed") / "signed.pdf", lan,
+        pdfa_input,
+        tmp_path_factory.mktemp("signed") / "signed.pdf",
+        lan,
         stamp_lines=scan_stamp_lines(lan.name, SCANNED_AT),
-        reason="Số hóa hồ sơ", location="Bộ phận Một cửa",
+        reason="Số hóa hồ sơ",
+        location="Bộ phận Một cửa",
     )
 
 
 def test_scan_stamp_lines() -> None:
     assert scan_stamp_lines("Nguyễn Thị Lan", SCANNED_AT) == [
-        "Người số hóa: Nguyễn Thị Lan", "Thời gian: 27/11/2026 09:05", SCAN_STAMP_NOTE,
+        "Người số hóa: Nguyễn Thị Lan",
+        "Thời gian: 27/11/2026 09:05",
+        SCAN_STAMP_NOTE,
     ]
 
 
@@ -80,11 +87,17 @@ def test_sign_pkcs12_verifies(signed: SignResult, trust_roots: list) -> None:
     assert report.to_dict()["signatures"][0]["ok"] is True
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None,
-                    reason="pdftotext not installed (apt-get install poppler-utils)")
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None,
+    reason="pdftotext not installed (apt-get install poppler-utils)",
+)
 def test_stamp_text_is_extractable(signed: SignResult) -> None:
-    out = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(signed.path), "-"],
-                         check=True, capture_output=True, timeout=60).stdout.decode()
+    out = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(signed.path), "-"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout.decode()
     flat = " ".join(out.split())
     assert SCAN_STAMP_NOTE in flat
     assert "Nguyễn Thị Lan" in flat
@@ -109,8 +122,9 @@ def test_still_pdfa_2b_with_embedded_fonts(signed: SignResult) -> None:
             for font in targets:
                 fonts.append(str(font.get("/BaseFont")))
                 fd = font.get("/FontDescriptor")
-                if fd is None or not any(k in fd for k in ("/FontFile", "/FontFile2",
-                                                           "/FontFile3")):
+                if fd is None or not any(
+                    k in fd for k in ("/FontFile", "/FontFile2", "/FontFile3")
+                ):
                     not_embedded.append(str(font.get("/BaseFont")))
         assert any("NotoSans" in f for f in fonts) and len(fonts) >= 2, fonts
         assert not_embedded == []
@@ -126,8 +140,12 @@ def test_still_pdfa_2b_with_embedded_fonts(signed: SignResult) -> None:
 
 def _flip_byte_in_signed_range(path: Path, out: Path) -> None:
     data = bytearray(path.read_bytes())
-    br = [int(v) for v in re.search(
-        rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", bytes(data)).groups()]
+    br = [
+        int(v)
+        for v in re.search(
+            rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", bytes(data)
+        ).groups()
+    ]
     pos = data.index(b"stream", 200) + 40  # inside the first stream's data, not the syntax
     assert br[0] <= pos < br[0] + br[1]
     data[pos] ^= 0x01
@@ -168,15 +186,24 @@ def _self_signed_p12(path: Path, cn: str) -> None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False,
-                                     False), critical=True)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+            critical=True,
+        )
         .sign(key, hashes.SHA256())
     )
-    path.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"forged", key, cert, None, serialization.BestAvailableEncryption(b"x")))
+    path.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"forged", key, cert, None, serialization.BestAvailableEncryption(b"x")
+        )
+    )
 
 
 def test_self_signed_same_name_is_untrusted(
@@ -194,8 +221,12 @@ def test_self_signed_same_name_is_untrusted(
 
 
 def test_key_is_loaded_once(
-    signer: DocumentSigner, dev_pki: DevPki, pdfa_input: Path, trust_roots: list,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    signer: DocumentSigner,
+    dev_pki: DevPki,
+    pdfa_input: Path,
+    trust_roots: list,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[Path] = []
     real = backends.load_pkcs12
@@ -207,33 +238,41 @@ def test_key_is_loaded_once(
     monkeypatch.setattr(backends, "load_pkcs12", counting)
     backend = Pkcs12Backend(dev_pki.clerk_p12("binh.tv"), DEV_PASSWORD.encode())
     results = [
-        signer.sign(pdfa_input, tmp_path / f"{i}.pdf", backend,
-                    stamp_lines=scan_stamp_lines(backend.name, SCANNED_AT),
-                    reason="r", location="l")
+        signer.sign(
+            pdfa_input,
+            tmp_path / f"{i}.pdf",
+            backend,
+            stamp_lines=scan_stamp_lines(backend.name, SCANNED_AT),
+            reason="r",
+            location="l",
+        )
         for i in range(5)
     ]
     assert calls == [dev_pki.clerk_p12("binh.tv")]
     assert len({r.sha256 for r in results}) == 5
     assert verify_pdf(results[-1].path, trust_roots=trust_roots).ok
 
-    registry = SignerRegistry(RegistryConfig(
-        kind="pkcs12", pkcs12_dir=dev_pki.directory, pkcs12_password=DEV_PASSWORD))
+    registry = SignerRegistry(
+        RegistryConfig(kind="pkcs12", pkcs12_dir=dev_pki.directory, pkcs12_password=DEV_PASSWORD)
+    )
     assert registry.get("binh.tv") is registry.for_clerk("binh.tv")
     assert registry.unit() is registry.get("unit")
     assert len(calls) == 3  # once for binh.tv in the registry, once for the unit
 
 
 def test_registry_errors(dev_pki: DevPki) -> None:
-    registry = SignerRegistry(RegistryConfig(
-        kind="pkcs12", pkcs12_dir=dev_pki.directory, pkcs12_password=DEV_PASSWORD))
+    registry = SignerRegistry(
+        RegistryConfig(kind="pkcs12", pkcs12_dir=dev_pki.directory, pkcs12_password=DEV_PASSWORD)
+    )
     with pytest.raises(SignerConfigError, match="nobody"):
         registry.get("nobody")
     with pytest.raises(SignerConfigError):
         registry.get("../unit")
     with pytest.raises(SignerConfigError):
         registry.for_clerk("unit")  # reserved for the organisation certificate
-    wrong = SignerRegistry(RegistryConfig(
-        kind="pkcs12", pkcs12_dir=dev_pki.directory, pkcs12_password="hunter2-wrong"))
+    wrong = SignerRegistry(
+        RegistryConfig(kind="pkcs12", pkcs12_dir=dev_pki.directory, pkcs12_password="hunter2-wrong")
+    )
     with pytest.raises(SignerConfigError) as exc_info:
         wrong.get("lan.nt")
     assert "hunter2" not in str(exc_info.value) and "hunter2" not in repr(wrong.config)
@@ -241,30 +280,38 @@ def test_registry_errors(dev_pki: DevPki) -> None:
         SignerRegistry(RegistryConfig(kind="pkcs11"))
 
 
-def test_unsignable_input(
-    signer: DocumentSigner, registry: SignerRegistry, tmp_path: Path
-) -> None:
+def test_unsignable_input(signer: DocumentSigner, registry: SignerRegistry, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.pdf"
     garbage.write_bytes(b"definitely not a PDF")
     for src in (garbage, tmp_path / "missing.pdf"):
         with pytest.raises(InvalidPdfForSigning) as exc_info:
-            signer.sign(src, tmp_path / "out.pdf", registry.get("lan.nt"),
-                        stamp_lines=None, reason="r", location="l")
+            signer.sign(
+                src,
+                tmp_path / "out.pdf",
+                registry.get("lan.nt"),
+                stamp_lines=None,
+                reason="r",
+                location="l",
+            )
         assert exc_info.value.code == "unsignable_pdf" and not exc_info.value.retryable
     assert not (tmp_path / "out.pdf").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["garbage.pdf"]  # no temp files left
 
 
 def test_pss_signature(
-    signer: DocumentSigner, dev_pki: DevPki, pdfa_input: Path, trust_roots: list,
+    signer: DocumentSigner,
+    dev_pki: DevPki,
+    pdfa_input: Path,
+    trust_roots: list,
     tmp_path: Path,
 ) -> None:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     backend = Pkcs12Backend(dev_pki.unit_p12, DEV_PASSWORD.encode(), prefer_pss=True)
     out = tmp_path / "pss.pdf"
-    signer.sign(pdfa_input, out, backend, stamp_lines=None, position="top-right",
-                reason="r", location="l")
+    signer.sign(
+        pdfa_input, out, backend, stamp_lines=None, position="top-right", reason="r", location="l"
+    )
     assert verify_pdf(out, trust_roots=trust_roots).ok
     with out.open("rb") as fh:
         (sig,) = PdfFileReader(fh).embedded_regular_signatures
@@ -273,7 +320,8 @@ def test_pss_signature(
         (widget,) = pdf.pages[0].Annots
         mb = [float(v) for v in pdf.pages[0].MediaBox]
         assert (float(widget.Rect[2]), float(widget.Rect[3])) == pytest.approx(
-            (mb[2] - 15, mb[3] - 15))
+            (mb[2] - 15, mb[3] - 15)
+        )
 
 
 @pytest.mark.parametrize(
@@ -281,7 +329,7 @@ def test_pss_signature(
     [
         (0, "top-left", (15, 827, 215, 877)),
         (0, "top-right", (380, 827, 580, 877)),
-        (90, "top-left", (15, 15, 65, 215)),      # visual top-left = user bottom-left
+        (90, "top-left", (15, 15, 65, 215)),  # visual top-left = user bottom-left
         (90, "top-right", (15, 677, 65, 877)),
         (180, "top-left", (380, 15, 580, 65)),
         (180, "top-right", (15, 15, 215, 65)),
@@ -295,16 +343,25 @@ def test_stamp_box_follows_rotation(rotate: int, position: str, expected: tuple)
 
 
 def test_rotated_page_stamp_reads_upright(
-    signer: DocumentSigner, registry: SignerRegistry, pdfa_input: Path,
-    trust_roots: list, tmp_path: Path,
+    signer: DocumentSigner,
+    registry: SignerRegistry,
+    pdfa_input: Path,
+    trust_roots: list,
+    tmp_path: Path,
 ) -> None:
     rotated = tmp_path / "rotated.pdf"
     with pikepdf.open(pdfa_input) as pdf:
         pdf.pages[0].Rotate = 90
         pdf.save(rotated)
     out = tmp_path / "rotated-signed.pdf"
-    signer.sign(rotated, out, registry.get("lan.nt"), stamp_lines=["Dòng một", "100% bản sao"],
-                reason="r", location="l")
+    signer.sign(
+        rotated,
+        out,
+        registry.get("lan.nt"),
+        stamp_lines=["Dòng một", "100% bản sao"],
+        reason="r",
+        location="l",
+    )
     assert verify_pdf(out, trust_roots=trust_roots).ok
     with pikepdf.open(out) as pdf:
         (widget,) = pdf.pages[0].Annots
@@ -314,18 +371,23 @@ def test_rotated_page_stamp_reads_upright(
 
 
 def test_sign_inside_running_event_loop(
-    signer: DocumentSigner, registry: SignerRegistry, pdfa_input: Path,
-    trust_roots: list, tmp_path: Path,
+    signer: DocumentSigner,
+    registry: SignerRegistry,
+    pdfa_input: Path,
+    trust_roots: list,
+    tmp_path: Path,
 ) -> None:
     lan = registry.get("lan.nt")
 
     async def handler() -> tuple[SignResult, SignResult]:
         # A careless sync call from async code must not hit "asyncio.run() cannot be called
         # from a running event loop"; the async variant runs on a worker thread.
-        sync = signer.sign(pdfa_input, tmp_path / "a.pdf", lan, stamp_lines=None,
-                           reason="r", location="l")
-        other = await signer.async_sign(pdfa_input, tmp_path / "b.pdf", lan,
-                                        stamp_lines=None, reason="r", location="l")
+        sync = signer.sign(
+            pdfa_input, tmp_path / "a.pdf", lan, stamp_lines=None, reason="r", location="l"
+        )
+        other = await signer.async_sign(
+            pdfa_input, tmp_path / "b.pdf", lan, stamp_lines=None, reason="r", location="l"
+        )
         return sync, other
 
     for result in asyncio.run(handler()):
@@ -334,8 +396,11 @@ def test_sign_inside_running_event_loop(
 
 
 def test_threads_share_one_signer_while_a_loop_runs(
-    signer: DocumentSigner, registry: SignerRegistry, pdfa_input: Path,
-    trust_roots: list, tmp_path: Path,
+    signer: DocumentSigner,
+    registry: SignerRegistry,
+    pdfa_input: Path,
+    trust_roots: list,
+    tmp_path: Path,
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -345,9 +410,17 @@ def test_threads_share_one_signer_while_a_loop_runs(
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(max_workers=2) as pool:
             jobs = [
-                loop.run_in_executor(pool, lambda i=i: signer.sign(
-                    pdfa_input, tmp_path / f"t{i}.pdf", lan, stamp_lines=[f"Bản {i}"],
-                    reason="r", location="l"))
+                loop.run_in_executor(
+                    pool,
+                    lambda i=i: signer.sign(
+                        pdfa_input,
+                        tmp_path / f"t{i}.pdf",
+                        lan,
+                        stamp_lines=[f"Bản {i}"],
+                        reason="r",
+                        location="l",
+                    ),
+                )
                 for i in range(4)
             ]
             return list(await asyncio.gather(*jobs))
@@ -360,5 +433,12 @@ def test_bad_position_is_a_programming_error(
     signer: DocumentSigner, registry: SignerRegistry, pdfa_input: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(ValueError, match="position"):
-        signer.sign(pdfa_input, tmp_path / "x.pdf", registry.get("lan.nt"), stamp_lines=None,
-                    position="bottom", reason="r", location="l")  # type: ignore[arg-type]
+        signer.sign(
+            pdfa_input,
+            tmp_path / "x.pdf",
+            registry.get("lan.nt"),
+            stamp_lines=None,
+            position="bottom",
+            reason="r",
+            location="l",
+        )  # type: ignore[arg-type]
