@@ -8,15 +8,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from api.deps import Caller
 from api.problems import ApiProblem, install
-from api.routers import admin, catalog, dossiers, reports
+from api.routers import admin, catalog, dossiers, money, reports
 from api.scans import accept_scan, chunks, scan_body
 from dossiers.access import Principal, dossier_filter
-from dossiers.models import ComponentScan, Dossier
+from dossiers.models import ComponentScan, Dossier, Result
 from sohoa.factory import Services
 from storage import db
 from storage.db import session_scope
@@ -146,9 +146,10 @@ def create_app(services: Services) -> FastAPI:
             )
         return {"document_id": doc.id, **report.to_dict()}
 
-    for module in (dossiers, catalog, admin, reports):
+    for module in (dossiers, catalog, admin, reports, money):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(money.public)
 
     @app.get("/api/v1/objects/{key:path}", tags=["documents"], include_in_schema=False)
     def presigned(key: str, expires: int, signature: str) -> StreamingResponse:
@@ -186,9 +187,11 @@ def _scan(session: Session, who: Principal, scan_id: str) -> Scan | None:
         return scan
     if who.role == "counter" and scan.unit_code in who.units:
         return scan
+    owners = union(
+        select(ComponentScan.dossier_id.label("id")).where(ComponentScan.scan_id == scan_id),
+        select(Result.dossier_id.label("id")).where(Result.scan_id == scan_id),
+    ).subquery()
     linked = session.scalar(
-        select(ComponentScan.dossier_id)
-        .join(Dossier, Dossier.id == ComponentScan.dossier_id)
-        .where(ComponentScan.scan_id == scan_id, dossier_filter(who))
+        select(Dossier.id).where(Dossier.id.in_(select(owners.c.id)), dossier_filter(who))
     )
     return scan if linked else None

@@ -27,6 +27,7 @@ async def accept_scan(
     clerk_id: Callable[[dict[str, str]], str | None],
     unit_code: str | None,
     component: ComponentRef | None = None,
+    **accept: Any,
 ) -> JSONResponse:
     """Spool the multipart body to disk, keep the original, record and dispatch the scan.
 
@@ -59,6 +60,7 @@ async def accept_scan(
             password=form.fields.get("password") or None,
             unit_code=unit_code,
             component=component,
+            **accept,
         )
     scan = accepted.scan
     if accepted.created:

@@ -55,7 +55,9 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
     "supplement_received": {S.SUPPLEMENT: S.RECEIVED},
     "supplement_agency": {S.SUPPLEMENT: S.PROCESSING},
     "await_payment": {S.RECEIVED: S.AWAITING_PAYMENT, S.PROCESSING: S.AWAITING_PAYMENT},
+    # Paid: back to where it waited, at the agency or still at the counter.
     "paid": {S.AWAITING_PAYMENT: S.PROCESSING},
+    "paid_before_routing": {S.AWAITING_PAYMENT: S.RECEIVED},
     "route": {S.RECEIVED: S.PROCESSING},
     "take": {S.PROCESSING: S.PROCESSING},
     "forward": {S.PROCESSING: S.PROCESSING},

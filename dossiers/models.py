@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -308,3 +309,158 @@ class ComponentScan(Base):
     dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# -- fees, receipts, results and their return (issue: fees and results) -------------------------
+
+
+class DossierFee(Base):
+    """A fee or charge a dossier owes: from its procedure, or assessed later by the agency."""
+
+    __tablename__ = "dossier_fees"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(8))  # fee (lệ phí) | charge (phí)
+    amount: Mapped[int] = mapped_column(BigInteger)  # VND
+    collect_at: Mapped[str] = mapped_column(String(16))  # receipt | supplement | return | assessed
+    status: Mapped[str] = mapped_column(String(8), default="due")  # due | paid
+    payment_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReceiptSeries(Base):
+    """A registered receipt series (ký hiệu mẫu + ký hiệu) a unit issues from, under mandate.
+
+    Which agency collects and on whose mandate the postal counter issues are registration data
+    (form 01/ĐKTĐ-CTĐT), kept here as configuration because the legal text is unverified.
+    """
+
+    __tablename__ = "receipt_series"
+    __table_args__ = (UniqueConstraint("form_symbol", "series"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"), index=True)
+    form_symbol: Mapped[str] = mapped_column(String(32))
+    series: Mapped[str] = mapped_column(String(32))
+    collector_name: Mapped[str] = mapped_column(String(255))
+    collector_tax_code: Mapped[str] = mapped_column(String(32), default="")
+    collector_address: Mapped[str] = mapped_column(String(512), default="")
+    issuer_tax_code: Mapped[str] = mapped_column(String(32), default="")
+    mandate: Mapped[str] = mapped_column(Text, default="")
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class Payment(Base):
+    """Money taken at the counter for one or more fee items of a dossier."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    staff_id: Mapped[str] = mapped_column(String(64), index=True)
+    method: Mapped[str] = mapped_column(String(8))  # cash | transfer
+    reference: Mapped[str] = mapped_column(String(64), default="")
+    amount: Mapped[int] = mapped_column(BigInteger)
+    payer_name: Mapped[str] = mapped_column(String(255))
+    payer_address: Mapped[str] = mapped_column(String(512), default="")
+    payer_tax_code: Mapped[str] = mapped_column(String(32), default="")
+    fee_ids: Mapped[list[Any]] = mapped_column(JSON)
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set when its receipt is voided without a replacement: the money went back.
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Receipt(Base):
+    """An e-receipt. Never deleted: voided with a reason, and a replacement links back to it."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (UniqueConstraint("series_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    series_id: Mapped[str] = mapped_column(ForeignKey("receipt_series.id"))
+    form_symbol: Mapped[str] = mapped_column(String(32))
+    series: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    staff_id: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    method: Mapped[str] = mapped_column(String(8))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    amount_words: Mapped[str] = mapped_column(String(512))
+    payer_name: Mapped[str] = mapped_column(String(255))
+    lines: Mapped[list[Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="issued")  # issued | voided
+    void_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    voided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    replaces_id: Mapped[str | None] = mapped_column(ForeignKey("receipts.id"), default=None)
+    xml_key: Mapped[str] = mapped_column(String(512))
+    xml_sha256: Mapped[str] = mapped_column(String(64))
+    pdf_key: Mapped[str] = mapped_column(String(512))
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class Result(Base):
+    """A result paper of a dossier, digitized and signed by the organization.
+
+    Hidden from the citizen's repository until it is returned.
+    """
+
+    __tablename__ = "results"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    scan_id: Mapped[str] = mapped_column(ForeignKey("scans.id"), unique=True)
+    document_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    code: Mapped[str] = mapped_column(String(32))  # result type, e.g. KQ.G10.000005
+    name: Mapped[str] = mapped_column(String(255))
+    valid_until: Mapped[date | None] = mapped_column(Date, default=None)
+    scope: Mapped[str] = mapped_column(String(255), default="")
+    hidden: Mapped[bool] = mapped_column(Boolean, default=True)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ResultReturn(Base):
+    """How a dossier's result reached the citizen: at the counter, by post, or by link."""
+
+    __tablename__ = "result_returns"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))  # counter | post | online
+    staff_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # At the counter.
+    recipient_name: Mapped[str] = mapped_column(String(255), default="")
+    recipient_id: Mapped[str] = mapped_column(String(32), default="")
+    relation: Mapped[str] = mapped_column(String(64), default="")
+    record_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    # By post: accepted -> in_transit -> delivered | returned_to_sender.
+    tracking_number: Mapped[str] = mapped_column(String(64), default="")
+    postal_fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    postal_status: Mapped[str] = mapped_column(String(24), default="")
+    postal_history: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Electronically: a link whose token is stored hashed.
+    link_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class DownloadLog(Base):
+    """Every download of a returned result through its link."""
+
+    __tablename__ = "download_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    return_id: Mapped[str] = mapped_column(ForeignKey("result_returns.id"), index=True)
+    document_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    client: Mapped[str] = mapped_column(String(255), default="")

@@ -35,24 +35,7 @@ def issue(
     proc = session.get(Procedure, dossier.procedure_id)
     assert unit is not None and proc is not None
     now = service.now()
-    ctx = forms.FormContext(
-        unit_name=unit.name,
-        unit_code=unit.code,
-        dossier_code=dossier.code or dossier.id,
-        procedure_code=proc.code,
-        procedure_name=proc.name,
-        applicant=forms.Applicant(
-            name=dossier.applicant_name,
-            id_type=ID_LABELS.get(dossier.applicant_id_type, dossier.applicant_id_type),
-            id_number=dossier.applicant_id_number,
-            phone=dossier.applicant_phone,
-            address=dossier.applicant_address,
-        ),
-        issued_at=now,
-        staff_name=principal.name,
-        place=unit.place,
-        system_name=service.system_name,
-    )
+    ctx = context(service, session, dossier, principal)
     rendered = tmp / f"form-{form_no}.pdf"
     appointment = None
     if form_no == "01":
@@ -151,6 +134,33 @@ def issue(
     )
     session.add(row)
     return row
+
+
+def context(
+    service: DossierService, session: Session, dossier: Dossier, principal: Principal
+) -> forms.FormContext:
+    """What every paper of this dossier prints: unit, codes, applicant, time, issuer."""
+    unit = session.get(Unit, dossier.unit_code)
+    proc = session.get(Procedure, dossier.procedure_id)
+    assert unit is not None and proc is not None
+    return forms.FormContext(
+        unit_name=unit.name,
+        unit_code=unit.code,
+        dossier_code=dossier.code or dossier.id,
+        procedure_code=proc.code,
+        procedure_name=proc.name,
+        applicant=forms.Applicant(
+            name=dossier.applicant_name,
+            id_type=ID_LABELS.get(dossier.applicant_id_type, dossier.applicant_id_type),
+            id_number=dossier.applicant_id_number,
+            phone=dossier.applicant_phone,
+            address=dossier.applicant_address,
+        ),
+        issued_at=service.now(),
+        staff_name=principal.name,
+        place=unit.place,
+        system_name=service.system_name,
+    )
 
 
 def _collect_label(collect_at: str, unit: Unit) -> str:

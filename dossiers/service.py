@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dossiers import calendar as cal
 from dossiers.access import Principal, dossier_filter
+from dossiers.cashier import BLOCKING, create_fees, unpaid
 from dossiers.catalog import procedure_in_force
 from dossiers.codes import CodeGenerator
 from dossiers.errors import (
@@ -43,6 +44,7 @@ from dossiers.models import (
     Handover,
     PostalAssignment,
     Procedure,
+    Result,
     Staff,
     SupplementRequest,
     Unit,
@@ -436,6 +438,7 @@ class DossierService:
         dossier.rules_version = rules.version
         dossier.due_at = cal.due_at(now, proc.processing_days, self.calendar(session, rules), rules)
         dossier.original_due_at = dossier.due_at
+        create_fees(session, dossier, proc)
         self._move(
             session,
             dossier,
@@ -543,12 +546,14 @@ class DossierService:
                 raise IllegalTransition("no supplement is outstanding")
             now = self.now()
             request.fulfilled_at, request.fulfilled_by = now, principal.staff_id
+            proc = session.get(Procedure, dossier.procedure_id)
+            assert proc is not None
+            if dossier.code is not None:
+                create_fees(session, dossier, proc, stages=("supplement",))
             if request.stage == "counter" and dossier.code is None:
                 self._move(session, dossier, principal, "supplement_counter", reason=note)
                 return
             if dossier.received_at is not None:
-                proc = session.get(Procedure, dossier.procedure_id)
-                assert proc is not None
                 rules = self.rules_for(dossier)
                 dossier.due_at = cal.due_at(
                     now, proc.processing_days, self.calendar(session, rules), rules
@@ -574,13 +579,26 @@ class DossierService:
             agency = dossier.route[dossier.route_index]
             self._handover(session, dossier, principal, agency, note="Hồ sơ đã bổ sung")
 
-    def route(self, principal: Principal, ref: str) -> str:
-        """Send a received dossier to the first competent agency of its procedure."""
+    def route(self, principal: Principal, ref: str) -> str | None:
+        """Send a received dossier to the first competent agency of its procedure; one with
+        fees still due waits for payment instead (status 6) and None is returned."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
             self._require_counter(principal, dossier)
             proc = session.get(Procedure, dossier.procedure_id)
             assert proc is not None
+            due = unpaid(session, dossier.id, BLOCKING)
+            if due:
+                # It cannot go on before payment: status 6 until the counter takes the fees.
+                self._move(
+                    session,
+                    dossier,
+                    principal,
+                    "await_payment",
+                    reason="Chưa nộp phí, lệ phí",
+                    fees=[{"code": f.code, "amount": f.amount} for f in due],
+                )
+                return None
             self._move(session, dossier, principal, "route", route=proc.agency_codes)
             dossier.route = list(proc.agency_codes)
             dossier.route_index = 0
@@ -637,16 +655,6 @@ class DossierService:
                 dossier.unit_code,
                 note="Trả kết quả về Bộ phận Một cửa",
             )
-
-    def return_result(self, principal: Principal, ref: str, *, recipient: str) -> None:
-        if not recipient.strip():
-            raise InvalidInput("name who collected the result", code="recipient_required")
-        with self.tx() as session:
-            dossier = self.find(session, principal, ref, lock=True)
-            self._require_counter(principal, dossier)
-            self._move(session, dossier, principal, "return", recipient=recipient)
-            dossier.returned_at = self.now()
-            self._handover(session, dossier, principal, CITIZEN, note=f"Người nhận: {recipient}")
 
     def withdraw(self, principal: Principal, ref: str, reason: str) -> None:
         self._close(principal, ref, "withdraw", reason)
@@ -791,6 +799,11 @@ def attach_document(
     """Called by the pipeline when a scan's signed document exists; a no-op for loose scans."""
     from dossiers.search import index_entry
 
+    result = session.scalar(select(Result).where(Result.scan_id == scan_id))
+    if result is not None:
+        result.document_id = document_id
+        index_entry(session, result.dossier_id, "document", document_id, "\n".join(page_texts))
+        return
     link = session.get(ComponentScan, scan_id)
     if link is None:
         return

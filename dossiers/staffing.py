@@ -23,6 +23,7 @@ from dossiers.models import (
     BackupAssignment,
     CalendarOverrideRow,
     PostalAssignment,
+    ReceiptSeries,
     Staff,
     Unit,
 )
@@ -293,4 +294,44 @@ def set_calendar_override(
         row = CalendarOverrideRow(day=day)
         session.add(row)
     row.working, row.note, row.created_by = working, note, principal.staff_id
+    return row
+
+
+def register_series(
+    session: Session,
+    principal: Principal,
+    *,
+    unit_code: str,
+    form_symbol: str,
+    series: str,
+    collector_name: str,
+    collector_tax_code: str = "",
+    collector_address: str = "",
+    issuer_tax_code: str = "",
+    mandate: str = "",
+    valid_from: date,
+    valid_to: date | None = None,
+) -> ReceiptSeries:
+    """A receipt series as registered with the tax authority (form 01/ĐKTĐ-CTĐT)."""
+    principal.require("admin")
+    _unit(session, unit_code)
+    if session.scalar(
+        select(ReceiptSeries.id).where(
+            ReceiptSeries.form_symbol == form_symbol, ReceiptSeries.series == series
+        )
+    ):
+        raise Conflict(f"series {form_symbol} {series} exists", code="series_exists")
+    row = ReceiptSeries(
+        unit_code=unit_code,
+        form_symbol=form_symbol,
+        series=series,
+        collector_name=collector_name,
+        collector_tax_code=collector_tax_code,
+        collector_address=collector_address,
+        issuer_tax_code=issuer_tax_code,
+        mandate=mandate,
+        valid_from=valid_from,
+        valid_to=valid_to,
+    )
+    session.add(row)
     return row

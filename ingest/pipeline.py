@@ -74,6 +74,9 @@ def accept_upload(
     password: str | None = None,
     unit_code: str | None = None,
     component: ComponentRef | None = None,
+    sign_as: str = "clerk",
+    sign_options: dict[str, Any] | None = None,
+    on_created: Callable[[Any, Scan], None] | None = None,
 ) -> Accepted:
     """Check a spooled upload, keep the original, and record the scan; the caller dispatches it.
 
@@ -128,6 +131,8 @@ def accept_upload(
         source_key=source_key,
         clerk_id=clerk,
         unit_code=unit_code,
+        sign_as=sign_as,
+        sign_options=sign_options,
         pages_total=inspection.pages,
         pages_done=0,
         attempts=0,
@@ -146,6 +151,9 @@ def accept_upload(
                         sha256=spooled.sha256,
                     )
                 )
+            if on_created is not None:
+                session.flush()
+                on_created(session, scan)
     except IntegrityError:
         # The same file reached the same component through a concurrent upload: keep theirs.
         with contextlib.suppress(Exception):
@@ -501,15 +509,33 @@ def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
     assert scan.ocr_key is not None and scan.ocr_result is not None
     ocr_pdf = work / "ocr.pdf"
     services.store.get_to_file(scan.ocr_key, ocr_pdf)
-    backend = services.signers.for_clerk(scan.clerk_id)
     signed = work / "signed.pdf"
+    options = scan.sign_options or {}
+    if scan.sign_as == "unit":
+        # An organization's result: its certificate, stamp top-right with the signing time,
+        # and the QR of the result (validity and scope) top-left.
+        backend = services.signers.unit()
+        if options.get("qr"):
+            from signing.qr import overlay_qr
+
+            marked = work / "marked.pdf"
+            overlay_qr(ocr_pdf, marked, str(options["qr"]))
+            ocr_pdf = marked
+        stamp_lines = None
+        position = "top-right"
+        reason = "Ký số kết quả giải quyết thủ tục hành chính"
+    else:
+        backend = services.signers.for_clerk(scan.clerk_id)
+        stamp_lines = scan_stamp_lines(backend.name, scan.created_at)
+        position = "top-left"
+        reason = "Số hóa từ bản giấy"
     result = services.document_signer.sign(
         ocr_pdf,
         signed,
         backend,
-        stamp_lines=scan_stamp_lines(backend.name, scan.created_at),
-        position="top-left",
-        reason="Số hóa từ bản giấy",
+        stamp_lines=stamp_lines,
+        position=position,
+        reason=reason,
         location=services.settings.signing_location,
     )
     report = check_pdfa(signed)

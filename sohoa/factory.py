@@ -25,6 +25,8 @@ from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 if TYPE_CHECKING:
     from celery import Celery
 
+    from dossiers.cashier import Cashier
+    from dossiers.returns import Returns
     from dossiers.service import DossierService
     from ingest.validate import Limits
     from ocr.engine import OcrEngine
@@ -133,6 +135,18 @@ class Services:
             form_signer=self.sign_form if self.settings.sign_forms else None,
             system_name=self.settings.system_name,
         )
+
+    @cached_property
+    def cashier(self) -> Cashier:
+        from dossiers.cashier import Cashier
+
+        return Cashier(self.dossiers)
+
+    @cached_property
+    def returns(self) -> Returns:
+        from dossiers.returns import Returns
+
+        return Returns(self.dossiers)
 
     def sign_form(self, src: Path, dst: Path, unit_name: str) -> Any:
         """Forms carry the unit's organization signature at the top right of page 1."""

@@ -76,6 +76,10 @@ class Scan(Base):
     clerk_id: Mapped[str] = mapped_column(String(64))
     # The unit whose counter uploaded it: the API shows a scan only to that unit's staff.
     unit_code: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    # Who signs: the clerk (a paper received, stamp top-left) or "unit" (an organization's
+    # result, stamp top-right); ``sign_options`` carries stamp lines and a QR payload.
+    sign_as: Mapped[str] = mapped_column(String(16), default="clerk", server_default="clerk")
+    sign_options: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     pages_total: Mapped[int | None] = mapped_column(Integer, default=None)
     pages_done: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

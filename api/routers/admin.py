@@ -78,6 +78,19 @@ class PostalBody(BaseModel):
     note: str = ""
 
 
+class SeriesBody(BaseModel):
+    unit_code: str
+    form_symbol: str = Field(min_length=1, max_length=32)
+    series: str = Field(min_length=1, max_length=32)
+    collector_name: str = Field(min_length=1, max_length=255)
+    collector_tax_code: str = Field(default="", max_length=32)
+    collector_address: str = Field(default="", max_length=512)
+    issuer_tax_code: str = Field(default="", max_length=32)
+    mandate: str = Field(default="", max_length=2000)
+    valid_from: date
+    valid_to: date | None = None
+
+
 class OverrideBody(BaseModel):
     day: date
     working: bool
@@ -194,3 +207,16 @@ def calendar_override(day: date, body: OverrideBody, who: Caller, svc: Svc) -> d
             session, who, day=day, working=body.working, note=body.note
         )
         return {"day": row.day.isoformat(), "working": row.working, "note": row.note}
+
+
+@router.post("/receipt-series", status_code=201)
+def receipt_series(body: SeriesBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Register a receipt series a unit issues from, and for whom (the mandate)."""
+    with session_scope(svc.sessions) as session:
+        row = staffing.register_series(session, who, **body.model_dump())
+        return {
+            "id": row.id,
+            "unit_code": row.unit_code,
+            "form_symbol": row.form_symbol,
+            "series": row.series,
+        }

@@ -71,10 +71,6 @@ class ApologyBody(BaseModel):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-class ReturnBody(BaseModel):
-    recipient: str = Field(min_length=1, max_length=255)
-
-
 @router.post("/dossiers", status_code=201)
 def create_dossier(body: CreateBody, who: Caller, svc: Svc) -> JSONResponse:
     """Open a dossier (status 1) for a procedure in force today."""
@@ -218,12 +214,6 @@ def forward(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
 def finish(ref: str, body: NoteBody, who: Caller, svc: Svc) -> dict[str, Any]:
     svc.dossiers.finish(who, ref, note=body.note)
     return {"code": ref, "status": int(Status.PROCESSED)}
-
-
-@router.post("/dossiers/{ref}/return")
-def return_result(ref: str, body: ReturnBody, who: Caller, svc: Svc) -> dict[str, Any]:
-    svc.dossiers.return_result(who, ref, recipient=body.recipient)
-    return dossier_body(svc, who, ref)
 
 
 @router.post("/dossiers/{ref}/withdraw")

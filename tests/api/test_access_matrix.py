@@ -56,6 +56,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
             headers=clerk,
             files={"file": ("page.png", f, "image/png")},
         ).json()
+    paid = client.post(f"/api/v1/dossiers/{code}/payments", headers=clerk, json={"method": "cash"})
+    assert paid.status_code == 201, paid.text
     client.post(f"/api/v1/dossiers/{code}/route", headers=clerk)
     form = client.get(f"/api/v1/dossiers/{code}/forms", headers=clerk).json()["items"][0]
     yield world, client, code, component, scan["id"], form["id"], data

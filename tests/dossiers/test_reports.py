@@ -97,6 +97,8 @@ class Desk:
         dossier_id = svc.create(who, procedure_code=procedure, applicant=applicant)
         svc.check_components(who, dossier_id, PAPERS[procedure])
         svc.receive(who, dossier_id)
+        if any(f["status"] == "due" for f in self.services.cashier.fees(who, dossier_id)):
+            self.services.cashier.pay(who, dossier_id, method="cash")
         svc.route(who, dossier_id)
         with session_scope(self.services.sessions) as session:
             dossier = session.get(Dossier, dossier_id)
@@ -128,6 +130,16 @@ def make_desk(services: Services) -> Desk:
             level="commune",
             valid_from=date(2025, 7, 1),
         )
+        for n, unit in enumerate((OWN, OTHER)):
+            staffing.register_series(
+                session,
+                BOOTSTRAP,
+                unit_code=unit,
+                form_symbol="01BLP0-001",
+                series=f"BL-26R{n}",
+                collector_name="Phòng Kinh tế",
+                valid_from=date(2025, 1, 1),
+            )
         for staff_id, (role, unit) in STAFF.items():
             staffing.create_staff(
                 session,
@@ -153,7 +165,14 @@ def make_week(desk: Desk) -> Desk:
     # A: finished Wednesday, returned Thursday: on time.
     a = desk.received("A", at(11, 2, 9, 0))
     desk.run(at(11, 4, 10), "finish", "kinhte", a)
-    desk.run(at(11, 5, 8), "return_result", "own.a", a, recipient="Công dân A")
+    desk.clock.at = at(11, 5, 8)
+    desk.services.returns.at_counter(
+        desk.who["own.a"],
+        a,
+        recipient_name="Công dân A",
+        recipient_id="001090000001",
+        relation="Chính chủ",
+    )
     # B: finished Friday 10:00, after Thursday 17:00: late.
     b = desk.received("B", at(11, 2, 9, 30))
     desk.run(at(11, 6, 10), "finish", "kinhte", b)

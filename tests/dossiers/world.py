@@ -115,6 +115,20 @@ def make_world(services: Any, start: datetime) -> World:
             postal_from=None,
             note="same-day certification stays with civil servants",
         )
+        for unit, symbol in ((OWN, "BL-26E"), (OTHER, "BL-26T")):
+            staffing.register_series(
+                session,
+                BOOTSTRAP,
+                unit_code=unit,
+                form_symbol="01BLP0-001",
+                series=symbol,
+                collector_name="Văn phòng Đăng ký đất đai tỉnh Mẫu",
+                collector_tax_code="0109999999",
+                collector_address="Thành phố Mẫu",
+                issuer_tax_code="0108888888",
+                mandate="Ủy nhiệm lập biên lai cho Bưu điện tỉnh Mẫu (mẫu)",
+                valid_from=date(2025, 1, 1),
+            )
         for staff_id, (name, role, unit, employer) in STAFF.items():
             staffing.create_staff(
                 session,
@@ -133,3 +147,8 @@ def make_world(services: Any, start: datetime) -> World:
         if role == "counter":
             enroll_dev_clerk(services.settings, staff_id, name)
     return world
+
+
+def pay_fees(world: World, staff_id: str, ref: str, method: str = "cash") -> dict:
+    """Take whatever the dossier owes now, as the counter does before routing it."""
+    return world.services.cashier.pay(world.principal(staff_id), ref, method=method)

@@ -149,6 +149,14 @@ def test_counter_day(make_stack, production_env, tmp_path: Path) -> None:
             == []
         )
 
+    # The registration fee is due first: routing waits in status 6 until it is paid.
+    waiting = c.post(f"/api/v1/dossiers/{code}/route", headers=clerk)
+    assert waiting.json()["status"] == 6, waiting.text
+    paid = c.post(f"/api/v1/dossiers/{code}/payments", headers=clerk, json={"method": "cash"})
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["status"] == 2 and paid.json()["receipt"]["amount"] == 25_000
+    assert paid.json()["receipt"]["amount_words"] == "Hai mươi lăm nghìn đồng"
+
     # Route to the land registry; the tax office may not touch it yet.
     routed = c.post(f"/api/v1/dossiers/{code}/route", headers=clerk)
     assert routed.json()["status"] == 4 and routed.json()["holder_code"] == LAND
@@ -204,12 +212,35 @@ def test_counter_day(make_stack, production_env, tmp_path: Path) -> None:
         assert label in text
     assert qr["tieu_de"] == "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"
 
-    returned = c.post(
-        f"/api/v1/dossiers/{code}/return", headers=clerk, json={"recipient": "Nguyễn Văn An"}
+    unpaid = c.post(
+        f"/api/v1/dossiers/{code}/return/counter",
+        headers=clerk,
+        json={
+            "recipient_name": "Nguyễn Văn An",
+            "recipient_id": "001090012345",
+            "relation": "Chính chủ",
+        },
     )
-    assert returned.json()["status"] == 10
+    assert unpaid.status_code == 409 and unpaid.json()["code"] == "fees_unpaid"
+    assert (
+        c.post(
+            f"/api/v1/dossiers/{code}/payments", headers=clerk, json={"method": "transfer"}
+        ).json()["receipt"]["amount"]
+        == 1_250_000
+    )
+    returned = c.post(
+        f"/api/v1/dossiers/{code}/return/counter",
+        headers=clerk,
+        json={
+            "recipient_name": "Nguyễn Văn An",
+            "recipient_id": "001090012345",
+            "relation": "Chính chủ",
+        },
+    )
+    assert returned.status_code == 200, returned.text
+    assert c.get(f"/api/v1/dossiers/{code}", headers=clerk).json()["status"] == 10
     events = c.get(f"/api/v1/dossiers/{code}/events", headers=clerk).json()["items"]
     statuses = [e["to_status"] for e in events if e["from_status"] != e["to_status"]]
-    assert statuses == [1, 2, 4, 5, 4, 9, 10]
+    assert statuses == [1, 2, 6, 2, 4, 5, 4, 9, 10]
     assert all(e["actor"] for e in events) and all(e["at"] for e in events)
     assert {e["actor"] for e in events} == {"lan.nt", "vpdk", "thue"}

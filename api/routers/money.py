@@ -1,0 +1,260 @@
+"""Fees, payments, e-receipts and the daily reconciliation; results and their return."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Caller, Svc
+from api.problems import ApiProblem
+from api.scans import accept_scan, chunks
+from dossiers.cashier import Payer
+
+router = APIRouter(tags=["fees and results"])
+public = APIRouter(prefix="/public", tags=["public"])
+
+
+class PayerBody(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+    address: str = Field(default="", max_length=512)
+    tax_code: str = Field(default="", max_length=32)
+
+
+class PayBody(BaseModel):
+    method: Literal["cash", "transfer"]
+    fee_ids: list[str] | None = None
+    payer: PayerBody | None = None
+    reference: str = Field(default="", max_length=64)
+
+
+class VoidBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    replacement_payer: PayerBody | None = None
+
+
+class AssessBody(BaseModel):
+    items: list[tuple[str, int]] = Field(min_length=1, max_length=20)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CounterReturnBody(BaseModel):
+    recipient_name: str = Field(min_length=1, max_length=255)
+    recipient_id: str = Field(min_length=1, max_length=32)
+    relation: str = Field(min_length=1, max_length=64)
+
+
+class PostBody(BaseModel):
+    tracking_number: str = Field(min_length=1, max_length=64)
+    postal_fee: int = Field(ge=0)
+
+
+class PostalStatusBody(BaseModel):
+    status: Literal["in_transit", "delivered", "returned_to_sender"]
+
+
+class LinkBody(BaseModel):
+    hours: int = Field(default=72, ge=1, le=720)
+
+
+def _payer(body: PayerBody | None) -> Payer | None:
+    return Payer(body.name, body.address, body.tax_code) if body else None
+
+
+@router.get("/dossiers/{ref}/fees")
+def fees(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
+    return {"items": svc.cashier.fees(who, ref)}
+
+
+@router.post("/dossiers/{ref}/payment-request")
+def payment_request(ref: str, body: AssessBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """The agency asks for a financial obligation; the dossier waits in status 6."""
+    svc.cashier.request_payment(who, ref, items=body.items, reason=body.reason)
+    return {"items": svc.cashier.fees(who, ref)}
+
+
+@router.post("/dossiers/{ref}/payments", status_code=201)
+def pay(ref: str, body: PayBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Take payment for the fees due now and issue the e-receipt (XML and signed PDF)."""
+    return svc.cashier.pay(
+        who,
+        ref,
+        method=body.method,
+        fee_ids=body.fee_ids,
+        payer=_payer(body.payer),
+        reference=body.reference,
+    )
+
+
+@router.get("/dossiers/{ref}/receipts")
+def receipts(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
+    return {"items": svc.cashier.receipts(who, ref)}
+
+
+@router.post("/receipts/{receipt_id}/void")
+def void(receipt_id: str, body: VoidBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Void a receipt; with ``replacement_payer`` a replacement is issued and linked."""
+    return svc.cashier.void(
+        who, receipt_id, reason=body.reason, replace_with=_payer(body.replacement_payer)
+    )
+
+
+@router.get("/receipts/{receipt_id}/{kind}")
+def receipt_file(
+    receipt_id: str, kind: Literal["xml", "pdf"], who: Caller, svc: Svc
+) -> StreamingResponse:
+    receipt = svc.cashier.receipt(who, receipt_id)
+    key = receipt.xml_key if kind == "xml" else receipt.pdf_key
+    media = "application/xml" if kind == "xml" else "application/pdf"
+    name = f"bien-lai-{receipt.series}-{receipt.number:07d}.{kind}"
+    return StreamingResponse(
+        chunks(svc.store, key),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/reconciliation")
+def reconciliation(
+    who: Caller,
+    svc: Svc,
+    unit_code: str,
+    day: date,
+    staff_id: str | None = None,
+    format: Literal["json", "pdf"] = "json",
+) -> Any:
+    """Receipts issued and voided, totals by method, against the payments of the day."""
+    if format == "json":
+        return svc.cashier.reconciliation(who, unit_code, day, staff_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = svc.cashier.reconciliation_pdf(
+            who, unit_code, day, staff_id, Path(tmp) / "doi-chieu.pdf"
+        )
+        data = out.read_bytes()
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="doi-chieu-{unit_code}-{day}.pdf"'},
+    )
+
+
+# -- results and return ---------------------------------------------------------------------
+
+
+@router.post("/dossiers/{ref}/results", status_code=202)
+async def upload_result(
+    ref: str,
+    request: Request,
+    who: Caller,
+    svc: Svc,
+    code: str = Query(max_length=32, description="result type, e.g. KQ.G10.000005"),
+    name: str = Query(max_length=255),
+    valid_until: date | None = None,
+    scope: str = Query(default="", max_length=255),
+) -> Any:
+    """The agency's result paper: digitized, then signed by the organization (top right)."""
+    upload = await run_in_threadpool(
+        svc.returns.prepare_result,
+        who,
+        ref,
+        code=code,
+        name=name,
+        valid_until=valid_until,
+        scope=scope,
+    )
+    return await accept_scan(
+        request,
+        svc,
+        clerk_id=lambda _: who.staff_id,
+        unit_code=upload.unit_code,
+        sign_as="unit",
+        sign_options=upload.sign_options,
+        on_created=upload.on_created,
+    )
+
+
+@router.get("/dossiers/{ref}/results")
+def results(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
+    return {"items": svc.returns.results(who, ref)}
+
+
+@router.post("/dossiers/{ref}/return/counter")
+def return_at_counter(ref: str, body: CounterReturnBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    return svc.returns.at_counter(
+        who,
+        ref,
+        recipient_name=body.recipient_name,
+        recipient_id=body.recipient_id,
+        relation=body.relation,
+    )
+
+
+@router.post("/dossiers/{ref}/return/post", status_code=201)
+def return_by_post(ref: str, body: PostBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    return svc.returns.by_post(
+        who, ref, tracking_number=body.tracking_number, postal_fee=body.postal_fee
+    )
+
+
+@router.post("/returns/{return_id}/postal-status")
+def postal_status(return_id: str, body: PostalStatusBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    return svc.returns.postal_update(who, return_id, body.status)
+
+
+@router.post("/dossiers/{ref}/return/online", status_code=201)
+def return_online(ref: str, body: LinkBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """An expiring link for the citizen; the token is in this answer only."""
+    return svc.returns.online(who, ref, hours=body.hours)
+
+
+@router.get("/dossiers/{ref}/returns")
+def returns(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
+    return {"items": svc.returns.returns(who, ref)}
+
+
+@router.get("/reports/uncollected")
+def uncollected(who: Caller, svc: Svc, days: int = Query(default=0, ge=0, le=3650)) -> Any:
+    return {"items": svc.returns.uncollected(who, now=svc.clock(), days=days)}
+
+
+@public.get("/results/{token}")
+def link(token: str, svc: Svc) -> dict[str, Any]:
+    """What a returned result's link shows; the token is the credential."""
+    row, docs = svc.returns.open_link(token)
+    return {
+        "expires_at": row.link_expires_at.isoformat() if row.link_expires_at else None,
+        "items": [
+            {
+                "name": r.name,
+                "code": r.code,
+                "document_id": d.id,
+                "valid_until": r.valid_until.isoformat() if r.valid_until else None,
+                "url": f"/public/results/{token}/{d.id}",
+            }
+            for r, d in docs
+        ],
+    }
+
+
+@public.get("/results/{token}/{document_id}")
+def link_download(token: str, document_id: str, request: Request, svc: Svc) -> StreamingResponse:
+    client = (
+        f"{request.client.host if request.client else '-'} {request.headers.get('user-agent', '')}"
+    )
+    doc = svc.returns.download(token, document_id, client=client)
+    if doc is None:  # pragma: no cover - download raises instead
+        raise ApiProblem(404, "document_not_found", "no such result")
+    return StreamingResponse(
+        chunks(svc.store, doc.object_key),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="ket-qua-{doc.id}.pdf"',
+            "X-Content-SHA256": doc.sha256,
+        },
+    )

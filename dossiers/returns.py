@@ -1,0 +1,489 @@
+"""Results and their return: the agency's result papers, signed by the organization, and how
+they reach the citizen — at the counter, by post, or through an expiring link.
+
+A result stays hidden from the citizen's repository until it is returned. The dossier reaches
+status 10 when the result is in the citizen's hands: handed over at the counter, delivered by
+the post, or first downloaded through its link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dossiers import calendar as cal
+from dossiers.access import Principal, unit_filter
+from dossiers.cashier import unpaid
+from dossiers.errors import Conflict, DossierError, InvalidInput, NotFound
+from dossiers.lifecycle import Status
+from dossiers.models import (
+    Dossier,
+    DownloadLog,
+    Procedure,
+    Result,
+    ResultReturn,
+    Unit,
+)
+from storage.models import Document, Scan
+
+if TYPE_CHECKING:
+    from dossiers.service import DossierService
+
+POSTAL_STEPS = {
+    "accepted": ("in_transit", "returned_to_sender"),
+    "in_transit": ("delivered", "returned_to_sender"),
+}
+LINK_PREFIX = "kq_"
+
+
+class LinkGone(DossierError):
+    code = "link_expired"
+    http_status = 410
+
+
+@dataclass(frozen=True)
+class ResultUpload:
+    """What the API needs to accept a result scan: where it belongs and how it is signed."""
+
+    dossier_id: str
+    unit_code: str
+    sign_options: dict[str, Any]
+    on_created: Callable[[Session, Scan], None]
+
+
+class Returns:
+    def __init__(self, dossiers: DossierService) -> None:
+        self.dossiers = dossiers
+
+    # -- results ----------------------------------------------------------------------------
+
+    def prepare_result(
+        self,
+        principal: Principal,
+        ref: str,
+        *,
+        code: str,
+        name: str,
+        valid_until: date | None,
+        scope: str,
+    ) -> ResultUpload:
+        """The agency holding a dossier adds a result paper; the QR carries its validity."""
+        svc = self.dossiers
+        if not name.strip() or not code.strip():
+            raise InvalidInput("a result needs its type code and name", code="result_invalid")
+        with svc.tx() as session:
+            dossier = svc.find(session, principal, ref)
+            svc._require_holder(principal, dossier)
+            if dossier.status != Status.PROCESSING:
+                raise Conflict(
+                    "results are added while the agency processes the dossier",
+                    code="illegal_transition",
+                )
+            proc = session.get(Procedure, dossier.procedure_id)
+            assert proc is not None
+            payload: dict[str, Any] = {
+                "ma_ho_so": dossier.code,
+                "ma_tthc": proc.code,
+                "ma_dinh_danh": dossier.applicant_id_number,
+                "tieu_de": name,
+                "ma_ket_qua": code,
+                "he_thong": svc.system_name,
+                "thoi_gian": svc.now().astimezone(cal.VN_TZ).isoformat(timespec="seconds"),
+            }
+            if valid_until is not None:
+                payload["hieu_luc_den"] = valid_until.isoformat()
+            if scope:
+                payload["pham_vi"] = scope
+            dossier_id, unit_code = dossier.id, dossier.unit_code
+
+        def on_created(session: Session, scan: Scan) -> None:
+            session.add(
+                Result(
+                    dossier_id=dossier_id,
+                    scan_id=scan.id,
+                    code=code,
+                    name=name,
+                    valid_until=valid_until,
+                    scope=scope,
+                    hidden=True,
+                    uploaded_by=principal.staff_id,
+                )
+            )
+
+        qr = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return ResultUpload(dossier_id, unit_code, {"qr": qr}, on_created)
+
+    def results(self, principal: Principal, ref: str) -> list[dict[str, Any]]:
+        with self.dossiers.tx() as session:
+            dossier = self.dossiers.find(session, principal, ref)
+            return [_result_body(r, s) for r, s in self._results(session, dossier.id)]
+
+    def _results(self, session: Session, dossier_id: str) -> list[tuple[Result, Scan]]:
+        return [
+            tuple(row)
+            for row in session.execute(  # type: ignore[misc]
+                select(Result, Scan)
+                .join(Scan, Scan.id == Result.scan_id)
+                .where(Result.dossier_id == dossier_id)
+                .order_by(Result.created_at)
+            )
+        ]
+
+    # -- return --------------------------------------------------------------------------------
+
+    def _ready(self, session: Session, principal: Principal, ref: str) -> Dossier:
+        svc = self.dossiers
+        dossier = svc.find(session, principal, ref, lock=True)
+        svc._require_counter(principal, dossier)
+        if dossier.status != Status.PROCESSED:
+            raise Conflict(
+                f"only a processed dossier (9) is returned; this one is {dossier.status}",
+                code="illegal_transition",
+                current_status=dossier.status,
+            )
+        due = unpaid(session, dossier.id, ("return", "receipt", "supplement", "assessed"))
+        if due:
+            raise Conflict(
+                "fees are still due; take them first (POST .../payments)",
+                code="fees_unpaid",
+                fees=[{"code": f.code, "amount": f.amount} for f in due],
+            )
+        return dossier
+
+    def _returned(
+        self, session: Session, dossier: Dossier, principal: Principal, channel: str, note: str
+    ) -> None:
+        svc = self.dossiers
+        svc._move(session, dossier, principal, "return", channel=channel, reason=note)
+        dossier.returned_at = svc.now()
+        svc._handover(session, dossier, principal, "citizen", note=note)
+        for result in session.scalars(select(Result).where(Result.dossier_id == dossier.id)):
+            result.hidden = False
+
+    def at_counter(
+        self,
+        principal: Principal,
+        ref: str,
+        *,
+        recipient_name: str,
+        recipient_id: str,
+        relation: str,
+    ) -> dict[str, Any]:
+        """Hand the result over at the counter, with a signed hand-over record."""
+        if not recipient_name.strip() or not recipient_id.strip() or not relation.strip():
+            raise InvalidInput(
+                "name the recipient, their ID number and relation to the applicant",
+                code="recipient_required",
+            )
+        svc = self.dossiers
+        with svc.tx() as session:
+            dossier = self._ready(session, principal, ref)
+            now = svc.now()
+            row = ResultReturn(
+                dossier_id=dossier.id,
+                channel="counter",
+                staff_id=principal.staff_id,
+                created_at=now,
+                recipient_name=recipient_name,
+                recipient_id=recipient_id,
+                relation=relation,
+                completed_at=now,
+            )
+            session.add(row)
+            session.flush()
+            row.record_key = self._record(session, dossier, principal, row)
+            self._returned(
+                session, dossier, principal, "counter", f"Người nhận: {recipient_name} ({relation})"
+            )
+            return return_body(row)
+
+    def _record(
+        self, session: Session, dossier: Dossier, principal: Principal, row: ResultReturn
+    ) -> str | None:
+        from dossiers import receipts_doc as rd
+        from dossiers.paperwork import context
+
+        svc = self.dossiers
+        if svc.form_signer is None:
+            return None
+        unit = session.get(Unit, dossier.unit_code)
+        assert unit is not None
+        names = [r.name for r, _ in self._results(session, dossier.id)]
+        with tempfile.TemporaryDirectory() as tmp:
+            rendered = rd.render_return_record(
+                context(svc, session, dossier, principal),
+                results=names or ["Kết quả giải quyết"],
+                recipient_name=row.recipient_name,
+                recipient_id=row.recipient_id,
+                relation=row.relation,
+                handed_at=row.created_at,
+                out=Path(tmp) / "record.pdf",
+            )
+            signed = Path(tmp) / "signed.pdf"
+            svc.form_signer(rendered, signed, unit.name)
+            key = f"returns/{dossier.id}/{row.id}.pdf"
+            svc.store.put_file(
+                key,
+                signed,
+                content_type="application/pdf",
+                sha256=hashlib.sha256(signed.read_bytes()).hexdigest(),
+                metadata={"dossier-id": dossier.id},
+            )
+        return key
+
+    def by_post(
+        self, principal: Principal, ref: str, *, tracking_number: str, postal_fee: int
+    ) -> dict[str, Any]:
+        if not tracking_number.strip() or len(tracking_number) > 64 or postal_fee < 0:
+            raise InvalidInput(
+                "give the tracking number and the postal fee (VND, ≥ 0)", code="postal_invalid"
+            )
+        svc = self.dossiers
+        with svc.tx() as session:
+            dossier = self._ready(session, principal, ref)
+            now = svc.now()
+            row = ResultReturn(
+                dossier_id=dossier.id,
+                channel="post",
+                staff_id=principal.staff_id,
+                created_at=now,
+                tracking_number=tracking_number,
+                postal_fee=postal_fee,
+                postal_status="accepted",
+                postal_history=[{"status": "accepted", "at": now.isoformat()}],
+            )
+            session.add(row)
+            svc._event(
+                session,
+                dossier,
+                principal,
+                "posted",
+                dossier.status,
+                tracking_number=tracking_number,
+                postal_fee=postal_fee,
+            )
+            session.flush()
+            return return_body(row)
+
+    def postal_update(self, principal: Principal, return_id: str, status: str) -> dict[str, Any]:
+        """accepted → in_transit → delivered | returned_to_sender; delivered closes the dossier."""
+        svc = self.dossiers
+        with svc.tx() as session:
+            row = session.get(ResultReturn, return_id, with_for_update=True)
+            if row is None or row.channel != "post":
+                raise NotFound(f"no postal return {return_id}", code="return_not_found")
+            dossier = svc.find(session, principal, row.dossier_id, lock=True)
+            svc._require_counter(principal, dossier)
+            if status not in POSTAL_STEPS.get(row.postal_status, ()):
+                raise Conflict(
+                    f"a parcel {row.postal_status} cannot become {status}",
+                    code="illegal_transition",
+                )
+            now = svc.now()
+            row.postal_status = status
+            row.postal_history = [*row.postal_history, {"status": status, "at": now.isoformat()}]
+            if status == "delivered":
+                row.completed_at = now
+                self._returned(
+                    session, dossier, principal, "post", f"Bưu chính: {row.tracking_number}"
+                )
+            else:
+                svc._event(
+                    session,
+                    dossier,
+                    principal,
+                    f"postal_{status}",
+                    dossier.status,
+                    tracking_number=row.tracking_number,
+                )
+            return return_body(row)
+
+    def online(self, principal: Principal, ref: str, *, hours: int) -> dict[str, Any]:
+        """An expiring link to the signed results; the token is shown once, stored hashed."""
+        if not 1 <= hours <= 24 * 30:
+            raise InvalidInput("a link lives 1 hour to 30 days", code="link_invalid")
+        svc = self.dossiers
+        with svc.tx() as session:
+            dossier = self._ready(session, principal, ref)
+            if not any(r.document_id for r, _ in self._results(session, dossier.id)):
+                raise Conflict(
+                    "no digitized result to send yet; wait for its scan", code="no_result_document"
+                )
+            token = LINK_PREFIX + secrets.token_urlsafe(32)
+            now = svc.now()
+            row = ResultReturn(
+                dossier_id=dossier.id,
+                channel="online",
+                staff_id=principal.staff_id,
+                created_at=now,
+                link_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                link_expires_at=now + timedelta(hours=hours),
+            )
+            session.add(row)
+            svc._event(
+                session,
+                dossier,
+                principal,
+                "link_issued",
+                dossier.status,
+                expires_at=row.link_expires_at.isoformat(),
+            )
+            session.flush()
+            return {**return_body(row), "token": token, "url": f"/public/results/{token}"}
+
+    def open_link(self, token: str) -> tuple[ResultReturn, list[tuple[Result, Document]]]:
+        svc = self.dossiers
+        with svc.tx() as session:
+            row = session.scalar(
+                select(ResultReturn).where(
+                    ResultReturn.link_sha256 == hashlib.sha256(token.encode()).hexdigest()
+                )
+            )
+            if row is None:
+                raise NotFound("no such link", code="link_not_found")
+            if row.link_expires_at is None or row.link_expires_at <= svc.now():
+                raise LinkGone("this link has expired; ask the counter for a new one")
+            docs = [
+                tuple(x)
+                for x in session.execute(
+                    select(Result, Document)
+                    .join(Document, Document.id == Result.document_id)
+                    .where(Result.dossier_id == row.dossier_id)
+                    .order_by(Result.created_at)
+                )
+            ]
+            session.expunge_all()
+            return row, docs  # type: ignore[return-value]
+
+    def download(self, token: str, document_id: str, *, client: str) -> Document:
+        """Log the download; the first one completes the electronic return (status 10)."""
+        row, docs = self.open_link(token)
+        match = [d for _, d in docs if d.id == document_id]
+        if not match:
+            raise NotFound("no such result behind this link", code="document_not_found")
+        svc = self.dossiers
+        with svc.tx() as session:
+            session.add(
+                DownloadLog(
+                    return_id=row.id, document_id=document_id, at=svc.now(), client=client[:255]
+                )
+            )
+            fresh = session.get(ResultReturn, row.id, with_for_update=True)
+            dossier = session.get(Dossier, row.dossier_id, with_for_update=True)
+            assert fresh is not None and dossier is not None
+            if fresh.completed_at is None and dossier.status == Status.PROCESSED:
+                fresh.completed_at = svc.now()
+                from dossiers.access import Principal as P
+
+                citizen = P(
+                    staff_id="citizen", name=dossier.applicant_name, role="citizen", unit_code=None
+                )
+                self._returned(session, dossier, citizen, "online", "Tải kết quả trực tuyến")
+        return match[0]
+
+    def returns(self, principal: Principal, ref: str) -> list[dict[str, Any]]:
+        with self.dossiers.tx() as session:
+            dossier = self.dossiers.find(session, principal, ref)
+            rows = session.scalars(
+                select(ResultReturn)
+                .where(ResultReturn.dossier_id == dossier.id)
+                .order_by(ResultReturn.created_at)
+            )
+            out = []
+            for r in rows:
+                body = return_body(r)
+                body["downloads"] = [
+                    {"at": d.at.isoformat(), "document_id": d.document_id, "client": d.client}
+                    for d in session.scalars(
+                        select(DownloadLog)
+                        .where(DownloadLog.return_id == r.id)
+                        .order_by(DownloadLog.id)
+                    )
+                ]
+                out.append(body)
+            return out
+
+    def uncollected(
+        self, principal: Principal, *, now: datetime, days: int = 0
+    ) -> list[dict[str, Any]]:
+        """Processed dossiers whose result has not reached the citizen ``days`` after it was
+        ready: nobody came, the parcel came back, or the link ran out unused."""
+        principal.require("counter", "auditor", "admin")
+        with self.dossiers.tx() as session:
+            rows = session.scalars(
+                select(Dossier)
+                .where(
+                    Dossier.status == Status.PROCESSED,
+                    unit_filter(principal, Dossier.unit_code),
+                    Dossier.finished_at <= now - timedelta(days=days),
+                )
+                .order_by(Dossier.finished_at)
+            )
+            out = []
+            for d in rows:
+                attempts = list(
+                    session.scalars(select(ResultReturn).where(ResultReturn.dossier_id == d.id))
+                )
+                out.append(
+                    {
+                        "code": d.code,
+                        "applicant_name": d.applicant_name,
+                        "unit_code": d.unit_code,
+                        "finished_at": d.finished_at.isoformat() if d.finished_at else None,
+                        "collect_at": d.collect_at,
+                        "attempts": [return_body(a) for a in attempts],
+                    }
+                )
+            return out
+
+
+def _result_body(r: Result, s: Scan) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "code": r.code,
+        "name": r.name,
+        "scan_id": r.scan_id,
+        "scan_status": s.status,
+        "document_id": r.document_id,
+        "valid_until": r.valid_until.isoformat() if r.valid_until else None,
+        "scope": r.scope,
+        "hidden": r.hidden,
+        "uploaded_by": r.uploaded_by,
+    }
+
+
+def return_body(r: ResultReturn) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": r.id,
+        "channel": r.channel,
+        "staff_id": r.staff_id,
+        "created_at": r.created_at.isoformat(),
+        "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+    }
+    if r.channel == "counter":
+        body.update(
+            recipient_name=r.recipient_name,
+            recipient_id=r.recipient_id,
+            relation=r.relation,
+            record_key=r.record_key,
+        )
+    elif r.channel == "post":
+        body.update(
+            tracking_number=r.tracking_number,
+            postal_fee=r.postal_fee,
+            postal_status=r.postal_status,
+            postal_history=r.postal_history,
+        )
+    else:
+        body.update(link_expires_at=r.link_expires_at.isoformat() if r.link_expires_at else None)
+    return body
