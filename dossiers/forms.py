@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import segno
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from dossiers.errors import DossierError
+from signing.qr import qr_runs
 
 if TYPE_CHECKING:
     from signing.backends import SignerBackend
@@ -425,22 +425,12 @@ class _Form:
 
 def _draw_qr(pdf: FPDF, payload: str, box: tuple[float, float, float, float]) -> None:
     """The QR as filled rectangles, one per horizontal run of dark modules."""
-    qr = segno.make(payload, error="m", micro=False, boost_error=False)
-    width, _ = qr.symbol_size(scale=1, border=0)
+    width, runs = qr_runs(payload)
     x0, y0, x1, _ = box
     module = (x1 - x0) / width
     pdf.set_fill_color(0, 0, 0)
-    for r, row in enumerate(qr.matrix_iter(scale=1, border=0)):
-        c = 0
-        cells = list(row)
-        while c < width:
-            if not cells[c]:
-                c += 1
-                continue
-            start = c
-            while c < width and cells[c]:
-                c += 1
-            pdf.rect(x0 + start * module, y0 + r * module, (c - start) * module, module, style="F")
+    for r, start, length in runs:
+        pdf.rect(x0 + start * module, y0 + r * module, length * module, module, style="F")
 
 
 def _begin(form_no: str, ctx: FormContext, payload: str) -> _Form:

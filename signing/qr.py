@@ -17,12 +17,31 @@ from signing.errors import SigningError
 MM = 72 / 25.4
 
 
+def qr_runs(payload: str) -> tuple[int, list[tuple[int, int, int]]]:
+    """The QR of ``payload`` (level M, no quiet zone) as its width in modules and the
+    horizontal runs of dark modules, ``(row, first column, length)``: one rectangle each."""
+    qr = segno.make(payload, error="m", micro=False, boost_error=False)
+    width, _ = qr.symbol_size(scale=1, border=0)
+    runs = []
+    for r, row in enumerate(qr.matrix_iter(scale=1, border=0)):
+        cells = list(row)
+        c = 0
+        while c < width:
+            if not cells[c]:
+                c += 1
+                continue
+            start = c
+            while c < width and cells[c]:
+                c += 1
+            runs.append((r, start, c - start))
+    return width, runs
+
+
 def overlay_qr(
     src: Path, dst: Path, payload: str, *, size_mm: float = 24.0, margin_mm: float = 5.0
 ) -> None:
     """Write ``src`` to ``dst`` with ``payload`` as a QR in page 1's top-left corner."""
-    qr = segno.make(payload, error="m", micro=False, boost_error=False)
-    width, _ = qr.symbol_size(scale=1, border=0)
+    width, runs = qr_runs(payload)
     size = size_mm * MM
     module = size / width
     quiet = 2 * module
@@ -32,25 +51,11 @@ def overlay_qr(
             box = [float(v) for v in page.mediabox]
             x0 = box[0] + margin_mm * MM
             top = box[3] - margin_mm * MM
-            ops = [
-                b"q",
-                b"1 g",
-                _rect(x0 - quiet, top - size - quiet, size + 2 * quiet, size + 2 * quiet),
-                b"f",
-                b"0 g",
-            ]
-            for r, row in enumerate(qr.matrix_iter(scale=1, border=0)):
-                cells = list(row)
-                c = 0
-                while c < width:
-                    if not cells[c]:
-                        c += 1
-                        continue
-                    start = c
-                    while c < width and cells[c]:
-                        c += 1
-                    y = top - (r + 1) * module
-                    ops += [_rect(x0 + start * module, y, (c - start) * module, module), b"f"]
+            white = _rect(x0 - quiet, top - size - quiet, size + 2 * quiet, size + 2 * quiet)
+            ops = [b"q", b"1 g", white, b"f", b"0 g"]
+            for r, start, length in runs:
+                y = top - (r + 1) * module
+                ops += [_rect(x0 + start * module, y, length * module, module), b"f"]
             ops.append(b"Q")
             page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
             page.contents_add(pikepdf.Stream(pdf, b"Q\n" + b"\n".join(ops) + b"\n"))
