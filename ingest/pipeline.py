@@ -39,6 +39,7 @@ from ingest.validate import (
 )
 from storage.db import session_scope
 from storage.models import Document, Scan, ScanStatus, Step, new_id, utcnow
+from storage.objects import Retention
 
 if TYPE_CHECKING:
     from sohoa.factory import Services
@@ -502,6 +503,14 @@ def _ocr_step(services: Services, scan: Scan, work: Path, token: str) -> None:
             log.warning("scan %s: OCR lease lost; another worker owns the step now", scan.id)
 
 
+def _retention(services: Services) -> Retention | None:
+    """WORM for signed documents where the store can lock objects (see SOHOA_RETENTION_DAYS)."""
+    settings = services.settings
+    if settings.retention_days <= 0 or not services.store.supports_retention:
+        return None
+    return Retention(settings.retention_mode, utcnow() + timedelta(days=settings.retention_days))
+
+
 def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
     from ocr.pdfa import check_pdfa
     from signing.stamp import scan_stamp_lines
@@ -547,7 +556,12 @@ def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
         )
     key = f"documents/{scan.id}/signed.pdf"
     services.store.put_file(
-        key, signed, content_type=PDF, sha256=result.sha256, metadata={"scan-id": scan.id}
+        key,
+        signed,
+        content_type=PDF,
+        sha256=result.sha256,
+        metadata={"scan-id": scan.id},
+        retention=_retention(services),
     )
     ocr = scan.ocr_result
     with session_scope(services.sessions) as session:

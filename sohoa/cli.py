@@ -474,6 +474,37 @@ def staff_token(staff_id: Annotated[str, typer.Argument()]) -> None:
     console.print(f"token {secret}   (shown once; only its hash is stored)")
 
 
+@app.command()
+def fixity(
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Re-hash every stored object against its recorded SHA-256; exit 1 on any mismatch."""
+    from dossiers.fixity import check
+    from sohoa.factory import build
+
+    services = build(_settings())
+    with Progress(
+        TextColumn("fixity"), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("objects", total=None)
+        report = check(services, progress=lambda n: bar.update(task, completed=n))
+    if as_json:
+        console.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        console.print(f"checked {report.checked} objects, {report.bytes / 2**20:.1f} MiB")
+        for label, rows in (
+            ("MISMATCH", report.mismatches),
+            ("MISSING", report.missing),
+            ("UNREADABLE", report.unreadable),
+        ):
+            for row in rows:
+                console.print(f"{label} {row['kind']} {row['id']} {row['key']}")
+        console.print(
+            "fixity ok" if report.ok else "fixity FAILED: restore from a replica or backup"
+        )
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def main() -> None:
     app()
 

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     sweep_interval: float = 15.0
     requeue_grace: float = 30.0
 
+    # WORM: signed documents are kept under object-lock retention for this many days where the
+    # store supports it (an S3 bucket with object lock); 0 switches it off. COMPLIANCE in
+    # production (nobody can shorten it), GOVERNANCE in development.
+    retention_days: int = 0
+    retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+
     # The counter. Code format of new dossiers ("tt01-2018": <unit>-<YYMMDD>-<NNNN>).
     dossier_code_format: str = "tt01-2018"
     sign_forms: bool = True
