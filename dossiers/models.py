@@ -464,3 +464,63 @@ class DownloadLog(Base):
     document_id: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     client: Mapped[str] = mapped_column(String(255), default="")
+
+
+# -- the reusable data repository (kho dữ liệu) ----------------------------------------------
+
+
+class RepositoryRecord(Base):
+    """A digitized paper in the citizen's data repository, with its digitization code.
+
+    ``seq`` is bumped on every change (from a gap-free counter), so harvesters page through
+    changes with a keyset cursor. Results stay ``hidden`` until returned; a withdrawn record is
+    kept with ``deleted`` set, as OAI-PMH expects.
+    """
+
+    __tablename__ = "repository_records"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    code: Mapped[str] = mapped_column(String(160), unique=True)
+    owner_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner_id_type: Mapped[str] = mapped_column(String(16))
+    doc_type: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(512))
+    number_symbol: Mapped[str] = mapped_column(String(64), default="")
+    issue_date: Mapped[date | None] = mapped_column(Date, default=None)
+    issuer: Mapped[str] = mapped_column(String(255), default="")
+    valid_until: Mapped[date | None] = mapped_column(Date, default=None)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=False)
+    scope: Mapped[str] = mapped_column(String(255), default="")
+    kind: Mapped[str] = mapped_column(String(16))  # component | result
+    digitizer_id: Mapped[str] = mapped_column(String(64))
+    digitized_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    dossier_code: Mapped[str] = mapped_column(String(48), default="")
+    procedure_code: Mapped[str] = mapped_column(String(32))
+    field_code: Mapped[str] = mapped_column(String(32), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    document_id: Mapped[str] = mapped_column(String(32), unique=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    text: Mapped[str] = mapped_column(Text, default="")
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ComponentReuse(Base):
+    """A dossier component satisfied from the repository instead of a new scan.
+
+    ``flag`` follows the national sync flag DuocTaiSuDung: 1 reused, 2 reused with the code of
+    the stored result that replaces the paper (MaKetQuaThayThe).
+    """
+
+    __tablename__ = "component_reuses"
+
+    component_id: Mapped[str] = mapped_column(ForeignKey("dossier_components.id"), primary_key=True)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("repository_records.id"))
+    flag: Mapped[int] = mapped_column(Integer, default=1)
+    replaced_by_code: Mapped[str | None] = mapped_column(String(160), default=None)
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

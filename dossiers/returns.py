@@ -34,6 +34,7 @@ from dossiers.models import (
     ResultReturn,
     Unit,
 )
+from dossiers.repository import reveal_results
 from storage.models import Document, Scan
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ class Returns:
         svc._handover(session, dossier, principal, "citizen", note=note)
         for result in session.scalars(select(Result).where(Result.dossier_id == dossier.id)):
             result.hidden = False
+        reveal_results(session, dossier.id, svc.now())
 
     def at_counter(
         self,

@@ -730,6 +730,83 @@ class DossierService:
                 ComponentScan(scan_id=scan_id, component_id=component_id, dossier_id=dossier_id)
             )
 
+    # -- reuse from the repository --------------------------------------------------------
+
+    def reusable(self, principal: Principal, ref: str, component_id: str) -> list[Any]:
+        from dossiers.repository import reusable
+
+        with self.tx() as session:
+            dossier, comp = self._component(session, principal, ref, component_id)
+            rows = reusable(session, dossier, comp, self.today())
+            return [
+                {
+                    "id": r.id,
+                    "code": r.code,
+                    "title": r.title,
+                    "kind": r.kind,
+                    "digitized_at": r.digitized_at.isoformat(),
+                    "dossier_code": r.dossier_code,
+                    "valid_until": r.valid_until.isoformat() if r.valid_until else None,
+                    "document_id": r.document_id,
+                }
+                for r in rows
+            ]
+
+    def reuse(
+        self,
+        principal: Principal,
+        ref: str,
+        component_id: str,
+        record_id: str,
+        *,
+        replaced_by_code: str | None = None,
+    ) -> dict[str, Any]:
+        """Satisfy a component from the citizen's repository instead of a new scan."""
+        from dossiers.repository import reuse
+
+        with self.tx() as session:
+            dossier, comp = self._component(session, principal, ref, component_id, lock=True)
+            if dossier.status not in (Status.NEW, Status.SUPPLEMENT):
+                raise IllegalTransition("papers are reused while the dossier is checked")
+            row = reuse(
+                session,
+                dossier,
+                comp,
+                record_id,
+                by=principal.staff_id,
+                now=self.now(),
+                replaced_by_code=replaced_by_code,
+            )
+            self._event(
+                session,
+                dossier,
+                principal,
+                "reuse",
+                dossier.status,
+                component=comp.key,
+                record=record_id,
+                flag=row.flag,
+            )
+            return {"component_id": comp.id, "record_id": record_id, "flag": row.flag}
+
+    def _component(
+        self,
+        session: Session,
+        principal: Principal,
+        ref: str,
+        component_id: str,
+        *,
+        lock: bool = False,
+    ) -> tuple[Dossier, DossierComponent]:
+        dossier = self.find(session, principal, ref, lock=lock)
+        self._require_counter(principal, dossier)
+        comp = session.get(DossierComponent, component_id)
+        if comp is None or comp.dossier_id != dossier.id:
+            raise NotFound(
+                f"no component {component_id} in this dossier", code="component_not_found"
+            )
+        return dossier, comp
+
     # -- forms ------------------------------------------------------------------------------
 
     def issue_form(
@@ -797,7 +874,13 @@ def attach_document(
     session: Session, scan_id: str, document_id: str, page_texts: Sequence[str]
 ) -> None:
     """Called by the pipeline when a scan's signed document exists; a no-op for loose scans."""
+    from dossiers.repository import on_document
     from dossiers.search import index_entry
+    from storage.models import Document, utcnow
+
+    document = session.get(Document, document_id)
+    if document is not None:
+        on_document(session, scan_id, document, utcnow())
 
     result = session.scalar(select(Result).where(Result.scan_id == scan_id))
     if result is not None:

@@ -17,6 +17,7 @@ from api.scans import accept_scan, chunks
 from dossiers.access import dossier_filter
 from dossiers.lifecycle import CHANNELS, LABELS_VI, Status
 from dossiers.models import (
+    ComponentReuse,
     ComponentScan,
     Dossier,
     DossierComponent,
@@ -64,6 +65,11 @@ class SupplementRequestBody(BaseModel):
 
 class NoteBody(BaseModel):
     note: str = Field(default="", max_length=4000)
+
+
+class ReuseBody(BaseModel):
+    record_id: str = Field(max_length=32)
+    replaced_by_code: str | None = Field(default=None, max_length=160)
 
 
 class ApologyBody(BaseModel):
@@ -234,6 +240,20 @@ def apology(ref: str, body: ApologyBody, who: Caller, svc: Svc) -> dict[str, Any
     return dossier_body(svc, who, ref)
 
 
+@router.get("/dossiers/{ref}/components/{component_id}/reusable")
+def reusable(ref: str, component_id: str, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Valid papers of the same owner and type already in the repository."""
+    return {"items": svc.dossiers.reusable(who, ref, component_id)}
+
+
+@router.post("/dossiers/{ref}/components/{component_id}/reuse")
+def reuse(ref: str, component_id: str, body: ReuseBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """Take the paper from the repository instead of scanning it again."""
+    return svc.dossiers.reuse(
+        who, ref, component_id, body.record_id, replaced_by_code=body.replaced_by_code
+    )
+
+
 @router.get("/dossiers/{ref}/events")
 def events(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
     with session_scope(svc.sessions) as session:
@@ -355,6 +375,16 @@ def dossier_body(svc: Svc, who: Any, ref: str) -> dict[str, Any]:
                 select(Document).where(Document.id.in_([i for c in comps for i in c.document_ids]))
             )
         }
+        reuses = {
+            r.component_id: {
+                "record_id": r.record_id,
+                "flag": r.flag,
+                "replaced_by_code": r.replaced_by_code,
+            }
+            for r in session.scalars(
+                select(ComponentReuse).where(ComponentReuse.dossier_id == d.id)
+            )
+        }
         body = _summary(d)
         body.update(
             {
@@ -391,6 +421,7 @@ def dossier_body(svc: Svc, who: Any, ref: str) -> dict[str, Any]:
                         "provided": c.provided,
                         "document_ids": [i for i in c.document_ids if i in docs],
                         "scans": scans.get(c.id, []),
+                        "reused": reuses.get(c.id),
                     }
                     for c in comps
                 ],

@@ -143,3 +143,26 @@ def queue(
             target_minutes=svc.settings.queue_wait_target_minutes,
         )
     return asdict(report)
+
+
+@router.get("/reports/digitization")
+def digitization(
+    who: Caller, svc: Svc, start: date, end: date, unit_code: str | None = None
+) -> dict[str, Any]:
+    """Digitization and reuse rates of dossiers received from ``start`` to ``end`` (local days,
+    inclusive), by the national definitions; the target is 80 %."""
+    from datetime import datetime, time, timedelta
+
+    from dossiers.calendar import VN_TZ
+    from dossiers.repository import rates
+
+    if end < start:
+        raise ApiProblem(422, "range_invalid", "the range ends before it starts")
+    with session_scope(svc.sessions) as session:
+        return rates(
+            session,
+            who,
+            datetime.combine(start, time(), tzinfo=VN_TZ),
+            datetime.combine(end + timedelta(days=1), time(), tzinfo=VN_TZ),
+            unit_code,
+        )
