@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
+from api.auditing import audit_access
 from api.deps import Caller
 from api.problems import ApiProblem, install
-from api.routers import admin, catalog, dossiers, money, reports
+from api.routers import admin, audit, catalog, dossiers, money, reports
 from api.scans import accept_scan, chunks, scan_body
 from dossiers.access import Principal, dossier_filter
 from dossiers.models import ComponentScan, Dossier, Result
@@ -96,6 +97,8 @@ def create_app(services: Services) -> FastAPI:
     @v1.get("/documents/{doc_id}", tags=["documents"])
     def get_document(doc_id: str, who: Caller) -> dict[str, Any]:
         doc = _document(doc_id, who)
+        # The text layer and extracted fields are the citizen's personal data.
+        audit_access(services, who, "personal_data.read", "document", doc.id)
         return {
             "id": doc.id,
             "scan_id": doc.scan_id,
@@ -119,6 +122,9 @@ def create_app(services: Services) -> FastAPI:
     def get_file(doc_id: str, who: Caller) -> StreamingResponse:
         doc = _document(doc_id, who)
         services.store.stat(doc.object_key)  # a missing object is a 404/503 before streaming starts
+        audit_access(
+            services, who, "document.download", "document", doc.id, data={"sha256": doc.sha256}
+        )
 
         return StreamingResponse(
             chunks(services.store, doc.object_key),
@@ -146,7 +152,39 @@ def create_app(services: Services) -> FastAPI:
             )
         return {"document_id": doc.id, **report.to_dict()}
 
-    for module in (dossiers, catalog, admin, reports, money):
+    @v1.get("/documents/{doc_id}/report", tags=["documents"])
+    def report(doc_id: str, who: Caller, format: str = "json") -> Response:
+        """The auditor's report in the manner of EU DSS's simple report: per signature an
+        indication, sub-indication, signer, times, PAdES level, coverage, later changes, and
+        whether the file still matches the SHA-256 recorded when it was stored."""
+        from signing.report import render_pdf, simple_report
+
+        if format not in ("json", "pdf"):
+            raise ApiProblem(422, "format_invalid", "format is json or pdf")
+        doc = _document(doc_id, who)
+        audit_access(services, who, "document.verify", "document", doc.id)
+        with tempfile.TemporaryDirectory(dir=services.settings.work_dir) as tmp:
+            path = Path(tmp) / "document.pdf"
+            services.store.get_to_file(doc.object_key, path)
+            result = simple_report(
+                path,
+                trust_roots=services.trust_roots,
+                other_certs=services.other_certs,
+                expected_sha256=doc.sha256,
+            )
+            if format == "json":
+                return JSONResponse({"document_id": doc.id, **result.to_dict()})
+            out = render_pdf(result, Path(tmp) / "report.pdf")
+            data = out.read_bytes()
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="bao-cao-xac-thuc-{doc.id}.pdf"'
+            },
+        )
+
+    for module in (dossiers, catalog, admin, reports, money, audit):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(money.public)

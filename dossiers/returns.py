@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from dossiers import calendar as cal
 from dossiers.access import Principal, unit_filter
+from dossiers.audit import record as audit_record
 from dossiers.cashier import unpaid
 from dossiers.errors import Conflict, DossierError, InvalidInput, NotFound
 from dossiers.lifecycle import Status
@@ -379,6 +380,17 @@ class Returns:
                 DownloadLog(
                     return_id=row.id, document_id=document_id, at=svc.now(), client=client[:255]
                 )
+            )
+            audit_record(
+                session,
+                actor_id="citizen",
+                actor_role="citizen",
+                action="document.download",
+                subject_type="document",
+                subject_id=document_id,
+                dossier_id=row.dossier_id,
+                data={"return_id": row.id, "channel": "online"},
+                at=svc.now(),
             )
             fresh = session.get(ResultReturn, row.id, with_for_update=True)
             dossier = session.get(Dossier, row.dossier_id, with_for_update=True)

@@ -157,10 +157,14 @@ class DossierService:
         reason: str = "",
         **data: Any,
     ) -> None:
+        """The dossier's own history, and the same step in the append-only audit chain."""
+        from dossiers.audit import record
+
+        at = self.now()
         session.add(
             DossierEvent(
                 dossier_id=dossier.id,
-                at=self.now(),
+                at=at,
                 actor_id=principal.staff_id,
                 action=action,
                 from_status=before,
@@ -168,6 +172,18 @@ class DossierService:
                 reason=reason,
                 data=data,
             )
+        )
+        # The reason stays in the dossier's history only: audit rows can never be erased.
+        record(
+            session,
+            actor_id=principal.staff_id,
+            actor_role=principal.role,
+            action=f"dossier.{action}",
+            subject_type="dossier",
+            subject_id=dossier.id,
+            dossier_id=dossier.id,
+            at=at,
+            data={"from_status": before, "to_status": dossier.status, **data},
         )
 
     def _move(

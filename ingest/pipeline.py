@@ -503,6 +503,33 @@ def _ocr_step(services: Services, scan: Scan, work: Path, token: str) -> None:
             log.warning("scan %s: OCR lease lost; another worker owns the step now", scan.id)
 
 
+def _audit_signed(session: Any, scan: Scan, document_id: str, result: Any) -> None:
+    """Every signature the service makes is an event in the audit chain."""
+    from dossiers.audit import record
+    from dossiers.models import ComponentScan, Result
+
+    dossier_id = session.scalar(
+        select(ComponentScan.dossier_id).where(ComponentScan.scan_id == scan.id)
+    ) or session.scalar(select(Result.dossier_id).where(Result.scan_id == scan.id))
+    record(
+        session,
+        actor_id=scan.clerk_id if scan.sign_as == "clerk" else "unit",
+        actor_role="pipeline",
+        action="document.signed",
+        subject_type="document",
+        subject_id=document_id,
+        dossier_id=dossier_id,
+        at=result.signed_at,
+        data={
+            "scan_id": scan.id,
+            "sha256": result.sha256,
+            "pades_level": result.level,
+            "sign_as": scan.sign_as,
+            "signer": result.signer_name,
+        },
+    )
+
+
 def _retention(services: Services) -> Retention | None:
     """WORM for signed documents where the store can lock objects (see SOHOA_RETENTION_DAYS)."""
     settings = services.settings
@@ -606,5 +633,6 @@ def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
             from dossiers.service import attach_document
 
             attach_document(session, scan.id, document.id, document.page_texts)
+            _audit_signed(session, scan, document.id, result)
     with contextlib.suppress(Exception):
         services.store.delete(scan.ocr_key)

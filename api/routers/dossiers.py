@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from api.auditing import audit_access
 from api.deps import Caller, Svc
 from api.problems import ApiProblem
 from api.scans import accept_scan, chunks
@@ -154,7 +155,17 @@ def search_dossiers(
 
 @router.get("/dossiers/{ref}")
 def get_dossier(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
-    return dossier_body(svc, who, ref)
+    body = dossier_body(svc, who, ref)
+    audit_access(
+        svc,
+        who,
+        "personal_data.read",
+        "dossier",
+        body["id"],
+        dossier_id=body["id"],
+        data={"fields": ["applicant"]},
+    )
+    return body
 
 
 @router.post("/dossiers/{ref}/components/check")
@@ -319,6 +330,8 @@ def form_file(ref: str, form_id: str, who: Caller, svc: Svc) -> StreamingRespons
         if form is None or form.dossier_id != dossier.id:
             raise ApiProblem(404, "form_not_found", f"no form {form_id} in this dossier")
         key, name = form.object_key, f"mau-{form.form_no}-{dossier.code or dossier.id}.pdf"
+        dossier_id = dossier.id
+    audit_access(svc, who, "form.download", "form", form_id, dossier_id=dossier_id)
     return StreamingResponse(
         chunks(svc.store, key),
         media_type="application/pdf",

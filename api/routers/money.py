@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.auditing import audit_access
 from api.deps import Caller, Svc
 from api.problems import ApiProblem
 from api.scans import accept_scan, chunks
@@ -110,6 +111,15 @@ def receipt_file(
     receipt_id: str, kind: Literal["xml", "pdf"], who: Caller, svc: Svc
 ) -> StreamingResponse:
     receipt = svc.cashier.receipt(who, receipt_id)
+    audit_access(
+        svc,
+        who,
+        "receipt.download",
+        "receipt",
+        receipt.id,
+        dossier_id=receipt.dossier_id,
+        data={"kind": kind},
+    )
     key = receipt.xml_key if kind == "xml" else receipt.pdf_key
     media = "application/xml" if kind == "xml" else "application/pdf"
     name = f"bien-lai-{receipt.series}-{receipt.number:07d}.{kind}"

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import dossiers.audit  # registers audit_events
 import dossiers.models  # noqa: F401 - registers the domain tables
 from dossiers.search import include_name
 from storage.models import Base

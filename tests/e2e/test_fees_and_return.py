@@ -186,6 +186,23 @@ def test_fees_receipts_results_and_three_ways_back(
     _, qr_c, _ = day.verified(day.fetch(f"/api/v1/documents/{res_c['document_id']}/file", "kinhte"))
     assert qr_c["ma_ho_so"] == c and qr_c["hieu_luc_den"] == "2031-11-27"
     assert qr_c["pham_vi"] == "Phường Hòa Bình" and qr_c["ma_ket_qua"] == "KQ.G12.000006"
+    # The auditor's report on that file, as JSON and as a PDF.
+    report = day.c.get(
+        f"/api/v1/documents/{res_c['document_id']}/report", headers=day.h("kiemtra")
+    ).json()
+    assert report["document"]["stored_hash_match"] is True
+    (sig,) = report["signatures"]
+    assert (sig["indication"], sig["coverage"]) == ("TOTAL_PASSED", "ENTIRE_FILE")
+    assert sig["pades_level"] == "PAdES-BASELINE-B" and sig["modifications_after_signing"] == "NONE"
+    assert sig["signer"]["common_name"] == doc["signer"]
+    pdf_report = day.c.get(
+        f"/api/v1/documents/{res_c['document_id']}/report",
+        headers=day.h("kiemtra"),
+        params={"format": "pdf"},
+    )
+    assert pdf_report.headers["content-type"] == "application/pdf"
+    (tmp_path / "report.pdf").write_bytes(pdf_report.content)
+    assert "TOTAL_PASSED" in extract_text(str(tmp_path / "report.pdf"))
 
     for agency, code in (("thue", a), ("tuphap", b), ("kinhte", c)):
         assert day.post(agency, f"/dossiers/{code}/finish")["status"] == 9

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+import dossiers.audit  # so does the audit log
 import dossiers.models  # noqa: F401 - the domain's tables share the ledger's metadata
 from dossiers.search import include_name
 from storage import db

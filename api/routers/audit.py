@@ -1,0 +1,59 @@
+"""The audit log for auditors: thin calls into :mod:`dossiers.audit`.
+
+Reading it is limited to auditors (their province's dossiers) and administrators, inside
+``dossiers.audit``; these endpoints only parse the query and shape the answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import Caller, Svc
+from dossiers import audit
+from storage.db import session_scope
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("/events")
+def events(
+    who: Caller,
+    svc: Svc,
+    dossier: str | None = Query(default=None, description="dossier id or code"),
+    actor_id: str | None = None,
+    since: Annotated[datetime | None, Query(description="inclusive, with a time zone")] = None,
+    until: Annotated[datetime | None, Query(description="exclusive, with a time zone")] = None,
+    after_seq: int | None = Query(default=None, ge=0, description="seq cursor from the last page"),
+    limit: int = Query(default=100, ge=1, le=audit.MAX_LIMIT),
+) -> dict[str, Any]:
+    """Audit events in seq order; pass ``next_after_seq`` back as ``after_seq`` for more."""
+    who.require(*audit.READERS)
+    with session_scope(svc.sessions) as session:
+        # A code is resolved within the caller's scope: outside it the dossier is a 404.
+        dossier_id = svc.dossiers.find(session, who, dossier).id if dossier else None
+        rows = audit.list_events(
+            session,
+            who,
+            dossier_id=dossier_id,
+            actor_id=actor_id,
+            since=since,
+            until=until,
+            after_seq=after_seq,
+            limit=limit,
+        )
+        items = [r.as_dict() for r in rows]
+    return {
+        "items": items,
+        "next_after_seq": items[-1]["seq"] if len(items) == limit else None,
+    }
+
+
+@router.get("/verify")
+def verify(who: Caller, svc: Svc) -> dict[str, Any]:
+    """Re-hash the whole chain and report the first broken link; keep ``head_hash`` elsewhere."""
+    who.require(*audit.READERS)
+    with session_scope(svc.sessions) as session:
+        return audit.verify_chain(session).as_dict()

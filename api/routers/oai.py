@@ -1,0 +1,83 @@
+"""OAI-PMH 2.0 at ``/oai`` (GET and POST) and the schema of the ``sohoa`` format.
+
+The protocol lives in :mod:`dossiers.harvest`; this router only reads the arguments. Protocol
+errors are OAI-PMH XML with HTTP 200, as the spec wants. Who may call at all is decided before
+the protocol starts, like everywhere else in the API: no token is a 401, a counter's a 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Caller, Svc, services
+from api.problems import ApiProblem
+from dossiers import harvest
+from dossiers.harvest import HarvestConfig
+from sohoa.settings import Settings
+from storage.db import session_scope
+
+router = APIRouter(tags=["oai-pmh"])
+
+SCHEMA = Path(__file__).resolve().parents[1] / "static" / "sohoa.xsd"
+FORM = "application/x-www-form-urlencoded"
+MAX_BODY = 64 * 1024  # an OAI request is a handful of short arguments
+# Without SOHOA_URL_SECRET tokens are still checked for tampering, just with a known key:
+# they only carry arguments the caller could send anyway, so nothing is gained by forging one.
+DEV_TOKEN_KEY = b"sohoa-oai-development-key"
+
+
+def config_from_settings(settings: Settings) -> HarvestConfig:
+    secret = settings.url_secret.get_secret_value().encode() or DEV_TOKEN_KEY
+    # The getattr defaults stand in for settings not declared yet (see the module's report).
+    return HarvestConfig(
+        base_url=f"{settings.public_url.rstrip('/')}/oai",
+        token_key=hmac.new(secret, b"oai-pmh resumption token", hashlib.sha256).digest(),
+        repository_name=getattr(settings, "oai_repository_name", HarvestConfig.repository_name),
+        admin_email=getattr(settings, "oai_admin_email", HarvestConfig.admin_email),
+        page_size=getattr(settings, "oai_page_size", harvest.PAGE_SIZE),
+    )
+
+
+def harvest_config(request: Request) -> HarvestConfig:
+    """``app.state.harvest`` when the app was given one, else the settings'."""
+    configured: HarvestConfig | None = getattr(request.app.state, "harvest", None)
+    return configured or config_from_settings(services(request).settings)
+
+
+async def _arguments(request: Request) -> list[tuple[str, str]]:
+    if request.method == "GET":
+        return request.query_params.multi_items()
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM:
+        raise ApiProblem(415, "unsupported_media_type", f"OAI-PMH requests by POST are {FORM}")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiProblem(413, "request_too_large", "an OAI-PMH request is a few short arguments")
+    return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+@router.api_route("/oai", methods=["GET", "POST"], response_class=Response)
+async def oai(request: Request, who: Caller, svc: Svc) -> Response:
+    """OAI-PMH 2.0: Identify, ListMetadataFormats, ListSets, ListIdentifiers, ListRecords and
+    GetRecord, in ``oai_dc`` and ``sohoa``; for harvesters, auditors and admins."""
+    args = await _arguments(request)
+    config = harvest_config(request)
+
+    def run() -> bytes:
+        with session_scope(svc.sessions) as session:
+            return harvest.respond(session, who, args, config=config, now=svc.clock())
+
+    return Response(await run_in_threadpool(run), media_type="text/xml; charset=utf-8")
+
+
+@router.get("/oai/schema/sohoa.xsd", include_in_schema=False)
+def schema() -> FileResponse:
+    """Public, like any schema a record's xsi:schemaLocation points to."""
+    return FileResponse(SCHEMA, media_type="application/xml")

@@ -1,0 +1,961 @@
+"""The auditor's signature validation report, shaped like EU DSS's "simple report".
+
+Each signature gets one of DSS's three indications, with a DSS sub-indication saying why:
+
+* ``TOTAL_FAILED``: the signed bytes or the signature value are broken (``HASH_FAILURE``,
+  ``SIG_CRYPTO_FAILURE``), the signature does not cover a whole revision or cannot be parsed
+  (``FORMAT_FAILURE``). Nothing later can repair this.
+* ``INDETERMINATE``: the signature is intact but cannot be accepted *as validated here*: no
+  chain to the trust roots given (``NO_CERTIFICATE_CHAIN_FOUND``), a certificate expired or not
+  yet valid at the validation time (``OUT_OF_BOUNDS_NO_POE``, ``NOT_YET_VALID``), revoked
+  (``REVOKED_NO_POE``), a timestamp that does not validate, or changes after signing that
+  pyHanko's diff policy does not allow (``SIG_CONSTRAINTS_FAILURE``, as DSS reports a failed
+  DocMDP/FieldMDP check).
+* ``TOTAL_PASSED``: everything above holds. Incremental updates the diff policy allows (a
+  later approval signature, form filling, DSS and document timestamps) keep a signature valid,
+  as in DSS; they are listed under ``modifications_after_signing`` and as warnings.
+
+The whole file also gets an indication, the worst of its signatures', and ``TOTAL_FAILED``
+(sub-indication ``STORED_HASH_MISMATCH``, ours, not DSS's) when its SHA-256 differs from the
+value recorded at signing time: pyHanko accepts a B-LT file cut back to its signed revision,
+and Info-dictionary edits as "LTA updates" (notes/signing.md §4), so only that hash proves the
+file is the one that was stored.
+
+Validation is offline and soft-fail, exactly as :mod:`signing.verify`: revocation is checked
+only against data embedded in the file (the report warns when there is none). This module
+validates with pyHanko itself rather than through :func:`signing.verify.verify_pdf`, because
+it needs what that report drops (the AdES sub-indication, certificate details, document
+timestamps) and a chosen validation time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import Enum
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Literal
+
+from asn1crypto import x509
+
+from signing._aio import run_sync
+from signing.backends import common_name
+from signing.stamp import VN_TZ
+
+__all__ = [
+    "DocumentInfo",
+    "SignatureResult",
+    "SignerInfo",
+    "SimpleReport",
+    "TimestampInfo",
+    "render_pdf",
+    "simple_report",
+]
+
+Indication = Literal["TOTAL_PASSED", "INDETERMINATE", "TOTAL_FAILED"]
+Coverage = Literal["ENTIRE_FILE", "ENTIRE_REVISION", "PARTIAL"]
+Modifications = Literal["NONE", "ALLOWED", "DISALLOWED", "UNKNOWN"]
+
+TOTAL_PASSED: Indication = "TOTAL_PASSED"
+INDETERMINATE: Indication = "INDETERMINATE"
+TOTAL_FAILED: Indication = "TOTAL_FAILED"
+_RANK = {TOTAL_PASSED: 0, INDETERMINATE: 1, TOTAL_FAILED: 2}
+
+VALIDATION_POLICY = (
+    "sohoa offline: trust roots given by the caller, revocation soft-fail (embedded data "
+    "only), pyHanko default diff policy for changes after signing"
+)
+REPORT_FORMAT = "sohoa-simple-report/1"
+
+_PADES = "/ETSI.CAdES.detached"
+_SIGNING_CERT_ATTRS = {"signing_certificate", "signing_certificate_v2"}
+FONT_DIR = Path("/usr/share/fonts/truetype/noto")
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """The file as it was validated. ``stored_hash_match`` is ``None`` when no hash was given."""
+
+    filename: str
+    sha256: str | None = None
+    size: int | None = None
+    pages: int | None = None
+    stored_hash_match: bool | None = None
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    """The signing certificate, as an auditor identifies the signer."""
+
+    common_name: str
+    organization: str | None = None
+    organizational_unit: str | None = None
+    serial_number: str | None = None
+    issuer_common_name: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    certificate_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class TimestampInfo:
+    """An RFC 3161 token: a signature timestamp, or a document timestamp (``/DocTimeStamp``).
+
+    ``valid`` means intact, cryptographically valid and issued by a TSA chaining to the trust
+    roots; ``None`` when there is no token.
+    """
+
+    present: bool = False
+    time: datetime | None = None
+    tsa_name: str | None = None
+    valid: bool | None = None
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    """One signature field's verdict (DSS: one ``Signature`` element of the simple report)."""
+
+    id: str
+    field_name: str
+    indication: Indication
+    sub_indication: str | None = None
+    signer: SignerInfo | None = None
+    signing_time: datetime | None = None
+    """Claimed by the signer (``/M``): proven only by a valid timestamp."""
+    timestamp: TimestampInfo = field(default_factory=TimestampInfo)
+    pades_level: str | None = None
+    """``PAdES-BASELINE-B/-T/-LT/-LTA`` reached, ``PDF-NOT-ETSI`` for a non-PAdES signature."""
+    coverage: Coverage | None = None
+    modifications_after_signing: Modifications | None = None
+    modification_level: str | None = None
+    """pyHanko's ``ModificationLevel`` name (``NONE``, ``LTA_UPDATES``, ``FORM_FILLING``...)."""
+    digest_algorithm: str | None = None
+    signature_algorithm: str | None = None
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.indication == TOTAL_PASSED
+
+
+@dataclass(frozen=True)
+class SimpleReport:
+    """Verdict on a whole file; :meth:`to_dict` is the JSON the API returns."""
+
+    document: DocumentInfo
+    validation_time: datetime
+    indication: Indication
+    sub_indication: str | None = None
+    signatures: tuple[SignatureResult, ...] = ()
+    document_timestamps: tuple[TimestampInfo, ...] = ()
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def signatures_count(self) -> int:
+        return len(self.signatures)
+
+    @property
+    def valid_signatures_count(self) -> int:
+        return sum(1 for s in self.signatures if s.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; keys are always present, in a fixed order, datetimes ISO 8601."""
+        data = {
+            "format": REPORT_FORMAT,
+            "validation_policy": VALIDATION_POLICY,
+            "validation_time": self.validation_time,
+            "document": asdict(self.document),
+            "indication": self.indication,
+            "sub_indication": self.sub_indication,
+            "signatures_count": self.signatures_count,
+            "valid_signatures_count": self.valid_signatures_count,
+            "signatures": [asdict(s) for s in self.signatures],
+            "document_timestamps": [asdict(t) for t in self.document_timestamps],
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
+        return _jsonable(data)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def simple_report(
+    path: Path,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    other_certs: Sequence[x509.Certificate] = (),
+    expected_sha256: str | None = None,
+    validation_time: datetime | None = None,
+) -> SimpleReport:
+    """Validate every signature in ``path`` offline into a DSS-style simple report.
+
+    Never raises on bad input: an unreadable path, a non-PDF or a broken signature becomes an
+    indication with errors. ``validation_time`` (timezone-aware; default now) is the time at
+    which certificates must be valid; pass it for reproducible reports. A naive datetime is a
+    programming error (``ValueError``).
+    """
+    if validation_time is None:
+        validation_time = datetime.now(UTC)
+    elif validation_time.utcoffset() is None:
+        raise ValueError("validation_time must be timezone-aware")
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return SimpleReport(
+            document=DocumentInfo(filename=path.name),
+            validation_time=validation_time,
+            indication=INDETERMINATE,
+            sub_indication="SIGNED_DATA_NOT_FOUND",
+            errors=(f"Không đọc được tệp (cannot read file): {exc.strerror or exc}",),
+        )
+    sha256 = hashlib.sha256(data).hexdigest()
+    match = None if expected_sha256 is None else sha256 == expected_sha256.strip().lower()
+    document = DocumentInfo(
+        filename=path.name, sha256=sha256, size=len(data), stored_hash_match=match
+    )
+    try:
+        pages, signatures, doc_timestamps = run_sync(
+            lambda: _validate_file(data, trust_roots, other_certs, validation_time)
+        )
+    except Exception as exc:  # garbage in, report out: the verifier must never crash
+        return SimpleReport(
+            document=document,
+            validation_time=validation_time,
+            indication=TOTAL_FAILED,
+            sub_indication="FORMAT_FAILURE",
+            errors=(
+                f"Không phải tệp PDF đọc được (not a readable PDF): {type(exc).__name__}: {exc}",
+            ),
+        )
+    document = replace(document, pages=pages)
+    errors: list[str] = []
+    warnings: list[str] = [
+        f"Dấu thời gian tài liệu {n} không hợp lệ (document timestamp not valid)."
+        for n, (ts, _) in enumerate(doc_timestamps, start=1)
+        if not ts.valid
+    ]
+    if signatures:
+        worst = max(signatures, key=lambda s: _RANK[s.indication])
+        indication, sub = worst.indication, worst.sub_indication
+    else:
+        indication, sub = INDETERMINATE, None
+        warnings.append("Tệp không có chữ ký số nào (no signature found).")
+    if match is False:
+        indication, sub = TOTAL_FAILED, "STORED_HASH_MISMATCH"
+        errors.append(
+            "Mã băm SHA-256 của tệp khác giá trị đã lưu khi ký: đây không phải tệp đã được "
+            "lưu (stored hash mismatch)."
+        )
+    return SimpleReport(
+        document=document,
+        validation_time=validation_time,
+        indication=indication,
+        sub_indication=sub,
+        signatures=tuple(signatures),
+        document_timestamps=tuple(ts for ts, _ in doc_timestamps),
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+    )
+
+
+async def _validate_file(
+    data: bytes,
+    trust_roots: Sequence[x509.Certificate],
+    other_certs: Sequence[x509.Certificate],
+    moment: datetime,
+) -> tuple[int | None, list[SignatureResult], list[tuple[TimestampInfo, int]]]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko_certvalidator import ValidationContext
+
+    reader = PdfFileReader(BytesIO(data))
+    sigs = list(reader.embedded_regular_signatures)
+    doc_ts_sigs = list(reader.embedded_timestamp_signatures)
+    pages = _page_count(reader)
+    if not sigs and not doc_ts_sigs:
+        return pages, [], []
+    vc = ValidationContext(
+        trust_roots=list(trust_roots),
+        other_certs=list(other_certs),
+        allow_fetching=False,
+        moment=moment,
+    )
+    try:
+        doc_timestamps = [await _doc_timestamp(ts, vc) for ts in doc_ts_sigs]
+        results = [await _signature(reader, sig, vc, moment, doc_timestamps) for sig in sigs]
+    finally:
+        await vc.aclose()
+    return pages, results, doc_timestamps
+
+
+def _page_count(reader: Any) -> int | None:
+    try:
+        return int(reader.root["/Pages"]["/Count"])
+    except Exception:  # a broken page tree does not stop signature validation
+        return None
+
+
+async def _doc_timestamp(ts: Any, vc: Any) -> tuple[TimestampInfo, int]:
+    from pyhanko.sign.validation import async_validate_pdf_timestamp
+
+    try:
+        st = await async_validate_pdf_timestamp(ts, vc)
+    except Exception:
+        return TimestampInfo(present=True, valid=False), ts.signed_revision
+    info = TimestampInfo(
+        present=True,
+        time=st.timestamp,
+        tsa_name=common_name(st.signing_cert),
+        valid=bool(st.intact and st.valid and st.trusted),
+    )
+    return info, ts.signed_revision
+
+
+async def _signature(
+    reader: Any,
+    sig: Any,
+    vc: Any,
+    moment: datetime,
+    doc_timestamps: list[tuple[TimestampInfo, int]],
+) -> SignatureResult:
+    from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko.sign.validation.errors import SignatureValidationError
+
+    field_name = str(sig.field_name)
+    sig_id = _signature_id(sig)
+    signer = None
+    with contextlib.suppress(Exception):  # the CMS blob may be too broken to name anyone
+        signer = _signer_info(sig.signer_cert)
+    try:
+        st = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
+    except SignatureValidationError as exc:
+        sub = exc.ades_subindication
+        if sub is None or sub.name == "GENERIC":
+            indication, sub_name = TOTAL_FAILED, "FORMAT_FAILURE"
+        else:
+            indication = _indication_of(sub)
+            sub_name = sub.name
+        return SignatureResult(
+            id=sig_id,
+            field_name=field_name,
+            indication=indication,
+            sub_indication=sub_name,
+            signer=signer,
+            errors=(f"Không kiểm tra được chữ ký (signature cannot be validated): {exc}",),
+        )
+    except Exception as exc:  # a malformed signature must not hide the other signatures
+        return SignatureResult(
+            id=sig_id,
+            field_name=field_name,
+            indication=TOTAL_FAILED,
+            sub_indication="FORMAT_FAILURE",
+            signer=signer,
+            errors=(f"Chữ ký không đọc được (malformed signature): {type(exc).__name__}: {exc}",),
+        )
+
+    errors: list[str] = []
+    warnings: list[str] = []
+    coverage = _coverage(st.coverage)
+    modifications, mod_level = _modifications(st)
+    chain = [*sig.other_embedded_certs, *vc.certificate_registry]
+    indication, sub = _judge(st, chain, coverage, modifications, moment, errors)
+
+    tsv = st.timestamp_validity
+    timestamp = TimestampInfo()
+    if tsv is not None:
+        timestamp = TimestampInfo(
+            present=True,
+            time=tsv.timestamp,
+            tsa_name=common_name(tsv.signing_cert),
+            valid=bool(tsv.intact and tsv.valid and tsv.trusted),
+        )
+    level = _pades_level(reader, sig, st, timestamp, doc_timestamps, warnings)
+
+    if modifications == "ALLOWED" and mod_level != "LTA_UPDATES":
+        warnings.append(
+            f"Tài liệu có cập nhật sau khi ký, được phép ({mod_level}): ví dụ một chữ ký sau "
+            "hoặc điền biểu mẫu; phần cập nhật không thuộc phạm vi chữ ký này."
+        )
+    elif modifications == "UNKNOWN":
+        warnings.append(
+            "Không phân tích được các cập nhật sau khi ký (modifications not analysed)."
+        )
+    if not timestamp.present:
+        warnings.append(
+            "Không có dấu thời gian: thời gian ký chỉ là khai báo của người ký "
+            "(no signature timestamp; the signing time is claimed)."
+        )
+    elif timestamp.valid and st.signer_reported_dt and st.signer_reported_dt > tsv.timestamp:
+        warnings.append(
+            "Thời gian ký khai báo muộn hơn dấu thời gian (claimed signing time after the "
+            "signature timestamp)."
+        )
+    if level not in ("PAdES-BASELINE-LT", "PAdES-BASELINE-LTA"):
+        warnings.append(
+            "Tệp không chứa dữ liệu thu hồi chứng thư; tình trạng thu hồi không được kiểm "
+            "tra (no revocation data embedded; revocation not checked)."
+        )
+    return SignatureResult(
+        id=sig_id,
+        field_name=field_name,
+        indication=indication,
+        sub_indication=sub,
+        signer=_signer_info(st.signing_cert),
+        signing_time=st.signer_reported_dt,
+        timestamp=timestamp,
+        pades_level=level,
+        coverage=coverage,
+        modifications_after_signing=modifications,
+        modification_level=mod_level,
+        digest_algorithm=st.md_algorithm,
+        signature_algorithm=st.pkcs7_signature_mechanism,
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+    )
+
+
+def _indication_of(sub: Enum) -> Indication:
+    from pyhanko.sign.ades.report import AdESFailure, AdESPassed
+
+    if isinstance(sub, AdESFailure):
+        return TOTAL_FAILED
+    if isinstance(sub, AdESPassed):
+        return TOTAL_PASSED
+    return INDETERMINATE
+
+
+_CHAIN_MESSAGES = {
+    "NO_CERTIFICATE_CHAIN_FOUND": "Không xây dựng được chuỗi chứng thư tới một gốc tin cậy",
+    "OUT_OF_BOUNDS_NO_POE": "Chứng thư hết hạn tại thời điểm xác thực, không có bằng chứng "
+    "tồn tại trước khi hết hạn",
+    "NOT_YET_VALID": "Chứng thư chưa có hiệu lực tại thời điểm xác thực",
+    "REVOKED_NO_POE": "Chứng thư của người ký đã bị thu hồi",
+    "REVOKED_CA_NO_POE": "Chứng thư của tổ chức cấp trong chuỗi đã bị thu hồi",
+    "REVOKED": "Chứng thư đã bị thu hồi trước thời điểm ký",
+    "CHAIN_CONSTRAINTS_FAILURE": "Chứng thư không đáp ứng ràng buộc của chuỗi "
+    "(mục đích sử dụng khóa, ràng buộc cơ bản)",
+    "CRYPTO_CONSTRAINTS_FAILURE": "Thuật toán trong chuỗi chứng thư không còn được chấp nhận",
+}
+
+
+def _judge(
+    st: Any,
+    chain: Sequence[x509.Certificate],
+    coverage: Coverage | None,
+    modifications: Modifications,
+    moment: datetime,
+    errors: list[str],
+) -> tuple[Indication, str | None]:
+    """Indication and sub-indication, the most serious problem first (DSS's order)."""
+    if not st.intact:
+        errors.append(
+            "Nội dung đã ký bị thay đổi: mã băm không khớp (the signed bytes were altered)."
+        )
+        return TOTAL_FAILED, "HASH_FAILURE"
+    if not st.valid:
+        errors.append("Giá trị chữ ký không hợp lệ (the signature value does not verify).")
+        return TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
+    if coverage == "PARTIAL":
+        errors.append(
+            "Chữ ký không bao trùm trọn một phiên bản của tệp (the signature does not cover "
+            "a whole revision)."
+        )
+        return TOTAL_FAILED, "FORMAT_FAILURE"
+
+    result: tuple[Indication, str | None] = (TOTAL_PASSED, None)
+    indic = st.trust_problem_indic
+    if indic is not None or st.validation_path is None:
+        name = indic.name if indic is not None else "NO_CERTIFICATE_CHAIN_FOUND"
+        if name == "CERTIFICATE_CHAIN_GENERAL_FAILURE":
+            name = _out_of_bounds(st, chain, moment) or name
+        indication = _indication_of(indic) if indic is not None else INDETERMINATE
+        message = _CHAIN_MESSAGES.get(name, "Chuỗi chứng thư không hợp lệ")
+        errors.append(f"{message} ({name}).")
+        result = _worse(result, (indication, name))
+    if modifications == "DISALLOWED":
+        errors.append(
+            f"Tài liệu bị sửa đổi sau khi ký theo cách không được phép "
+            f"({st.modification_level.name if st.modification_level else 'OTHER'})."
+        )
+        result = _worse(result, (INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"))
+    if not st.seed_value_ok:
+        errors.append(
+            f"Chữ ký không đáp ứng ràng buộc của ô chữ ký (seed value constraints): "
+            f"{st.seed_value_constraint_error}"
+        )
+        result = _worse(result, (INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"))
+    for label, tst in (
+        ("Dấu thời gian (signature timestamp)", st.timestamp_validity),
+        ("Dấu thời gian nội dung (content timestamp)", st.content_timestamp_validity),
+    ):
+        if tst is None or (tst.intact and tst.valid and tst.trusted):
+            continue
+        if not (tst.intact and tst.valid):
+            reason, sub = "bị hỏng (broken)", "SIG_CONSTRAINTS_FAILURE"
+        else:
+            sub = (
+                tst.trust_problem_indic.name
+                if tst.trust_problem_indic is not None
+                else "NO_CERTIFICATE_CHAIN_FOUND"
+            )
+            reason = f"không được tin cậy (TSA untrusted: {sub})"
+        errors.append(f"{label} {reason}.")
+        result = _worse(result, (INDETERMINATE, sub))
+    if result[0] == TOTAL_PASSED and not st.bottom_line:  # pragma: no cover - safety net
+        errors.append("pyHanko không chấp nhận chữ ký này (bottom line false).")
+        result = (INDETERMINATE, "GENERIC")
+    return result
+
+
+def _worse(
+    a: tuple[Indication, str | None], b: tuple[Indication, str | None]
+) -> tuple[Indication, str | None]:
+    return b if _RANK[b[0]] > _RANK[a[0]] else a
+
+
+def _out_of_bounds(st: Any, chain: Sequence[x509.Certificate], moment: datetime) -> str | None:
+    """Refine pyHanko's catch-all chain failure into DSS's time-bound codes where we can.
+
+    pyHanko gives ``OUT_OF_BOUNDS_NO_POE`` only for an expired signer certificate; an expired
+    CA certificate comes back as a general failure whose time horizon is that expiry.
+    """
+    horizon = st.error_time_horizon
+    for cert in (st.signing_cert, *chain):
+        validity = cert["tbs_certificate"]["validity"]
+        not_after = validity["not_after"].native
+        if not_after < moment and (cert is st.signing_cert or horizon == not_after):
+            return "OUT_OF_BOUNDS_NO_POE"
+        if validity["not_before"].native > moment and cert is st.signing_cert:
+            return "NOT_YET_VALID"
+    return None
+
+
+def _coverage(level: Any) -> Coverage | None:
+    if level is None:
+        return None
+    if level.name in ("ENTIRE_FILE", "ENTIRE_REVISION"):
+        return level.name  # type: ignore[no-any-return]
+    return "PARTIAL"
+
+
+def _modifications(st: Any) -> tuple[Modifications, str | None]:
+    level = st.modification_level
+    if level is None:
+        return "UNKNOWN", None
+    if level.name == "NONE":
+        return "NONE", "NONE"
+    if st.docmdp_ok and level.name != "OTHER":
+        return "ALLOWED", level.name
+    return "DISALLOWED", level.name
+
+
+def _pades_level(
+    reader: Any,
+    sig: Any,
+    st: Any,
+    timestamp: TimestampInfo,
+    doc_timestamps: list[tuple[TimestampInfo, int]],
+    warnings: list[str],
+) -> str | None:
+    """The highest PAdES baseline level whose requirements this signature meets.
+
+    B: PAdES SubFilter and a signing-certificate attribute; T: a valid signature timestamp;
+    LT: the DSS holds revocation data (CRL or OCSP) for the signer's certificate; LTA: a
+    valid document timestamp over a later revision. Each level needs the previous one.
+    """
+    if sig.sig_object.get("/SubFilter") != _PADES:
+        warnings.append(
+            f"Chữ ký không theo chuẩn PAdES (SubFilter {sig.sig_object.get('/SubFilter')})."
+        )
+        return "PDF-NOT-ETSI"
+    attrs = {a["type"].native for a in sig.signer_info["signed_attrs"]}
+    if not attrs & _SIGNING_CERT_ATTRS:
+        warnings.append(
+            "Thiếu thuộc tính signing-certificate: chưa đạt PAdES-BASELINE-B "
+            "(no signing certificate attribute)."
+        )
+        return None
+    if not timestamp.valid:
+        return "PAdES-BASELINE-B"
+    if not _dss_has_revinfo_for(reader, st.signing_cert):
+        return "PAdES-BASELINE-T"
+    if not any(ts.valid and rev > sig.signed_revision for ts, rev in doc_timestamps):
+        return "PAdES-BASELINE-LT"
+    return "PAdES-BASELINE-LTA"
+
+
+def _dss_has_revinfo_for(reader: Any, cert: x509.Certificate) -> bool:
+    """A CRL from the certificate's issuer, or an OCSP response about its serial, in /DSS."""
+    from asn1crypto import crl, ocsp
+
+    try:
+        dss = reader.root.get("/DSS")
+        if dss is None:
+            return False
+        dss = dss.get_object()
+        for ref in dss.get("/CRLs", ()):
+            with contextlib.suppress(Exception):
+                if crl.CertificateList.load(ref.get_object().data).issuer == cert.issuer:
+                    return True
+        for ref in dss.get("/OCSPs", ()):
+            with contextlib.suppress(Exception):
+                resp = ocsp.OCSPResponse.load(ref.get_object().data)
+                basic = resp["response_bytes"]["response"].parsed
+                for single in basic["tbs_response_data"]["responses"]:
+                    if single["cert_id"]["serial_number"].native == cert.serial_number:
+                        return True
+    except Exception:  # an unreadable DSS simply gives no long-term level
+        return False
+    return False
+
+
+def _signature_id(sig: Any) -> str:
+    """Stable across reports (DSS-style): derived from the signature value itself."""
+    try:
+        raw = sig.pkcs7_content
+    except Exception:
+        raw = str(sig.field_name).encode()
+    return "S-" + hashlib.sha256(raw).hexdigest()[:16].upper()
+
+
+def _signer_info(cert: x509.Certificate) -> SignerInfo:
+    subject = cert.subject.native
+    issuer = cert.issuer.native
+    validity = cert["tbs_certificate"]["validity"]
+    return SignerInfo(
+        common_name=common_name(cert),
+        organization=_first(subject.get("organization_name")),
+        organizational_unit=_first(subject.get("organizational_unit_name")),
+        serial_number=f"{cert.serial_number:X}",
+        issuer_common_name=_first(issuer.get("common_name")),
+        not_before=validity["not_before"].native,
+        not_after=validity["not_after"].native,
+        certificate_sha256=cert.sha256.hex(),
+    )
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    return None if value is None else str(value)
+
+
+# --- the PDF -------------------------------------------------------------------------------
+
+_INDICATION_TEXT = {
+    TOTAL_PASSED: "Hợp lệ",
+    INDETERMINATE: "Chưa xác định được",
+    TOTAL_FAILED: "Không hợp lệ",
+}
+_COLOURS = {  # (text, background): green, amber, red
+    TOTAL_PASSED: ((27, 94, 32), (232, 245, 233)),
+    INDETERMINATE: ((166, 87, 0), (255, 243, 224)),
+    TOTAL_FAILED: ((183, 28, 28), (255, 235, 238)),
+}
+_COVERAGE_TEXT = {
+    "ENTIRE_FILE": "Toàn bộ tệp",
+    "ENTIRE_REVISION": "Toàn bộ phiên bản đã ký (tệp có cập nhật sau đó)",
+    "PARTIAL": "Một phần tệp",
+}
+_MODIFICATION_TEXT = {
+    "NONE": "Không có",
+    "ALLOWED": "Có, được phép",
+    "DISALLOWED": "Có, KHÔNG được phép",
+    "UNKNOWN": "Không xác định",
+}
+
+
+def render_pdf(report: SimpleReport, out: Path) -> Path:
+    """Write ``report`` as "BÁO CÁO XÁC THỰC CHỮ KÝ SỐ" (A4, Noto Sans embedded) to ``out``.
+
+    Labels are Vietnamese with DSS's English terms; times are shown in Vietnam time. The file
+    is written atomically. Returns ``out``.
+    """
+    pdf = _ReportPdf(report)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(bytes(pdf.output()))
+        os.replace(tmp_name, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+    return out
+
+
+def _fmt_time(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M:%S (UTC+07:00)")
+
+
+def _yes_no(value: bool | None, yes: str, no: str, none: str) -> str:
+    return none if value is None else (yes if value else no)
+
+
+class _ReportPdf:
+    """Lays out one report with fpdf2 (imported lazily: only report rendering needs it)."""
+
+    LABEL_W = 62.0
+
+    def __init__(self, report: SimpleReport) -> None:
+        from fpdf import FPDF
+
+        when = _fmt_time(report.validation_time)
+
+        class _Doc(FPDF):
+            def footer(self) -> None:
+                self.set_y(-12)
+                self.set_font("NotoSans", size=7.5)
+                self.set_text_color(110)
+                self.cell(
+                    0,
+                    5,
+                    f"sohoa · Báo cáo xác thực chữ ký số (simple report) · Thời điểm xác thực "
+                    f"{when} · Trang {self.page_no()}/{{nb}}",
+                    align="C",
+                )
+
+        self.report = report
+        pdf = _Doc(format="A4")
+        pdf.set_margins(16, 14, 16)
+        pdf.set_auto_page_break(True, margin=16)
+        pdf.add_font("NotoSans", "", str(FONT_DIR / "NotoSans-Regular.ttf"))
+        pdf.add_font("NotoSans", "B", str(FONT_DIR / "NotoSans-Bold.ttf"))
+        pdf.set_title("Báo cáo xác thực chữ ký số")
+        pdf.set_subject(f"Signature validation report: {report.document.filename}")
+        pdf.set_creator("sohoa")
+        pdf.set_author("sohoa")
+        pdf.set_lang("vi")
+        pdf.set_creation_date(report.validation_time)
+        self.pdf = pdf
+
+    def output(self) -> bytearray:
+        from fpdf import FPDF
+
+        pdf: FPDF = self.pdf
+        report = self.report
+        pdf.add_page()
+        pdf.set_font("NotoSans", "B", 15)
+        pdf.cell(0, 8, "BÁO CÁO XÁC THỰC CHỮ KÝ SỐ", align="C", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("NotoSans", size=9)
+        pdf.set_text_color(90)
+        pdf.cell(
+            0,
+            5,
+            "Signature validation report — simple report (EU DSS / ETSI EN 319 102-1)",
+            align="C",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+        pdf.set_text_color(0)
+        pdf.ln(3)
+
+        doc = report.document
+        self._heading("1. Tài liệu (Document)")
+        self._rows(
+            [
+                ("Tên tệp (Filename)", doc.filename),
+                ("Mã băm SHA-256 (SHA-256)", doc.sha256 or "—"),
+                (
+                    "Kích thước (Size)",
+                    "—" if doc.size is None else f"{doc.size:,} byte".replace(",", "."),
+                ),
+                ("Số trang (Pages)", "—" if doc.pages is None else str(doc.pages)),
+                (
+                    "Khớp mã băm đã lưu (Stored hash match)",
+                    _yes_no(
+                        doc.stored_hash_match,
+                        "Có, khớp (match)",
+                        "KHÔNG KHỚP (mismatch)",
+                        "Không kiểm tra (no stored hash given)",
+                    ),
+                ),
+            ],
+            small=frozenset({"Mã băm SHA-256 (SHA-256)"}),
+        )
+
+        self._heading("2. Kết luận chung (Validation summary)")
+        self._rows(
+            [
+                ("Thời điểm xác thực (Validation time)", _fmt_time(report.validation_time)),
+                (
+                    "Chữ ký hợp lệ / tổng số (Valid signatures)",
+                    f"{report.valid_signatures_count} / {report.signatures_count}",
+                ),
+            ]
+        )
+        self._indication_row(report.indication, report.sub_indication)
+        self._notes(report.errors, report.warnings)
+
+        for n, sig in enumerate(report.signatures, start=1):
+            self._signature(n, sig)
+
+        if report.document_timestamps:
+            n = len(report.signatures) + 3
+            self._heading(f"{n}. Dấu thời gian tài liệu (Document timestamps)")
+            self._rows(
+                [
+                    (f"Dấu thời gian {n}", self._timestamp_text(ts))
+                    for n, ts in enumerate(report.document_timestamps, start=1)
+                ]
+            )
+
+        pdf.ln(2)
+        pdf.set_font("NotoSans", size=7.5)
+        pdf.set_text_color(90)
+        pdf.multi_cell(
+            0,
+            4,
+            f"Chính sách xác thực (validation policy): {VALIDATION_POLICY}.",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+        pdf.set_text_color(0)
+        return pdf.output()
+
+    def _heading(self, text: str) -> None:
+        pdf = self.pdf
+        pdf.ln(2)
+        pdf.set_font("NotoSans", "B", 11)
+        pdf.set_text_color(21, 67, 120)
+        pdf.cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_draw_color(21, 67, 120)
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+        pdf.set_text_color(0)
+        pdf.ln(1)
+
+    def _rows(self, rows: list[tuple[str, str]], *, small: frozenset[str] = frozenset()) -> None:
+        """Label/value rows; values whose label is in ``small`` use a smaller font (hashes)."""
+        from fpdf.fonts import FontFace
+
+        pdf = self.pdf
+        pdf.set_font("NotoSans", size=9)
+        label = FontFace(emphasis="BOLD", color=(70, 70, 70))
+        with pdf.table(
+            col_widths=(self.LABEL_W, pdf.epw - self.LABEL_W),
+            width=pdf.epw,
+            first_row_as_headings=False,
+            borders_layout="NONE",
+            text_align="LEFT",
+            line_height=4.6,
+            padding=(0.6, 1, 0.6, 0),
+            v_align="TOP",
+        ) as table:
+            for key, value in rows:
+                row = table.row()
+                row.cell(key, style=label)
+                row.cell(value, style=FontFace(size_pt=7.5) if key in small else None)
+
+    def _indication_row(self, indication: Indication, sub: str | None) -> None:
+        from fpdf.fonts import FontFace
+
+        pdf = self.pdf
+        text, fill = _COLOURS[indication]
+        value = f"{indication} — {_INDICATION_TEXT[indication]}"
+        pdf.set_font("NotoSans", size=9)
+        with pdf.table(
+            col_widths=(self.LABEL_W, pdf.epw - self.LABEL_W),
+            width=pdf.epw,
+            first_row_as_headings=False,
+            borders_layout="NONE",
+            text_align="LEFT",
+            line_height=5.5,
+            padding=(0.8, 1.5, 0.8, 1.5),
+        ) as table:
+            row = table.row()
+            row.cell(
+                "Kết quả (Indication)",
+                style=FontFace(emphasis="BOLD", color=(70, 70, 70)),
+                padding=(0.8, 1, 0.8, 0),
+            )
+            row.cell(value, style=FontFace(emphasis="BOLD", color=text, fill_color=fill))
+            if sub:
+                row = table.row()
+                row.cell(
+                    "Lý do (Sub-indication)",
+                    style=FontFace(emphasis="BOLD", color=(70, 70, 70)),
+                    padding=(0.8, 1, 0.8, 0),
+                )
+                row.cell(sub, style=FontFace(emphasis="BOLD", color=text))
+
+    def _notes(self, errors: Sequence[str], warnings: Sequence[str]) -> None:
+        rows = [("Lỗi (Errors)", e) for e in errors]
+        rows += [("Cảnh báo (Warnings)", w) for w in warnings]
+        if rows:
+            self._rows(rows)
+
+    @staticmethod
+    def _timestamp_text(ts: TimestampInfo) -> str:
+        if not ts.present:
+            return "Không có (none)"
+        state = "hợp lệ (valid)" if ts.valid else "KHÔNG hợp lệ (not valid)"
+        return f"{_fmt_time(ts.time)} · TSA: {ts.tsa_name or '—'} · {state}"
+
+    def _signature(self, n: int, sig: SignatureResult) -> None:
+        self._heading(f"{n + 2}. Chữ ký {n} (Signature): {sig.field_name}")
+        self._indication_row(sig.indication, sig.sub_indication)
+        signer = sig.signer
+        rows: list[tuple[str, str]] = [("Mã chữ ký (Signature id)", sig.id)]
+        if signer is not None:
+            rows += [
+                ("Người ký (Signer)", signer.common_name),
+                ("Tổ chức (Organization)", signer.organization or "—"),
+                ("Số hiệu chứng thư (Certificate serial)", signer.serial_number or "—"),
+                ("Tổ chức cấp (Issuer)", signer.issuer_common_name or "—"),
+                (
+                    "Hiệu lực chứng thư (Certificate validity)",
+                    f"{_fmt_time(signer.not_before)} – {_fmt_time(signer.not_after)}",
+                ),
+            ]
+        rows += [
+            ("Thời gian ký khai báo (Claimed signing time)", _fmt_time(sig.signing_time)),
+            ("Dấu thời gian (Signature timestamp)", self._timestamp_text(sig.timestamp)),
+            ("Mức chữ ký (Signature level)", sig.pades_level or "—"),
+            (
+                "Phạm vi ký (Signature scope)",
+                f"{_COVERAGE_TEXT[sig.coverage]} ({sig.coverage})" if sig.coverage else "—",
+            ),
+            (
+                "Thay đổi sau khi ký (Modifications after signing)",
+                (
+                    f"{_MODIFICATION_TEXT[sig.modifications_after_signing]} "
+                    f"({sig.modification_level or sig.modifications_after_signing})"
+                    if sig.modifications_after_signing
+                    else "—"
+                ),
+            ),
+        ]
+        if sig.digest_algorithm or sig.signature_algorithm:
+            rows.append(
+                (
+                    "Thuật toán (Algorithms)",
+                    f"{sig.digest_algorithm or '—'} / {sig.signature_algorithm or '—'}",
+                )
+            )
+        self._rows(rows)
+        self._notes(sig.errors, sig.warnings)
