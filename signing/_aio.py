@@ -20,6 +20,11 @@ def run_sync(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        on_loop = False
+    else:
+        on_loop = True
+    if not on_loop:
+        # Outside the except block, so errors logged inside carry no unrelated context.
         return asyncio.run(make_coro())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sohoa-signing") as pool:
         return pool.submit(lambda: asyncio.run(make_coro())).result()

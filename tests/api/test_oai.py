@@ -170,7 +170,8 @@ def touch(services: Any, rec: Rec, at: datetime, **changes: Any) -> Rec:
         row.seq = next_in_sequence(session, "repository", "all")
         row.updated_at = at
         seq = row.seq
-    return replace(rec, seq=seq, updated_at=at, **changes)
+    known = {k: v for k, v in changes.items() if k in Rec.__dataclass_fields__}
+    return replace(rec, seq=seq, updated_at=at, **known)
 
 
 def published(recs: list[Rec], keep: Callable[[Rec], bool] = lambda r: True) -> dict[str, Rec]:
