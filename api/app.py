@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api.auditing import audit_access
 from api.deps import Caller
 from api.problems import ApiProblem, install
-from api.routers import admin, audit, catalog, dossiers, money, reports
+from api.routers import admin, audit, catalog, dossiers, feed, money, oai, reports
 from api.scans import accept_scan, chunks, scan_body
 from dossiers.access import Principal, dossier_filter
 from dossiers.models import ComponentScan, Dossier, Result
@@ -184,10 +184,11 @@ def create_app(services: Services) -> FastAPI:
             },
         )
 
-    for module in (dossiers, catalog, admin, reports, money, audit):
+    for module in (dossiers, catalog, admin, reports, money, audit, feed):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(money.public)
+    app.include_router(oai.router)
 
     @app.get("/api/v1/objects/{key:path}", tags=["documents"], include_in_schema=False)
     def presigned(key: str, expires: int, signature: str) -> StreamingResponse:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -478,6 +479,12 @@ class RepositoryRecord(Base):
     """
 
     __tablename__ = "repository_records"
+    # Harvest pages are keyset scans: by set (field or unit) in seq order, or by change time.
+    __table_args__ = (
+        Index("ix_repository_records_field_seq", "field_code", "seq"),
+        Index("ix_repository_records_unit_seq", "unit_code", "seq"),
+        Index("ix_repository_records_updated_at", "updated_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     seq: Mapped[int] = mapped_column(BigInteger, unique=True)

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     queue_wait_target_minutes: int = 15
     due_soon_working_days: int = 1
 
+    # Harvesting (OAI-PMH at /oai).
+    oai_page_size: int = Field(100, ge=1, le=1000)
+    oai_admin_email: str = "admin@localhost"
+    oai_repository_name: str = "sohoa – kho dữ liệu số hóa"
+
     # API.
     api_token: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"

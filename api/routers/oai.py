@@ -67,6 +67,7 @@ async def _arguments(request: Request) -> list[tuple[str, str]]:
 async def oai(request: Request, who: Caller, svc: Svc) -> Response:
     """OAI-PMH 2.0: Identify, ListMetadataFormats, ListSets, ListIdentifiers, ListRecords and
     GetRecord, in ``oai_dc`` and ``sohoa``; for harvesters, auditors and admins."""
+    who.require(*harvest.HARVESTERS)  # before reading a body for someone who may not harvest
     args = await _arguments(request)
     config = harvest_config(request)
 

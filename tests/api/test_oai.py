@@ -468,6 +468,89 @@ def test_get_record_live_deleted_and_hidden(env: Env) -> None:
         list(sickle.ListMetadataFormats(identifier=hidden.identifier))
 
 
+def test_sohoa_elements_carry_the_row(env: Env) -> None:
+    """Every element against the stored row, for a component, a result and a permanent one."""
+    picks = [
+        next(r for r in env.recs if not r.hidden and not r.deleted and r.permanent),
+        next(r for r in env.recs if not r.hidden and not r.deleted and not r.permanent),
+        next(r for r in env.recs[5::5] if not r.hidden and not r.deleted and not r.permanent),
+    ]
+    for rec in picks:
+        doc = env.get(
+            params={"verb": "GetRecord", "metadataPrefix": "sohoa", "identifier": rec.identifier}
+        )
+        body = doc.find(".//o:metadata/s:record", NS)
+        with session_scope(env.world.services.sessions) as session:
+            row = session.get(RepositoryRecord, rec.id)
+            assert row is not None
+            session.expunge(row)
+
+        def text(tag: str, body: etree._Element = body) -> str | None:
+            el = body.find(f"s:{tag}", NS)
+            return None if el is None else el.text
+
+        assert text("code") == row.code and text("kind") == row.kind
+        assert text("docType") == row.doc_type and text("title") == row.title
+        assert text("numberSymbol") == row.number_symbol and text("issuer") == row.issuer
+        assert text("issueDate") == (row.issue_date.isoformat() if row.issue_date else None)
+        validity = body.find("s:validity", NS)
+        assert validity.get("permanent") == str(row.permanent).lower()
+        assert validity.get("until") == (row.valid_until.isoformat() if row.valid_until else None)
+        assert text("scope") == (row.scope or None)
+        assert text("owner") == row.owner_id
+        assert body.find("s:owner", NS).get("idType") == row.owner_id_type
+        assert text("digitizer") == row.digitizer_id
+        assert text("digitizedAt") == harvest.datestamp(row.digitized_at)
+        assert text("dossierCode") == row.dossier_code
+        assert text("procedureCode") == row.procedure_code
+        assert text("fieldCode") == row.field_code and text("unitCode") == row.unit_code
+        assert text("documentId") == row.document_id
+        fields = {
+            f.get("name"): [v.text for v in f.findall("s:value", NS)]
+            for f in body.findall("s:fields/s:field", NS)
+        }
+        assert fields == {
+            "dates": row.fields["dates"],
+            "document_numbers": row.fields["document_numbers"],
+            "issuing_body": [row.fields["issuing_body"]],
+            "language": ["vi"],
+            "nested": ['{"page": 1}'],
+        }
+        dc = env.sickle().GetRecord(identifier=rec.identifier, metadataPrefix="oai_dc").metadata
+        assert dc["title"] == [row.title] and dc["type"] == [row.doc_type]
+        assert dc["identifier"] == [rec.identifier, row.number_symbol]
+        assert dc["relation"] == [row.procedure_code]
+        assert dc.get("coverage") == ([row.scope] if row.scope else None)
+        if row.permanent:
+            assert dc["rights"] == ["hiệu lực vĩnh viễn"]
+        elif row.valid_until:
+            assert dc["rights"] == [f"hiệu lực đến {row.valid_until.isoformat()}"]
+
+
+def test_markup_and_control_characters_are_escaped(make_settings: Callable[..., Any]) -> None:
+    """Values come from OCR and from staff: ``<&>"`` stay text, illegal XML characters go."""
+    nasty = 'A & B <Ban> "trích" ]]> \x00\x0c\x1b'
+    with environment(make_settings, 3) as e:
+        rec = e.recs[1]
+        with session_scope(e.world.services.sessions) as session:
+            row = session.get(RepositoryRecord, rec.id)
+            assert row is not None
+            row.title = row.issuer = row.scope = nasty
+            row.fields = {'tên "lạ" <x>': [nasty, True, None, 3], "\x01": "dropped"}
+        clean = 'A & B <Ban> "trích" ]]> '
+        sohoa = e.sickle().GetRecord(identifier=rec.identifier, metadataPrefix="sohoa")
+        body = sohoa.xml.find("o:metadata", NS)[0]
+        SCHEMA.assertValid(body)
+        assert body.find("s:title", NS).text == clean
+        [field] = body.findall("s:fields/s:field", NS)
+        assert field.get("name") == 'tên "lạ" <x>'
+        assert [v.text for v in field] == [clean, "true", None, "3"]
+        dc = e.sickle().GetRecord(identifier=rec.identifier, metadataPrefix="oai_dc").metadata
+        assert dc["title"] == dc["publisher"] == dc["coverage"] == [clean]
+        got = {r.header.identifier for r in e.sickle().ListRecords(metadataPrefix="sohoa")}
+        assert got == published(e.recs).keys()
+
+
 def test_no_personal_data_in_oai_dc(env: Env) -> None:
     """No owner ID (the digitization code starts with it, so identifiers use the record id), no
     OCR text, no other people's ID numbers, no digitizer; the full format still has no OCR text
@@ -680,7 +763,9 @@ def test_changes_during_a_harvest_come_back_at_the_end(make_settings: Callable[.
 
 
 @pytest.mark.postgres
-def test_sickle_harvest_on_postgresql(make_settings: Callable[..., Any], pg_database: str) -> None:
+def test_sickle_harvest_and_feed_on_postgresql(
+    make_settings: Callable[..., Any], pg_database: str
+) -> None:
     with environment(make_settings, 160, database_url=pg_database) as e:
         expected = published(e.recs)
         for prefix in ("oai_dc", "sohoa"):
@@ -698,3 +783,9 @@ def test_sickle_harvest_on_postgresql(make_settings: Callable[..., Any], pg_data
         )
         keep = lambda r: r.unit_code == OWN and r.updated_at.date() == date(2026, 11, 21)  # noqa: E731
         assert {h.identifier for h in day} == published(e.recs, keep).keys()
+        feed = e.client.get(
+            "/api/v1/feed", params={"limit": 1000}, headers=e.world.headers("harvest")
+        )
+        assert [i["identifier"] for i in feed.json()["items"]] == [
+            r.identifier for r in sorted(expected.values(), key=lambda r: r.seq)
+        ]
