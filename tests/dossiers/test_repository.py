@@ -133,6 +133,17 @@ def test_a_second_dossier_reuses_a_paper_and_the_rates_count_it(make_settings) -
     assert report["digitization_rate"] == pytest.approx(2 / 3)
     assert report["reuse_rate"] == pytest.approx(1 / 3)
     assert report["target"] == 0.8 and report["meets_target"] is False
+    # The provincial database harvests the record, without the OCR text.
+    feed = client.get("/api/v1/feed", headers=world.headers("harvest"))
+    assert feed.status_code == 200, feed.text
+    (item,) = feed.json()["items"]
+    assert item["code"].startswith("001190007777.BAN-SAO-CCCD.") and "text" not in item
+    oai = client.get(
+        "/oai",
+        headers=world.headers("harvest"),
+        params={"verb": "ListIdentifiers", "metadataPrefix": "oai_dc"},
+    )
+    assert oai.status_code == 200 and f"oai:sohoa:{record_id}" in oai.text
     other = client.get(
         "/api/v1/reports/digitization",
         headers=world.headers("minh.tv"),

@@ -207,6 +207,15 @@ def test_fees_receipts_results_and_three_ways_back(
     for agency, code in (("thue", a), ("tuphap", b), ("kinhte", c)):
         assert day.post(agency, f"/dossiers/{code}/finish")["status"] == 9
 
+    def harvested_results() -> set[str]:
+        feed = day.c.get("/api/v1/feed", headers=day.h("harvest")).json()["items"]
+        return {
+            i["dossier_code"] for i in feed if i.get("kind") == "result" and not i.get("deleted")
+        }
+
+    # Results are in the repository but hidden from harvesters until returned.
+    assert harvested_results() == set()
+
     # A at the counter: the return-stage charge first, then the signed hand-over record.
     refused = day.c.post(
         f"/api/v1/dossiers/{a}/return/counter",
@@ -278,6 +287,8 @@ def test_fees_receipts_results_and_three_ways_back(
     for code in (a, b, c):
         items = day.c.get(f"/api/v1/dossiers/{code}/results", headers=day.h("lan.nt")).json()
         assert [r["hidden"] for r in items["items"]] == [False], code
+
+    assert harvested_results() == {a, b, c}
 
     # The day's reconciliation: 4 receipts issued, 1 voided, totals equal to the payments.
     recon = day.c.get(
