@@ -63,7 +63,8 @@ async def _arguments(request: Request) -> list[tuple[str, str]]:
     return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
 
 
-@router.api_route("/oai", methods=["GET", "POST"], response_class=Response)
+@router.get("/oai", response_class=Response, operation_id="oai_get")
+@router.post("/oai", response_class=Response, operation_id="oai_post")
 async def oai(request: Request, who: Caller, svc: Svc) -> Response:
     """OAI-PMH 2.0: Identify, ListMetadataFormats, ListSets, ListIdentifiers, ListRecords and
     GetRecord, in ``oai_dc`` and ``sohoa``; for harvesters, auditors and admins."""
