@@ -1,0 +1,81 @@
+"""docker-compose.yml is checked, not started (no Docker here): it parses, every sohoa command
+it runs exists in the package, and every SOHOA_ variable it sets is a real setting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.main import get_command
+
+from sohoa.cli import app
+from sohoa.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _parse(args: list[str]) -> list[str]:
+    """Resolve ``sohoa ARGS`` through the real CLI, sub-command by sub-command, as the
+    container would; unknown commands or options raise. Returns the command path."""
+    command: Any = get_command(app)  # typer ships its own copy of click
+    ctx = command.make_context("sohoa", list(args))
+    path = []
+    while hasattr(command, "resolve_command"):
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        name, command, rest = command.resolve_command(ctx, rest)
+        path.append(name)
+        ctx = command.make_context(name, rest, parent=ctx)
+    return path
+
+
+def test_every_sohoa_command_exists() -> None:
+    services = _compose()["services"]
+    commands = [
+        s["command"] for s in services.values() if s.get("command") and s["command"][0] == "sohoa"
+    ]
+    paths = {" ".join(_parse(c[1:])) for c in commands}
+    assert paths == {"db upgrade", "api", "worker"}
+    for bad in (["worker", "--no-such-option"], ["serve"]):
+        with pytest.raises(Exception) as err:
+            _parse(bad)
+        assert "UsageError" in {cls.__name__ for cls in type(err.value).__mro__}
+
+
+def test_every_sohoa_variable_is_a_setting() -> None:
+    fields = {f"SOHOA_{name.upper()}" for name in Settings.model_fields}
+    compose = _compose()
+    seen = set()
+    for service in compose["services"].values():
+        for key in _environment(service):
+            if key.startswith("SOHOA_"):
+                assert key in fields, f"{key} is not a setting of sohoa.settings.Settings"
+                seen.add(key)
+    example = (REPO / ".env.example").read_text()
+    for key in re.findall(r"^#?\s*(SOHOA_[A-Z0-9_]+)=", example, flags=re.M):
+        assert key in fields, f".env.example: {key} is not a setting"
+    assert {"SOHOA_DATABASE_URL", "SOHOA_BROKER_URL", "SOHOA_STORE", "SOHOA_RETENTION_MODE"} <= seen
+
+
+def test_images_are_pinned_and_services_have_healthchecks() -> None:
+    services = _compose()["services"]
+    for name, service in services.items():
+        image = service.get("image", "")
+        if image and not image.startswith("sohoa:"):
+            assert ":" in image and not image.endswith(":latest"), f"{name}: pin {image}"
+    for name in ("postgres", "redis", "seaweedfs", "api"):
+        assert "healthcheck" in services[name], name
+    assert "minio/minio" not in (REPO / "docker-compose.yml").read_text()
