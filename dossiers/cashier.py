@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from dossiers import calendar as cal
 from dossiers.access import Principal, check_unit
+from dossiers.amounts import amount_in_words
 from dossiers.codes import next_in_sequence
 from dossiers.errors import Conflict, InvalidInput, NotFound
 from dossiers.lifecycle import Status
@@ -273,7 +274,6 @@ class Cashier:
         replaces: Receipt | None = None,
     ) -> Receipt:
         from dossiers import receipts_doc as rd
-        from dossiers.amounts import amount_in_words
 
         svc = self.dossiers
         now = svc.now()

@@ -11,7 +11,6 @@ reused when at least one component came from the repository).
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -30,6 +29,7 @@ from dossiers.models import (
     RepositoryRecord,
     Result,
 )
+from dossiers.search import fold
 from storage.models import Document, Scan
 
 TARGET_RATE = 0.8
@@ -55,9 +55,7 @@ class OwnerTypeNumberCode:
 
 def _part(value: str) -> str:
     """Codes travel in URLs and XML: letters without accents, digits and '-' only."""
-    text = unicodedata.normalize("NFD", value).replace("đ", "d").replace("Đ", "D")
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-").upper()[:40] or "0"
+    return re.sub(r"[^a-z0-9-]+", "-", fold(value)).strip("-").upper()[:40] or "0"
 
 
 def publish(

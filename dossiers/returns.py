@@ -397,9 +397,7 @@ class Returns:
             assert fresh is not None and dossier is not None
             if fresh.completed_at is None and dossier.status == Status.PROCESSED:
                 fresh.completed_at = svc.now()
-                from dossiers.access import Principal as P
-
-                citizen = P(
+                citizen = Principal(
                     staff_id="citizen", name=dossier.applicant_name, role="citizen", unit_code=None
                 )
                 self._returned(session, dossier, citizen, "online", "Tải kết quả trực tuyến")
