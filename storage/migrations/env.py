@@ -5,6 +5,7 @@ from sqlalchemy import engine_from_config, pool
 
 import dossiers.audit  # registers audit_events
 import dossiers.models  # noqa: F401 - registers the domain tables
+import storage.metrics  # noqa: F401 - registers metric_counters
 from dossiers.search import include_name
 from storage.models import Base
 
