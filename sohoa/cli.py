@@ -34,9 +34,27 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def _configure_logging(level: str | None = None) -> tuple[str, str]:
+    """Logs on stderr as SOHOA_LOG_FORMAT and SOHOA_LOG_LEVEL say; returns (level, format).
+
+    Settings that do not load give text at INFO, so the error about them is still readable.
+    """
+    from sohoa.logs import configure_logging
+
+    try:
+        settings = _settings()
+    except ValueError:  # pydantic's ValidationError and SettingsError are ValueErrors
+        fmt, level = "text", (level or "INFO")
+    else:
+        fmt, level = settings.log_format, (level or settings.log_level)
+    level = level.upper()
+    try:
+        configure_logging(level, fmt)
+    except ValueError:  # an unknown level name
+        configure_logging("INFO", fmt)
+        logging.getLogger("sohoa").warning("unknown log level %r; logging at INFO", level)
+        level = "INFO"
+    return level, fmt
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -64,12 +82,14 @@ def _start_sweeper(services, stop: threading.Event) -> threading.Thread:  # type
 def worker(
     concurrency: Annotated[int, typer.Option(help="Pool processes (default: CPU cores).")] = 0,
     queues: Annotated[str, typer.Option(help="Queues to consume.")] = "ocr,sign",
-    loglevel: Annotated[str, typer.Option()] = "INFO",
+    loglevel: Annotated[
+        str | None, typer.Option(help="Log level (default: SOHOA_LOG_LEVEL, else INFO).")
+    ] = None,
 ) -> None:
     """Run a Celery worker for the pipeline (and the sweeper that re-enqueues stalled scans)."""
     from sohoa.factory import build
 
-    _configure_logging(loglevel)
+    loglevel, _ = _configure_logging(loglevel)
     services = build(_settings())
     stop = threading.Event()
     _start_sweeper(services, stop)
@@ -108,14 +128,29 @@ def api(
     """Serve the REST API."""
     import uvicorn
 
-    _configure_logging()
+    from sohoa.logs import logging_dict
+
+    level, fmt = _configure_logging()
     if workers > 1:
-        uvicorn.run("api.asgi:create", host=host, port=port, workers=workers, factory=True)
+        # Spawned worker processes start with bare logging; uvicorn applies log_config in each.
+        uvicorn.run(
+            "api.asgi:create",
+            host=host,
+            port=port,
+            workers=workers,
+            factory=True,
+            log_config=logging_dict(level, fmt),
+            access_log=False,
+        )
         return
     from api.app import create_app
     from sohoa.factory import build
 
-    uvicorn.run(create_app(build(_settings())), host=host, port=port)
+    # log_config=None: uvicorn keeps its hands off logging (its default installs handlers of its
+    # own that stop propagation); our middleware writes the access lines.
+    uvicorn.run(
+        create_app(build(_settings())), host=host, port=port, log_config=None, access_log=False
+    )
 
 
 @app.command()
@@ -160,7 +195,7 @@ def run(
         )
     print("\n".join(banner), flush=True)
     try:
-        uvicorn.run(create_app(services), host=host, port=port)
+        uvicorn.run(create_app(services), host=host, port=port, log_config=None, access_log=False)
     finally:
         worker_proc.send_signal(signal.SIGTERM)
         try:
@@ -186,6 +221,7 @@ def sweep() -> None:
     from ingest.pipeline import sweep as do_sweep
     from sohoa.factory import build
 
+    _configure_logging()
     console.print(f"re-enqueued {do_sweep(build(_settings()))} scan(s)")
 
 
@@ -205,7 +241,7 @@ def digitize(
     from storage.db import session_scope
     from storage.models import Document, Scan, Step
 
-    logging.basicConfig(level="WARNING")
+    _configure_logging("WARNING")
     services = build(_settings())
     out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str, str, str]] = []
