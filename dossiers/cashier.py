@@ -36,6 +36,7 @@ from dossiers.models import (
     ReceiptSeries,
     Unit,
 )
+from storage import metrics
 
 if TYPE_CHECKING:
     from dossiers.service import DossierService
@@ -317,6 +318,8 @@ class Cashier:
             metadata={"dossier-id": dossier.id},
         )
         pdf_sha = self._pdf(doc, f"{base}.pdf", unit.name, dossier.id)
+        if svc.form_signer is not None:
+            metrics.add(session, metrics.SIGNATURES, {"kind": "receipt"})
         receipt = Receipt(
             series_id=series.id,
             form_symbol=series.form_symbol,

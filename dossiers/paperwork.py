@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from dossiers import forms
 from dossiers.access import Principal
 from dossiers.models import Dossier, DossierComponent, DossierForm, Handover, Procedure, Unit
+from storage import metrics
 
 if TYPE_CHECKING:
     from dossiers.service import DossierService
@@ -113,6 +114,7 @@ def issue(
     signed = tmp / f"form-{form_no}-signed.pdf"
     assert service.form_signer is not None
     result = service.form_signer(rendered, signed, unit.name)
+    metrics.add(session, metrics.SIGNATURES, {"kind": "form"})
     key = f"forms/{dossier.id}/{form_no}-{now.strftime('%Y%m%dT%H%M%S%f')}.pdf"
     digest = hashlib.sha256(signed.read_bytes()).hexdigest()
     service.store.put_file(

@@ -36,6 +36,7 @@ from dossiers.models import (
     Unit,
 )
 from dossiers.repository import reveal_results
+from storage import metrics
 from storage.models import Document, Scan
 
 if TYPE_CHECKING:
@@ -234,6 +235,7 @@ class Returns:
             )
             signed = Path(tmp) / "signed.pdf"
             svc.form_signer(rendered, signed, unit.name)
+            metrics.add(session, metrics.SIGNATURES, {"kind": "return_record"})
             key = f"returns/{dossier.id}/{row.id}.pdf"
             svc.store.put_file(
                 key,

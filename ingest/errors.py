@@ -79,3 +79,11 @@ class AttemptsExhausted(IngestError):
 class InvalidField(IngestError):
     code = "invalid_field"
     http_status = 400
+
+
+class WorkDirFull(IngestError):
+    """The worker's scratch disk is full: not the scan's fault, so it is retried, then failed."""
+
+    code = "work_dir_full"
+    http_status = 507
+    retryable = True

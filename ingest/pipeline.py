@@ -9,12 +9,14 @@ if the lease is still ours (so a step taken over after a crash cannot write twic
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dossiers.models import ComponentScan
-from ingest.errors import AttemptsExhausted, IngestError, ScanNotFound
+from ingest.errors import AttemptsExhausted, IngestError, ScanNotFound, WorkDirFull
 from ingest.normalize import normalize
 from ingest.validate import (
     EXTENSIONS,
@@ -37,7 +39,9 @@ from ingest.validate import (
     inspect,
     validate_clerk_id,
 )
-from storage.db import session_scope
+from storage import metrics
+from storage.db import DatabaseUnavailable, session_scope
+from storage.errors import StoreUnavailable
 from storage.models import Document, Scan, ScanStatus, Step, new_id, utcnow
 from storage.objects import Retention
 
@@ -45,6 +49,9 @@ if TYPE_CHECKING:
     from sohoa.factory import Services
 
 log = logging.getLogger(__name__)
+
+# Errors that mean a service is down rather than that the scan is bad.
+OUTAGES: tuple[type[Exception], ...] = (StoreUnavailable, DatabaseUnavailable)
 
 
 def _pipeline_errors() -> tuple[type[Exception], ...]:
@@ -222,6 +229,7 @@ def _keep_rejected(
                 finished_at=utcnow(),
             )
         )
+        metrics.add(session, metrics.FAILURES, {"reason": exc.code, "stage": "upload"})
 
 
 def upload_dir(settings: Any) -> Path:
@@ -233,9 +241,15 @@ def upload_dir(settings: Any) -> Path:
 def dispatch(services: Services, scan_id: str, step: str) -> None:
     """Enqueue a step. Losing this message is harmless: the sweeper re-enqueues it."""
     from ingest.tasks import QUEUE_FOR_STEP, TASK_FOR_STEP
+    from sohoa.logs import current_headers
 
     try:
-        services.celery.send_task(TASK_FOR_STEP[step], args=[scan_id], queue=QUEUE_FOR_STEP[step])
+        services.celery.send_task(
+            TASK_FOR_STEP[step],
+            args=[scan_id],
+            queue=QUEUE_FOR_STEP[step],
+            headers=current_headers(),
+        )
     except Exception:  # broker down: the scan is safe in the ledger
         log.warning(
             "could not enqueue %s for scan %s; the sweeper will", step, scan_id, exc_info=True
@@ -340,13 +354,20 @@ def sweep(services: Services) -> int:
 
 
 def fail(
-    services: Services, scan_id: str, code: str, message: str, token: str | None = None
+    services: Services,
+    scan_id: str,
+    code: str,
+    message: str,
+    token: str | None = None,
+    *,
+    stage: str = "pipeline",
 ) -> None:
+    """End a scan as failed with a reason code (counted once, with the update that ends it)."""
     with session_scope(services.sessions) as session:
         conditions = [Scan.id == scan_id, Scan.status.in_(ScanStatus.ACTIVE)]
         if token is not None:
             conditions.append(Scan.worker == token)
-        session.execute(
+        ended = session.execute(
             update(Scan)
             .where(*conditions)
             .values(
@@ -358,15 +379,22 @@ def fail(
             )
             .execution_options(synchronize_session=False)
         )
+        if ended.rowcount == 1:  # type: ignore[attr-defined]
+            metrics.add(session, metrics.FAILURES, {"reason": code, "stage": stage})
 
 
-def release(services: Services, scan_id: str, step: str, token: str) -> None:
+def release(
+    services: Services, scan_id: str, step: str, token: str, *, give_back_attempt: bool = False
+) -> None:
     """Give a step back after a retryable error so that a retry or the sweeper can take it."""
+    values: dict[str, Any] = {"lease_until": None, "worker": None}
+    if give_back_attempt:
+        values["attempts"] = Scan.attempts - 1
     with session_scope(services.sessions) as session:
         session.execute(
             update(Scan)
             .where(*_still_ours(scan_id, step, token))
-            .values(lease_until=None, worker=None)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
 
@@ -402,6 +430,7 @@ class StepOutcome:
     next_step: str | None = None
     retry: bool = False
     skipped: bool = False
+    failed: bool = False
 
 
 def run_step(services: Services, scan_id: str, step: str) -> StepOutcome:
@@ -409,35 +438,87 @@ def run_step(services: Services, scan_id: str, step: str) -> StepOutcome:
     scan = claim(services, scan_id, step, token)
     if scan is None:
         return StepOutcome(skipped=True)
-    if scan.attempts > services.settings.max_attempts:
+    started = time.monotonic()
+    outcome = "failed"
+    try:
+        result = _run_claimed(services, scan, step, token)
+        outcome = "retry" if result.retry else "failed" if result.failed else "ok"
+        return result
+    finally:
+        metrics.observe_stage(services.sessions, step, outcome, time.monotonic() - started)
+
+
+def _run_claimed(services: Services, scan: Scan, step: str, token: str) -> StepOutcome:
+    scan_id = scan.id
+    settings = services.settings
+    if scan.attempts > settings.max_attempts:
         err = AttemptsExhausted(
             f"the {step} step was tried {scan.attempts - 1} times without finishing; "
             "the original is kept; retry the scan once the cause is fixed"
         )
-        fail(services, scan_id, err.code, str(err), token)
-        return StepOutcome()
-    work = services.settings.work_dir / "scans" / scan_id / step
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+        fail(services, scan_id, err.code, str(err), token, stage=step)
+        return StepOutcome(failed=True)
+    work = settings.work_dir / "scans" / scan_id / step
     errors = _pipeline_errors()
     try:
+        _check_free_space(settings)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
         with heartbeat(services, scan_id, step, token):
             if step == Step.OCR:
                 _ocr_step(services, scan, work, token)
                 return StepOutcome(next_step=Step.SIGN)
             _sign_step(services, scan, work, token)
             return StepOutcome()
-    except errors as exc:
+    except (*errors, OSError) as raised:
+        exc = _disk_full_or(raised, settings)
+        if not isinstance(exc, errors):
+            raise
         code = getattr(exc, "code", "pipeline_error")
-        if getattr(exc, "retryable", False) and scan.attempts < services.settings.max_attempts:
+        if isinstance(exc, OUTAGES):
+            # The store or the database is down: not the scan's fault, so the attempt is given
+            # back and the step waits (task retries with back-off, then the sweeper) until the
+            # service is back. /readyz and the logs say what is down.
+            log.warning("scan %s step %s waits: %s: %s", scan_id, step, code, exc)
+            release(services, scan_id, step, token, give_back_attempt=True)
+            return StepOutcome(retry=True)
+        if getattr(exc, "retryable", False) and scan.attempts < settings.max_attempts:
             log.warning("scan %s step %s: retryable %s: %s", scan_id, step, code, exc)
             release(services, scan_id, step, token)
             return StepOutcome(retry=True)
         log.info("scan %s failed at %s: %s: %s", scan_id, step, code, exc)
-        fail(services, scan_id, code, str(exc), token)
-        return StepOutcome()
+        fail(services, scan_id, code, str(exc), token, stage=step)
+        return StepOutcome(failed=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_free_space(settings: Any) -> None:
+    """Refuse to start a step on a nearly full scratch disk, before it fails half-way."""
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(settings.work_dir).free
+    if free < settings.work_min_free_mb * 1024 * 1024:
+        raise WorkDirFull(
+            f"only {free // (1024 * 1024)} MB free in the work directory {settings.work_dir} "
+            f"(SOHOA_WORK_MIN_FREE_MB={settings.work_min_free_mb}); free space or move "
+            "SOHOA_WORK_PATH, then retry the scan"
+        )
+
+
+def _disk_full_or(exc: BaseException, settings: Any) -> BaseException:
+    """A step that died of a full disk says so, whatever tool was writing at the time."""
+    if isinstance(exc, WorkDirFull):
+        return exc
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not full:
+        with contextlib.suppress(OSError):
+            full = shutil.disk_usage(settings.work_dir).free < settings.work_min_free_mb * 2**20
+    if full:
+        return WorkDirFull(
+            f"the work directory {settings.work_dir} is full ({exc}); free space, "
+            "then retry the scan"
+        )
+    return exc
 
 
 def _progress_writer(services: Services, scan_id: str, token: str) -> Callable[[int, int], None]:
@@ -501,6 +582,8 @@ def _ocr_step(services: Services, scan: Scan, work: Path, token: str) -> None:
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             log.warning("scan %s: OCR lease lost; another worker owns the step now", scan.id)
+        else:
+            metrics.add(session, metrics.PAGES, {}, result.pages)
 
 
 def _audit_signed(session: Any, scan: Scan, document_id: str, result: Any) -> None:
@@ -634,5 +717,6 @@ def _sign_step(services: Services, scan: Scan, work: Path, token: str) -> None:
 
             attach_document(session, scan.id, document.id, document.page_texts)
             _audit_signed(session, scan, document.id, result)
+            metrics.add(session, metrics.SIGNATURES, {"kind": scan.sign_as})
     with contextlib.suppress(Exception):
         services.store.delete(scan.ocr_key)

@@ -10,8 +10,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 
+from sohoa.logs import bind_celery
 from storage.models import Step
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ OCR_TASK = "sohoa.ocr"
 SIGN_TASK = "sohoa.sign"
 TASK_FOR_STEP = {Step.OCR: OCR_TASK, Step.SIGN: SIGN_TASK}
 QUEUE_FOR_STEP = {Step.OCR: "ocr", Step.SIGN: "sign"}
+QUEUES = ("ocr", "sign")
 
 
 def broker_options(services: Services) -> dict[str, Any]:
@@ -93,6 +95,7 @@ def create_celery(services: Services) -> Celery:
         # A forked pool child must not share the parent's database connections.
         services.engine.dispose(close=False)
 
+    bind_celery(app)
     return app
 
 
@@ -102,9 +105,44 @@ def _run(task: Any, services: Services, scan_id: str, step: str) -> None:
     try:
         outcome = run_step(services, scan_id, step)
     except SoftTimeLimitExceeded:
-        fail(services, scan_id, "time_limit", f"the {step} step ran past its time limit")
+        fail(
+            services, scan_id, "time_limit", f"the {step} step ran past its time limit", stage=step
+        )
         return
     if outcome.retry:
-        raise task.retry(countdown=min(60, 5 * (task.request.retries + 1)))
+        if task.request.retries >= (task.max_retries or 0):
+            log.warning("scan %s step %s: retries used up; the sweeper takes over", scan_id, step)
+            return
+        try:
+            task.retry(countdown=min(60, 5 * (task.request.retries + 1)))
+        except Retry:
+            raise
+        except Exception:  # broker down: the ledger keeps the step for the sweeper
+            log.warning("scan %s: could not schedule a retry; the sweeper will", scan_id)
+        return
     if outcome.next_step:
         dispatch(services, scan_id, outcome.next_step)
+
+
+def broker_ping(services: Services) -> None:
+    """Raise if the broker cannot be reached now (one try, no back-off: readiness must be quick)."""
+    with services.celery.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
+
+
+def queue_depths(services: Services) -> dict[str, int]:
+    """Messages waiting in each pipeline queue, read from the broker itself."""
+    from kombu.exceptions import ChannelError
+
+    depths: dict[str, int] = {}
+    with services.celery.connection_for_read() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
+        for queue in QUEUES:
+            channel = conn.channel()
+            try:
+                depths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
+            except ChannelError:  # never declared, or drained and removed (Redis): empty
+                depths[queue] = 0
+            finally:
+                channel.close()
+    return depths

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOHOA_", env_file=None, extra="ignore")
 
     data_dir: Path = Path("./data")
+    # Logs on stderr: "json" (one object per line, with request/task ids) for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
 
     # Database: SQLite file under data_dir unless a URL is given
     # (e.g. postgresql+psycopg://user@127.0.0.1:5432/sohoa).
@@ -69,6 +72,11 @@ class Settings(BaseSettings):
     max_page_pixels: int = 120_000_000
     max_total_pixels: int = 2_000_000_000
 
+    # Scratch space for uploads being spooled and steps being run (data_dir/work by default);
+    # a step does not start with less than ``work_min_free_mb`` free there.
+    work_path: Path | None = None
+    work_min_free_mb: int = 64
+
     # Task behaviour (seconds). The broker's visibility timeout must exceed the hard limit,
     # or Redis redelivers a task that is still running.
     ocr_soft_time_limit: int = 1800
@@ -109,6 +117,8 @@ class Settings(BaseSettings):
     # API.
     api_token: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"
+    # Bearer token Prometheus presents at /metrics (an admin's token works too).
+    metrics_token: SecretStr | None = None
     url_secret: SecretStr = Field(default=SecretStr(""))
 
     @model_validator(mode="after")
@@ -144,7 +154,7 @@ class Settings(BaseSettings):
 
     @property
     def work_dir(self) -> Path:
-        return (self.data_dir / "work").resolve()
+        return (self.work_path or self.data_dir / "work").resolve()
 
     @property
     def cache_dir(self) -> Path:
