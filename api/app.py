@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from api.auditing import audit_access
 from api.deps import Caller
 from api.problems import ApiProblem, install
-from api.routers import admin, audit, catalog, dossiers, feed, money, oai, reports
+from api.routers import admin, audit, catalog, dossiers, feed, money, oai, ops, reports
 from api.scans import accept_scan, chunks, scan_body
 from dossiers.access import Principal, dossier_filter
 from dossiers.models import ComponentScan, Dossier, Result
 from sohoa.factory import Services
-from storage import db
+from sohoa.logs import RequestIdMiddleware
 from storage.db import session_scope
 from storage.models import Document, Scan, ScanStatus
 
@@ -32,28 +32,10 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install(app)
+    # Outermost of ours, so every response and log line of a request carries its id.
+    app.add_middleware(RequestIdMiddleware)
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["ops"])
-    def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        for name, check in (
-            ("database", lambda: db.ping(services.engine)),
-            ("store", services.store.ping),
-        ):
-            try:
-                check()
-                checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = f"unavailable: {exc}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": checks},
-            status_code=200 if ok else 503,
-        )
+    app.include_router(ops.router)
 
     v1 = APIRouter(prefix="/api/v1")
 

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sohoa.logs import request_id
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -81,4 +83,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+        # This handler runs outside the request-id middleware: name the id so the caller can
+        # quote it and the operator find the traceback.
+        rid = request_id.get()
+        reply = problem(
+            500,
+            "internal_error",
+            "an unexpected error occurred; it has been logged",
+            **({"request_id": rid} if rid else {}),
+        )
+        if rid:
+            reply.headers["X-Request-ID"] = rid
+        return reply
