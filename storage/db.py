@@ -44,7 +44,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A bounded connect: a host that drops packets must not hold /readyz or a task for the
+    # kernel's TCP timeout (minutes); the caller gets DatabaseUnavailable instead.
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.pki"]
+pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.pki", "tests.fixtures.servers"]
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("SOHOA_CORPUS", REPO.parent / "shared" / "corpus"))

@@ -46,7 +46,11 @@ def _problem(resp, status: int, code: str) -> dict:  # type: ignore[no-untyped-d
 def test_health_and_docs_need_no_token(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "store": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "database": "ok",
+        "broker": "ok",
+        "store": "ok",
+    }
     assert client.get("/docs").status_code == 200
     assert "/api/v1/scans" in client.get("/openapi.json").json()["paths"]
 
