@@ -70,9 +70,12 @@ def create_celery(services: Services) -> Celery:
         visibility_timeout=s.visibility_timeout,
     )
 
+    # shared=False: these tasks close over this app's services; Celery would otherwise add
+    # them to every app finalized later in the process (a second app, a test's app).
     @app.task(
         name=OCR_TASK,
         bind=True,
+        shared=False,
         soft_time_limit=s.ocr_soft_time_limit,
         time_limit=s.ocr_time_limit,
         max_retries=s.max_attempts,
@@ -83,6 +86,7 @@ def create_celery(services: Services) -> Celery:
     @app.task(
         name=SIGN_TASK,
         bind=True,
+        shared=False,
         soft_time_limit=s.sign_soft_time_limit,
         time_limit=s.sign_time_limit,
         max_retries=s.max_attempts,
