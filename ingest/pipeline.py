@@ -496,13 +496,19 @@ def _run_claimed(services: Services, scan: Scan, step: str, token: str) -> StepO
 def _check_free_space(settings: Any) -> None:
     """Refuse to start a step on a nearly full scratch disk, before it fails half-way."""
     settings.work_dir.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(settings.work_dir).free
-    if free < settings.work_min_free_mb * 1024 * 1024:
+    free = _short_of_space(settings)
+    if free is not None:
         raise WorkDirFull(
             f"only {free // (1024 * 1024)} MB free in the work directory {settings.work_dir} "
             f"(SOHOA_WORK_MIN_FREE_MB={settings.work_min_free_mb}); free space or move "
             "SOHOA_WORK_PATH, then retry the scan"
         )
+
+
+def _short_of_space(settings: Any) -> int | None:
+    """Free bytes in the work dir when below SOHOA_WORK_MIN_FREE_MB, else None."""
+    free = shutil.disk_usage(settings.work_dir).free
+    return free if free < settings.work_min_free_mb * 2**20 else None
 
 
 def _disk_full_or(exc: BaseException, settings: Any) -> BaseException:
@@ -512,7 +518,7 @@ def _disk_full_or(exc: BaseException, settings: Any) -> BaseException:
     full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
     if not full:
         with contextlib.suppress(OSError):
-            full = shutil.disk_usage(settings.work_dir).free < settings.work_min_free_mb * 2**20
+            full = _short_of_space(settings) is not None
     if full:
         return WorkDirFull(
             f"the work directory {settings.work_dir} is full ({exc}); free space, "

@@ -19,13 +19,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Connection, create_engine, func, select
 
 from bench._topology import Backends, Stack
 from dossiers.audit import AuditEvent
@@ -126,24 +127,29 @@ def wait_all(stack: Stack, scan_ids: list[str], timeout: float = 600) -> dict[st
     pytest.fail(f"scans unfinished after {timeout:.0f}s: {states}\n{logs}")
 
 
-def assert_exactly_once(stack: Stack, scan_ids: list[str]) -> None:
-    """The ledger holds these scans and no others, each digitized with one document, signed once."""
+@contextmanager
+def ledger(stack: Stack) -> Iterator[Connection]:
+    """A connection to the deployment's own database, read the way an auditor would."""
     engine = create_engine(stack.env["SOHOA_DATABASE_URL"])
     try:
         with engine.connect() as conn:
-            rows = dict(conn.execute(select(Scan.id, Scan.status)).all())
-            docs = dict(
-                conn.execute(
-                    select(Document.scan_id, func.count()).group_by(Document.scan_id)
-                ).all()
-            )
-            signed = conn.execute(
-                select(func.count())
-                .select_from(AuditEvent)
-                .where(AuditEvent.action == "document.signed")
-            ).scalar_one()
+            yield conn
     finally:
         engine.dispose()
+
+
+def assert_exactly_once(stack: Stack, scan_ids: list[str]) -> None:
+    """The ledger holds these scans and no others, each digitized with one document, signed once."""
+    with ledger(stack) as conn:
+        rows = dict(conn.execute(select(Scan.id, Scan.status)).all())
+        docs = dict(
+            conn.execute(select(Document.scan_id, func.count()).group_by(Document.scan_id)).all()
+        )
+        signed = conn.execute(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "document.signed")
+        ).scalar_one()
     assert sorted(rows) == sorted(scan_ids), "the ledger holds a scan the API did not accept"
     assert set(rows.values()) == {"digitized"}, rows
     assert docs == dict.fromkeys(scan_ids, 1), "a scan has no document or more than one"
@@ -152,16 +158,12 @@ def assert_exactly_once(stack: Stack, scan_ids: list[str]) -> None:
 
 def unfinished(stack: Stack, scan_ids: list[str]) -> int:
     """How many of the scans are not digitized yet: a fault must strike a run in progress."""
-    engine = create_engine(stack.env["SOHOA_DATABASE_URL"])
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                select(func.count())
-                .select_from(Scan)
-                .where(Scan.id.in_(scan_ids), Scan.status != "digitized")
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    with ledger(stack) as conn:
+        return conn.execute(
+            select(func.count())
+            .select_from(Scan)
+            .where(Scan.id.in_(scan_ids), Scan.status != "digitized")
+        ).scalar_one()
 
 
 def scrape(stack: Stack) -> dict[str, list[Any]]:
