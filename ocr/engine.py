@@ -31,6 +31,7 @@ from ocr import geometry, scanpage
 from ocr.errors import OcrEngineError, OcrError, OcrInputError, PdfaValidationError, translate
 from ocr.extract import page_texts
 from ocr.pdfa import PdfaReport, check_pdfa
+from ocr.prepare import Attachment, PagePath, prepare
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ class OcrResult:
     deskewed_pages: list[int]  # 1-based
     pdfa: PdfaReport
     warnings: list[str] = field(default_factory=list)
+    #: How each page was made (:class:`ocr.prepare.PagePath` values).
+    page_paths: list[str] = field(default_factory=list)
+    #: Files embedded in the input, taken out for PDF/A and to be stored beside the document.
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass
@@ -129,9 +134,17 @@ class OcrEngine:
         work_dir.mkdir(parents=True, exist_ok=True)
         token = plugin.current_progress.set(progress)
         try:
-            fixes = _Fixes()
-            source = self._straighten(Path(input_pdf), work_dir, fixes)
-            self._ocr(source, Path(output_pdf))
+            prepared = prepare(Path(input_pdf), work_dir / "prepare")
+            fixes = _Fixes(warnings=list(prepared.warnings))
+            if prepared.ocr_pages:
+                source = self._straighten(prepared.pdf, work_dir, fixes)
+                mixed = PagePath.MIXED in prepared.paths
+                self._ocr(source, Path(output_pdf), pages=prepared.ocr_pages, redo=mixed)
+            else:
+                # Born-digital throughout: nothing to read, only PDF/A to declare.
+                _pdfa_only(prepared.pdf, Path(output_pdf))
+                if progress is not None:
+                    progress(len(prepared.paths), len(prepared.paths))
             report = check_pdfa(Path(output_pdf))
             if not report.ok:
                 raise PdfaValidationError("; ".join(report.problems))
@@ -157,9 +170,12 @@ class OcrEngine:
             deskewed_pages=fixes.deskewed,
             pdfa=report,
             warnings=fixes.warnings,
+            page_paths=[path.value for path in prepared.paths],
+            attachments=list(prepared.attachments),
         )
 
-    def _ocr(self, source: Path, output: Path) -> None:
+    def _ocr(self, source: Path, output: Path, *, pages: list[int], redo: bool) -> None:
+        """OCR ``pages`` (1-based); ``redo`` reads the image parts of pages that have text."""
         import ocrmypdf
 
         s = self.settings
@@ -169,7 +185,8 @@ class OcrEngine:
             language=s.languages.split("+"),
             output_type="pdfa-2",
             pdfa_backend="internal",
-            mode="skip",
+            mode="redo" if redo else "skip",
+            pages=",".join(map(str, pages)),
             jobs=s.jobs,
             tesseract_timeout=s.tesseract_timeout,
             max_image_mpixels=s.max_image_mpixels,
@@ -202,8 +219,8 @@ class OcrEngine:
             for index, page in enumerate(pdf.pages):
                 try:
                     if scanpage.page_has_text(page):
-                        fixes.warnings.append(f"page {index + 1}: already has text, not OCRed")
-                    elif page.get_images():  # OCRmyPDF leaves pages without images alone too
+                        continue  # its path is recorded by ocr.prepare
+                    if page.get_images():  # OCRmyPDF leaves pages without images alone too
                         scans.append(index)
                 except Exception:  # malformed content: OCRmyPDF will judge the page
                     log.debug("page %d: unreadable content", index + 1, exc_info=True)
@@ -269,6 +286,20 @@ class OcrEngine:
         if abs(skew) <= geometry.SKEW_THRESHOLD:
             skew = 0.0
         return turn, skew, note
+
+
+def _pdfa_only(source: Path, output: Path) -> None:
+    """Declare PDF/A-2b on an already prepared file; pikepdf validates what it writes."""
+    from pikepdf.pdfa import PdfaError, save
+
+    with pikepdf.open(source) as pdf:
+        try:
+            save(pdf, output, "2b", output_intent="sRGB")
+        except PdfaError as exc:
+            raise PdfaValidationError(
+                "could not be made PDF/A-2b: "
+                + "; ".join(f.message for f in exc.report.findings[:5])
+            ) from None
 
 
 _pdfium_fallback_lock = threading.Lock()

@@ -116,3 +116,12 @@ class Document(Base):
     pades_level: Mapped[str] = mapped_column(String(16))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: One entry a page: how it was made (``scan``, ``text``, ``mixed``, ``rasterized``,
+    #: ``kept`` for a signed input) and the language it was read in.
+    page_info: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Signatures the uploaded file already carried, as verified on arrival.
+    input_signatures: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Files that were embedded in the upload, stored beside the document (PDF/A-2 forbids them).
+    attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: ``converted`` (we made the PDF/A) or ``as_received`` (a signed input, never rewritten).
+    pdfa_source: Mapped[str] = mapped_column(String(16), default="converted")

@@ -116,7 +116,7 @@ def test_pages_with_text_are_skipped_and_the_rest_ocred(
     result, out = _run(engine, mixed, tmp_path, progress=lambda d, t: calls.append((d, t)))
     assert result.pages == 2
     assert result.page_texts[0] == first.page_texts[0]  # the existing layer, not a second one
-    assert "page 1: already has text, not OCRed" in result.warnings
+    assert result.page_paths == ["text", "scan"]  # its OCR layer is kept, not read again
     assert result.deskewed_pages == [2]  # page 1 is left exactly as it was
     assert "Hà Nội" in normalize(result.page_texts[1])
     assert result.pdfa.ok and check_pdfa(out).ok

@@ -1,0 +1,628 @@
+"""Make any PDF ready for OCR and PDF/A-2b, deciding page by page what each page needs.
+
+A counter receives scans, born-digital documents, filled forms and odd producers' output. Each
+page takes the path its content needs (:class:`PagePath`):
+
+``scan``        no text at all (a scanned image, vector art, a blank page): OCR it.
+``text``        a text layer we can read, little image: keep its vector content, no OCR.
+``mixed``       readable text plus a large image: OCR only what has no text (OCRmyPDF ``redo``).
+``rasterized``  nothing else makes it PDF/A or readable: render at 300 dpi, then OCR it.
+
+Before that, what PDF/A-2 forbids is taken out of the document: actions and JavaScript,
+embedded files (set aside and returned, to be stored beside the document), optional content,
+filled form fields (flattened into the page), annotations without appearances, dynamic XFA
+(refused). pikepdf's PDF/A validator then says what is still wrong; keys it does not know are
+dropped, and a page that still carries a construct it cannot approve (an unembedded font,
+Type 3 fonts, shadings, JPEG 2000, CMYK without a matching intent) is rasterized, with a
+warning that says so. The validator approves only what it knows conforms, so a page we keep is
+one it has checked.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import pikepdf
+from pikepdf import Array, Dictionary, Name, Stream
+
+from ocr.errors import OcrInputError, PdfaValidationError
+from ocr.scanpage import inherited, page_box, page_has_text, page_rotation
+
+log = logging.getLogger(__name__)
+
+FLAVOUR = "2b"
+RASTER_DPI = 300
+#: A rasterized page is drawn at lower resolution rather than above this many pixels.
+MAX_RASTER_PIXELS = 60_000_000
+#: An image covering this share of a page with text makes it a mixed page.
+MIXED_IMAGE_SHARE = 0.25
+#: Embedded files above this size are not kept (the upload limit bounds the whole file anyway).
+MAX_ATTACHMENT_BYTES = 64 * 1024 * 1024
+_FIX_ROUNDS = 4
+
+_CATALOG_DROP = (
+    "/OpenAction",
+    "/AA",
+    "/OCProperties",
+    "/NeedsRendering",
+    "/Collection",
+    "/Threads",
+    "/SpiderInfo",
+    "/PieceInfo",
+    "/Perms",
+    "/Requirements",
+    "/URI",
+)
+_PAGE_DROP = ("/AA", "/Thumb", "/Trans", "/PieceInfo", "/PresSteps", "/Dur", "/B")
+_LINK_ACTIONS = {Name.URI, Name.GoTo}
+_UNKNOWN_KEYS = re.compile(r"unrecognized key\(s\) (.+) are not checked")
+_OBJ = re.compile(r"^obj (\d+) (\d+)")
+_KEY_AT = re.compile(r"\) (/\w+)$")
+_SUBKEY = re.compile(r"(/[^\s()]+) \(")
+_BAD_BOX = re.compile(r"^(/(?:Art|Bleed|Trim|Crop)Box) is ")
+
+
+class PagePath(StrEnum):
+    SCAN = "scan"
+    TEXT = "text"
+    MIXED = "mixed"
+    RASTERIZED = "rasterized"
+
+    @property
+    def needs_ocr(self) -> bool:
+        return self is not PagePath.TEXT
+
+
+class DynamicXfaForm(OcrInputError):
+    """A dynamic XFA form has no pages of its own until a LiveCycle viewer renders it."""
+
+    code = "xfa_form"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that was embedded in the upload; PDF/A-2 cannot hold it, so it travels beside."""
+
+    name: str
+    path: Path
+    size: int
+    media_type: str
+
+
+@dataclass
+class Prepared:
+    pdf: Path
+    paths: list[PagePath]
+    attachments: list[Attachment] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ocr_pages(self) -> list[int]:
+        """1-based numbers of the pages OCR must read."""
+        return [i for i, path in enumerate(self.paths, 1) if path.needs_ocr]
+
+
+def prepare(src: Path, work_dir: Path) -> Prepared:
+    """Write ``work_dir/prepared.pdf``: ``src`` with every page on its path, PDF/A-approvable."""
+    from pikepdf.pdfa import prepare as pdfa_prepare
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    warnings: list[str] = []
+    try:
+        pdf = pikepdf.open(src)
+    except pikepdf.PasswordError as exc:
+        raise OcrInputError("encrypted PDF") from exc
+    except pikepdf.PdfError as exc:
+        raise OcrInputError(f"not a readable PDF: {exc}") from exc
+    with pdf:
+        if pdf.is_encrypted:
+            raise OcrInputError("encrypted PDF")
+        _refuse_dynamic_xfa(pdf)
+        attachments = _take_attachments(pdf, work_dir, warnings)
+        _flatten_forms(pdf, warnings)
+        _strip_document(pdf)
+        for number, page in enumerate(pdf.pages, 1):
+            _strip_page(page, number, warnings)
+        staged = work_dir / "stage.pdf"
+        pdf.save(staged)
+    paths = classify(staged)
+    raster = {i for i, p in enumerate(paths) if p is PagePath.RASTERIZED}
+    for i in sorted(raster):
+        warnings.append(f"page {i + 1} rasterized: its text cannot be read (no Unicode mapping)")
+
+    out = work_dir / "prepared.pdf"
+    current = staged
+    for _ in range(_FIX_ROUNDS):
+        if raster:
+            current = _rasterize(current, raster, work_dir / f"raster-{len(raster)}.pdf")
+            for i in raster:
+                paths[i] = PagePath.RASTERIZED
+        with pikepdf.open(current) as pdf:
+            pdfa_prepare(pdf, FLAVOUR, output_intent="sRGB")
+            findings = _fix_until_stable(pdf)
+            if not findings:
+                pdf.save(out)
+                return Prepared(out, paths, attachments, warnings)
+            culprits = _pages_holding(pdf, findings) - raster
+            if not culprits:
+                raise PdfaValidationError(
+                    "the document cannot be made PDF/A-2b: "
+                    + "; ".join(sorted({f.message for f in findings})[:5])
+                )
+            reasons = _reasons_by_page(pdf, findings, culprits)
+        for i in sorted(culprits):
+            warnings.append(f"page {i + 1} rasterized: {reasons[i]}")
+        raster |= culprits
+    raise PdfaValidationError("the document could not be made PDF/A-2b")
+
+
+# --- document-level clean-up ------------------------------------------------------------------
+
+
+def _refuse_dynamic_xfa(pdf: pikepdf.Pdf) -> None:
+    if is_dynamic_xfa(pdf):
+        raise DynamicXfaForm(
+            "dynamic XFA form: open it in Adobe Reader and print it to PDF, then upload that"
+        )
+    form = pdf.Root.get("/AcroForm")
+    if isinstance(form, Dictionary) and "/XFA" in form:
+        del form["/XFA"]  # static XFA keeps an AcroForm twin, which we flatten
+
+
+def is_dynamic_xfa(pdf: pikepdf.Pdf) -> bool:
+    """True for a LiveCycle form whose pages exist only as XFA (``/NeedsRendering true``)."""
+    return bool(pdf.Root.get("/NeedsRendering", False))
+
+
+def _take_attachments(pdf: pikepdf.Pdf, work_dir: Path, warnings: list[str]) -> list[Attachment]:
+    """Embedded files leave the PDF and are returned, to be stored as objects of their own."""
+    kept: list[Attachment] = []
+    folder = work_dir / "attachments"
+    specs: list[tuple[str, object]] = []
+    try:
+        specs.extend(pdf.attachments.items())
+    except Exception:  # a damaged name tree: nothing to keep
+        log.debug("unreadable /EmbeddedFiles", exc_info=True)
+    for page in pdf.pages:
+        for annot in _annotations(page):
+            if annot.get("/Subtype") == Name.FileAttachment and "/FS" in annot:
+                try:
+                    spec = pikepdf.AttachedFileSpec.from_objgen(pdf, annot.FS.objgen)
+                except Exception:  # a broken file spec: nothing to keep
+                    log.debug("unreadable file attachment annotation", exc_info=True)
+                    continue
+                specs.append((str(spec.filename or "attachment"), spec))
+    for name, spec in specs:
+        try:
+            data = spec.get_file().read_bytes()  # type: ignore[attr-defined]
+            media = str(spec.get_file().mime_type or "application/octet-stream")  # type: ignore[attr-defined]
+        except Exception:
+            warnings.append(f"embedded file {name!r} is unreadable and was not kept")
+            continue
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            warnings.append(f"embedded file {name!r} is too large to keep ({len(data)} bytes)")
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{len(kept):03d}.bin"
+        path.write_bytes(data)
+        kept.append(Attachment(name=name[:200], path=path, size=len(data), media_type=media))
+    names = pdf.Root.get("/Names")
+    if isinstance(names, Dictionary):
+        for key in ("/EmbeddedFiles", "/JavaScript"):
+            if key in names:
+                del names[key]
+    if kept:
+        warnings.append(f"{len(kept)} embedded file(s) moved out of the PDF and kept beside it")
+    return kept
+
+
+def _flatten_forms(pdf: pikepdf.Pdf, warnings: list[str]) -> None:
+    """Filled form fields become page content: a PDF/A archive copy shows, it does not edit."""
+    form = pdf.Root.get("/AcroForm")
+    has_widgets = any(
+        annot.get("/Subtype") == Name.Widget for page in pdf.pages for annot in _annotations(page)
+    )
+    if isinstance(form, Dictionary) or has_widgets:
+        try:
+            pdf.generate_appearances()
+        except Exception:  # fields without a usable /DA keep whatever appearance they have
+            log.debug("could not generate form appearances", exc_info=True)
+        try:
+            pdf.flatten_annotations("screen")
+            warnings.append("form fields flattened into the page")
+        except Exception:
+            log.debug("could not flatten annotations", exc_info=True)
+    if "/AcroForm" in pdf.Root:
+        del pdf.Root["/AcroForm"]
+
+
+def _strip_document(pdf: pikepdf.Pdf) -> None:
+    for key in _CATALOG_DROP:
+        if key in pdf.Root:
+            del pdf.Root[key]
+    names = pdf.Root.get("/Names")
+    if isinstance(names, Dictionary):
+        for key in list(names.keys()):
+            if key != "/Dests":
+                del names[key]
+
+
+def _annotations(page: pikepdf.Page) -> Iterator[Dictionary]:
+    annots = page.obj.get("/Annots")
+    if isinstance(annots, Array):
+        for annot in annots:
+            if isinstance(annot, Dictionary):
+                yield annot
+
+
+def _strip_page(page: pikepdf.Page, number: int, warnings: list[str]) -> None:
+    """No page actions; links keep only a go-to or a web address; the unseen is dropped."""
+    for key in _PAGE_DROP:
+        if key in page.obj:
+            del page.obj[key]
+    annots = page.obj.get("/Annots")
+    if not isinstance(annots, Array):
+        if annots is not None:
+            del page.obj["/Annots"]
+        return
+    kept = Array()
+    dropped = 0
+    for annot in annots:
+        if not isinstance(annot, Dictionary):
+            continue
+        subtype = annot.get("/Subtype")
+        if "/AA" in annot:
+            del annot["/AA"]
+        if subtype == Name.Link:
+            action = annot.get("/A")
+            if isinstance(action, Dictionary) and action.get("/S") not in _LINK_ACTIONS:
+                del annot["/A"]
+            kept.append(annot)
+        elif subtype == Name.Popup:
+            continue
+        elif isinstance(annot.get("/AP"), Dictionary) and subtype != Name.FileAttachment:
+            if "/A" in annot:
+                del annot["/A"]
+            kept.append(annot)
+        else:
+            dropped += 1
+    if dropped:
+        warnings.append(f"page {number}: {dropped} annotation(s) without an appearance removed")
+    if len(kept):
+        page.obj.Annots = kept
+    else:
+        del page.obj["/Annots"]
+
+
+# --- page classification ----------------------------------------------------------------------
+
+
+def classify(path: Path) -> list[PagePath]:
+    """The path each page of ``path`` takes, from its text layer and its images."""
+    texts = _page_texts(path)
+    paths: list[PagePath] = []
+    with pikepdf.open(path) as pdf:
+        for page, text in zip(pdf.pages, texts, strict=True):
+            try:
+                has_text = page_has_text(page)
+                share = image_share(page)
+            except Exception:  # unparsable content: render it and read the pixels
+                paths.append(PagePath.RASTERIZED)
+                continue
+            if not has_text:
+                paths.append(PagePath.SCAN)
+            elif not readable(text):
+                paths.append(PagePath.RASTERIZED)
+            elif share >= MIXED_IMAGE_SHARE and _draws_visible_text(page):
+                paths.append(PagePath.MIXED)
+            else:
+                paths.append(PagePath.TEXT)
+    return paths
+
+
+def _draws_visible_text(page: pikepdf.Page) -> bool:
+    """False when every glyph is drawn invisibly (render mode 3): a scan OCRed before us,
+    whose text layer we keep rather than read the image twice."""
+    seen: set[tuple[int, int]] = set()
+
+    def walk(container: object, resources: object, mode: int) -> bool:
+        stack: list[int] = []
+        xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+        for operands, op in pikepdf.parse_content_stream(container, "q Q Tr Tj TJ ' \" Do"):
+            name = str(op)
+            if name == "q":
+                stack.append(mode)
+            elif name == "Q":
+                mode = stack.pop() if stack else mode
+            elif name == "Tr" and operands:
+                mode = int(operands[0])
+            elif name == "Do" and isinstance(xobjs, Dictionary):
+                xobj = xobjs.get(operands[0])
+                if (
+                    isinstance(xobj, Stream)
+                    and xobj.get("/Subtype") == Name.Form
+                    and xobj.objgen not in seen
+                ):
+                    seen.add(xobj.objgen)
+                    if walk(xobj, xobj.get("/Resources", resources), mode):
+                        return True
+            elif name != "Do" and mode != 3:
+                return True
+        return False
+
+    return walk(page, inherited(page.obj, "/Resources"), 0)
+
+
+def readable(text: str) -> bool:
+    """Text a search can use: mostly Latin letters and digits (Vietnamese, English, French).
+
+    Fonts without a Unicode mapping give control characters, symbols or byte-swapped CJK.
+    """
+    chars = [ch for ch in text if not ch.isspace() and unicodedata.category(ch)[0] not in "PS"]
+    if not chars and not any(unicodedata.category(ch)[0] == "C" for ch in text):
+        return True  # text operators that draw nothing visible: nothing to lose
+    latin = sum(1 for ch in chars if ch.isdigit() or _is_latin_letter(ch))
+    return latin >= 3 and latin / max(len(chars), 1) >= 0.6
+
+
+def _is_latin_letter(ch: str) -> bool:
+    return ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN")
+
+
+def _page_texts(path: Path) -> list[str]:
+    from ocr.extract import page_texts
+
+    return page_texts(path)
+
+
+def image_share(page: pikepdf.Page) -> float:
+    """Share of the page area covered by images (placed boxes, overlaps counted twice)."""
+    x0, y0, x1, y1 = page_box(page)
+    area = max((x1 - x0) * (y1 - y0), 1.0)
+    covered = 0.0
+    for a, b, c, d, _e, _f in _image_placements(page):
+        covered += abs(a * d - b * c)
+    return min(covered / area, 1.0)
+
+
+def _image_placements(page: pikepdf.Page) -> Iterator[tuple[float, ...]]:
+    """The CTM of every image drawn by the page, inside Form XObjects too (bounded depth)."""
+    from ocr.scanpage import _mul
+
+    def walk(
+        container: object, resources: object, ctm: tuple[float, ...], depth: int
+    ) -> Iterator[tuple[float, ...]]:
+        if depth > 8:
+            return
+        stack: list[tuple[float, ...]] = []
+        xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+        for operands, op in pikepdf.parse_content_stream(container, "q Q cm Do BI INLINE IMAGE"):
+            name = str(op)
+            if name == "q":
+                stack.append(ctm)
+            elif name == "Q":
+                ctm = stack.pop() if stack else ctm
+            elif name == "cm" and len(operands) == 6:
+                ctm = _mul(tuple(float(v) for v in operands), ctm)  # type: ignore[arg-type]
+            elif name == "INLINE IMAGE":
+                yield ctm
+            elif name == "Do" and isinstance(xobjs, Dictionary):
+                xobj = xobjs.get(operands[0])
+                if not isinstance(xobj, Stream):
+                    continue
+                if xobj.get("/Subtype") == Name.Image:
+                    yield ctm
+                elif xobj.get("/Subtype") == Name.Form:
+                    matrix = xobj.get("/Matrix")
+                    inner = (
+                        _mul(tuple(float(v) for v in matrix), ctm)  # type: ignore[arg-type]
+                        if isinstance(matrix, Array) and len(matrix) == 6
+                        else ctm
+                    )
+                    yield from walk(xobj, xobj.get("/Resources", resources), inner, depth + 1)
+
+    yield from walk(page, inherited(page.obj, "/Resources"), (1.0, 0.0, 0.0, 1.0, 0.0, 0.0), 0)
+
+
+# --- what the validator still finds -----------------------------------------------------------
+
+
+def _fix_until_stable(pdf: pikepdf.Pdf) -> list[object]:
+    """Drop the keys the validator does not know and the few we can repair; return the rest."""
+    from pikepdf.pdfa import check
+
+    for _ in range(_FIX_ROUNDS):
+        findings = list(check(pdf, FLAVOUR).findings)
+        rest = [f for f in findings if not _repair(pdf, f)]
+        if len(rest) == len(findings):
+            return rest
+    return list(check(pdf, FLAVOUR).findings)
+
+
+def _target(pdf: pikepdf.Pdf, where: str) -> Dictionary | None:
+    if where.startswith("trailer"):
+        return pdf.trailer
+    match = _OBJ.match(where)
+    if not match:
+        return None
+    try:
+        obj = pdf.get_object((int(match[1]), int(match[2])))
+    except Exception:
+        return None
+    # "obj 11 0 (FormXObject) /Resources (Resources)": the finding is in a direct sub-dictionary.
+    for key in _SUBKEY.findall(where[match.end() :]):
+        inner = obj.get(key) if isinstance(obj, Dictionary | Stream) else None
+        if not isinstance(inner, Dictionary | Stream):
+            return None
+        obj = inner
+    return obj if isinstance(obj, Dictionary | Stream) else None
+
+
+def _repair(pdf: pikepdf.Pdf, finding: object) -> bool:
+    """Fix one finding in place when that is safe; True if something was changed."""
+    where, message = finding.where, finding.message  # type: ignore[attr-defined]
+    target = _target(pdf, where)
+    if target is None:
+        return False
+    unknown = _UNKNOWN_KEYS.search(message)
+    if unknown and not where.startswith("trailer"):
+        keys = [k.strip() for k in unknown[1].replace(" and ", ", ").split(",")]
+        removable = [k for k in keys if k.startswith("/") and k in target]
+        for key in removable:
+            del target[key]
+        return bool(removable)
+    if unknown:  # trailer keys of a producer's own (/DocChecksum, /PDFpenVersion)
+        keys = [k.strip() for k in unknown[1].replace(" and ", ", ").split(",")]
+        removable = [k for k in keys if k in target and k not in ("/Root", "/Info", "/ID")]
+        for key in removable:
+            del target[key]
+        return bool(removable)
+    box = _BAD_BOX.match(message)
+    if box and box[1] in target:
+        del target[box[1]]  # a degenerate secondary box; the MediaBox still frames the page
+        return True
+    key = _KEY_AT.search(where)
+    if key and "(ExtGState)" in where and key[1] in ("/TR", "/TR2", "/HTP", "/HT"):
+        del target[key[1]]  # transfer functions and halftones only matter on a press
+        return True
+    return False
+
+
+def _reachable(obj: object, seen: set[tuple[int, int]], depth: int = 0) -> None:
+    """Object numbers reachable from ``obj`` without climbing back to the page tree."""
+    if depth > 64:
+        return
+    if isinstance(obj, Dictionary | Stream | Array) and obj.is_indirect:
+        if obj.objgen in seen:
+            return
+        seen.add(obj.objgen)
+    if isinstance(obj, Dictionary | Stream):
+        for key, value in obj.items():
+            if key in ("/Parent", "/P"):
+                continue
+            _reachable(value, seen, depth + 1)
+    elif isinstance(obj, Array):
+        for value in obj:
+            _reachable(value, seen, depth + 1)
+
+
+def _pages_of(pdf: pikepdf.Pdf, findings: list[object]) -> dict[int, list[object]]:
+    wanted: dict[tuple[int, int], list[object]] = {}
+    for finding in findings:
+        match = _OBJ.match(finding.where)  # type: ignore[attr-defined]
+        if match:
+            wanted.setdefault((int(match[1]), int(match[2])), []).append(finding)
+    found: dict[int, list[object]] = {}
+    for index, page in enumerate(pdf.pages):
+        seen: set[tuple[int, int]] = set()
+        _reachable(page.obj, seen)
+        for objgen in seen & wanted.keys():
+            found.setdefault(index, []).extend(wanted[objgen])
+    return found
+
+
+def _pages_holding(pdf: pikepdf.Pdf, findings: list[object]) -> set[int]:
+    return set(_pages_of(pdf, findings))
+
+
+def _reasons_by_page(pdf: pikepdf.Pdf, findings: list[object], pages: set[int]) -> dict[int, str]:
+    by_page = _pages_of(pdf, findings)
+    return {i: _plain_reason(by_page.get(i, [])) for i in pages}
+
+
+def _plain_reason(findings: list[object]) -> str:
+    """One short reason a clerk or auditor can read, from the validator's messages."""
+    text = " ".join(f.message.lower() for f in findings)  # type: ignore[attr-defined]
+    if "not embedded" in text or ("font" in text and "width" in text):
+        return "font not embeddable"
+    if "type 3" in text:
+        return "Type 3 font"
+    if "jpeg 2000" in text:
+        return "JPEG 2000 image"
+    if "shading" in text or "pattern" in text:
+        return "shadings or patterns"
+    if "colour" in text or "color" in text or "cmyk" in text:
+        return "colours PDF/A cannot declare"
+    return "content PDF/A cannot hold"
+
+
+# --- rasterizing ------------------------------------------------------------------------------
+
+
+def _rasterize(src: Path, pages: set[int], dest: Path) -> Path:
+    """Replace ``pages`` (0-based) of ``src`` by a picture of each, as displayed."""
+    images = {i: _render(src, i) for i in sorted(pages)}
+    with pikepdf.open(src) as pdf:
+        for index, (image, width, height) in images.items():
+            _replace_with_image(pdf, pdf.pages[index], image, width, height)
+        pdf.remove_unreferenced_resources()
+        pdf.save(dest)
+    return dest
+
+
+def _render(src: Path, index: int) -> tuple[object, float, float]:
+    """The page drawn by PDFium at up to 300 dpi, with its displayed size in points."""
+    import pypdfium2
+
+    from ocr.engine import _pdfium_lock
+
+    with _pdfium_lock():
+        doc = pypdfium2.PdfDocument(src)
+        try:
+            page = doc[index]
+            width, height = page.get_size()
+            dpi = float(RASTER_DPI)
+            pixels = (width * dpi / 72) * (height * dpi / 72)
+            if pixels > MAX_RASTER_PIXELS:
+                dpi *= (MAX_RASTER_PIXELS / pixels) ** 0.5
+            bitmap = page.render(scale=dpi / 72, may_draw_forms=True)
+            image = bitmap.to_pil().convert("RGB")
+            bitmap.close()
+            page.close()
+        finally:
+            doc.close()
+    return image, width, height
+
+
+def _replace_with_image(
+    pdf: pikepdf.Pdf, page: pikepdf.Page, image: object, width: float, height: float
+) -> None:
+    from PIL import Image, ImageChops
+
+    assert isinstance(image, Image.Image)
+    r, g, b = image.split()
+    gray = not ImageChops.difference(r, g).getbbox() and not ImageChops.difference(g, b).getbbox()
+    if gray:
+        data = zlib.compress(image.convert("L").tobytes(), 6)
+        xobj = Stream(pdf, data)
+        xobj.ColorSpace = Name.DeviceGray
+        xobj.Filter = Name.FlateDecode
+    else:
+        buf = io.BytesIO()
+        image.save(buf, format="JPEG", quality=92)
+        xobj = Stream(pdf, buf.getvalue())
+        xobj.ColorSpace = Name.DeviceRGB
+        xobj.Filter = Name.DCTDecode
+    xobj.Type, xobj.Subtype = Name.XObject, Name.Image
+    xobj.Width, xobj.Height, xobj.BitsPerComponent = image.width, image.height, 8
+    # Links keep working only where the picture has the page's own coordinates.
+    x0, y0, _x1, _y1 = page_box(page)
+    same_space = page_rotation(page) == 0 and abs(x0) < 0.5 and abs(y0) < 0.5
+    links = Array(a for a in _annotations(page) if a.get("/Subtype") == Name.Link)
+    for key in list(page.obj.keys()):
+        if key not in ("/Type", "/Parent"):
+            del page.obj[key]
+    page.obj.MediaBox = Array([0, 0, width, height])
+    page.obj.Rotate = 0  # the picture is drawn as displayed; an inherited turn must not apply
+    page.obj.Resources = Dictionary(XObject=Dictionary(Im0=xobj))
+    page.obj.Contents = pdf.make_stream(f"q {width:.4f} 0 0 {height:.4f} 0 0 cm /Im0 Do Q".encode())
+    if len(links) and same_space:
+        page.obj.Annots = links
