@@ -76,6 +76,13 @@ class AttemptsExhausted(IngestError):
     http_status = 500
 
 
+class XfaForm(IngestError):
+    """A dynamic XFA form has no pages until a LiveCycle viewer draws them: nothing to scan."""
+
+    code = "xfa_form"
+    http_status = 422
+
+
 class InvalidField(IngestError):
     code = "invalid_field"
     http_status = 400

@@ -26,6 +26,7 @@ from ingest.errors import (
     UnsupportedMediaType,
     UploadTooLarge,
     WrongPassword,
+    XfaForm,
 )
 
 JPEG = "image/jpeg"
@@ -159,6 +160,7 @@ def _inspect_pdf(path: Path, limits: Limits, password: str | None) -> Inspection
         with pikepdf.open(path, password=password or "") as pdf:
             pages = len(pdf.pages)
             encrypted = pdf.is_encrypted
+            dynamic_xfa = bool(pdf.Root.get("/NeedsRendering", False))
     except pikepdf.PasswordError:
         if password:
             raise WrongPassword("the password given does not open this PDF") from None
@@ -168,6 +170,12 @@ def _inspect_pdf(path: Path, limits: Limits, password: str | None) -> Inspection
         ) from None
     except (pikepdf.PdfError, RecursionError, OSError, ValueError) as exc:
         raise CorruptFile(f"the PDF is damaged and cannot be read: {exc}") from None
+    if dynamic_xfa:
+        raise XfaForm(
+            "Biểu mẫu XFA động (LiveCycle) chưa có trang để số hóa: mở tệp bằng Adobe Reader, "
+            "chọn In và máy in PDF (Lưu thành PDF), rồi tải lên tệp PDF vừa in. "
+            "(A dynamic XFA form: print it to PDF and upload that.)"
+        )
     if pages == 0:
         raise CorruptFile("the PDF has no pages")
     if pages > limits.max_pages:

@@ -60,8 +60,9 @@ _CATALOG_DROP = (
     "/Perms",
     "/Requirements",
     "/URI",
+    "/AF",
 )
-_PAGE_DROP = ("/AA", "/Thumb", "/Trans", "/PieceInfo", "/PresSteps", "/Dur", "/B")
+_PAGE_DROP = ("/AA", "/AF", "/Thumb", "/Trans", "/PieceInfo", "/PresSteps", "/Dur", "/B")
 _LINK_ACTIONS = {Name.URI, Name.GoTo}
 _UNKNOWN_KEYS = re.compile(r"unrecognized key\(s\) (.+) are not checked")
 _OBJ = re.compile(r"^obj (\d+) (\d+)")
@@ -485,6 +486,12 @@ def _repair(pdf: pikepdf.Pdf, finding: object) -> bool:
         for key in removable:
             del target[key]
         return bool(removable)
+    if "has no /CIDToGIDMap" in message:
+        descendants = target.get("/DescendantFonts")
+        cid = descendants[0] if isinstance(descendants, Array) and len(descendants) else target
+        if isinstance(cid, Dictionary) and "/CIDToGIDMap" not in cid:
+            cid["/CIDToGIDMap"] = Name.Identity  # the default it omitted (ISO 32000-1 9.7.4.2)
+            return True
     box = _BAD_BOX.match(message)
     if box and box[1] in target:
         del target[box[1]]  # a degenerate secondary box; the MediaBox still frames the page

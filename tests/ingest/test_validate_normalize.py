@@ -75,6 +75,13 @@ def test_invalid_pdf_refused(corpus: Path) -> None:
         inspect(corpus / "ocrmypdf" / "invalid.pdf", LIMITS)
 
 
+def test_dynamic_xfa_form_refused_at_upload_with_what_to_do(corpus: Path) -> None:
+    with pytest.raises(errors.XfaForm) as info:
+        inspect(corpus / "ocrmypdf" / "livecycle.pdf", LIMITS)
+    assert info.value.code == "xfa_form" and info.value.http_status == 422
+    assert "Adobe Reader" in str(info.value) and "tải lên" in str(info.value)
+
+
 def test_multipage_tiff_to_pdf_lossless(tmp_path: Path) -> None:
     frames = [Image.new("L", (300, 400), v) for v in (0, 128, 255)]
     for i, f in enumerate(frames):
