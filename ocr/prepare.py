@@ -34,6 +34,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 
 from ocr.errors import OcrInputError, PdfaValidationError
+from ocr.fonts import embed_missing_fonts
 from ocr.scanpage import inherited, page_box, page_has_text, page_rotation
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,11 @@ def prepare(src: Path, work_dir: Path) -> Prepared:
         attachments = _take_attachments(pdf, work_dir, warnings)
         _flatten_forms(pdf, warnings)
         _strip_document(pdf)
+        embedded = embed_missing_fonts(pdf)
+        if embedded:
+            warnings.append(
+                f"{embedded} standard font(s) embedded from metric-compatible URW fonts"
+            )
         for number, page in enumerate(pdf.pages, 1):
             _strip_page(page, number, warnings)
         staged = work_dir / "stage.pdf"

@@ -66,12 +66,29 @@ def test_fpdf2_with_embedded_noto_keeps_its_text_without_ocr(
     _assert_pdfa(out)
 
 
-def test_fpdf2_core_font_is_rasterized_and_read(engine: OcrEngine, tmp_path: Path) -> None:
+def _char_boxes(path: Path) -> list[tuple[float, ...]]:
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(path)
+    try:
+        text = doc[0].get_textpage()
+        return [tuple(round(v, 1) for v in text.get_charbox(i)) for i in range(text.count_chars())]
+    finally:
+        doc.close()
+
+
+def test_fpdf2_core_font_gets_a_metric_compatible_font_and_keeps_its_text(
+    engine: OcrEngine, tmp_path: Path
+) -> None:
     src = _fpdf(tmp_path / "fpdf-core.pdf", core_font=True)
     result, out = _run(engine, src, tmp_path)
-    assert result.page_paths == ["rasterized"]
-    assert any("rasterized" in w for w in result.warnings)
-    assert "27A8012345" in result.page_texts[0]
+    assert result.page_paths == ["text"]  # Helvetica embedded from URW, not rasterized
+    assert any("standard font(s) embedded" in w for w in result.warnings)
+    assert "Business registration 27A8012345" in normalize(result.page_texts[0])
+    before, after = _char_boxes(src), _char_boxes(out)
+    assert len(before) == len(after)
+    # Same advance widths: every glyph starts where it did (outlines differ by a hair).
+    assert all(abs(a[0] - b[0]) < 0.5 for a, b in zip(before, after, strict=True))
     _assert_pdfa(out)
 
 
