@@ -15,11 +15,11 @@ bench/ocr_engine.py):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +27,8 @@ from pathlib import Path
 import pikepdf
 from PIL import Image
 
-from ocr import geometry, scanpage
-from ocr.errors import OcrEngineError, OcrError, OcrInputError, PdfaValidationError, translate
+from ocr import capture, geometry, pdfium, scanpage
+from ocr.errors import OcrEngineError, OcrError, PdfaValidationError, translate
 from ocr.extract import page_texts
 from ocr.pdfa import PdfaReport, check_pdfa
 from ocr.prepare import Attachment, PagePath, prepare
@@ -98,6 +98,10 @@ class OcrResult:
     page_paths: list[str] = field(default_factory=list)
     #: Files embedded in the input, taken out for PDF/A and to be stored beside the document.
     attachments: list[Attachment] = field(default_factory=list)
+    #: Tesseract model each page was read with ("vie", "eng", "fra"; "" for a page without text).
+    page_languages: list[str] = field(default_factory=list)
+    #: What OCR measured on each page; the rescan warnings are made from it.
+    page_quality: list[capture.PageQuality] = field(default_factory=list)
 
 
 @dataclass
@@ -127,13 +131,21 @@ class OcrEngine:
         *,
         work_dir: Path,
         progress: Callable[[int, int], None] | None = None,
+        languages: Sequence[str] | None = None,
     ) -> OcrResult:
-        """OCR ``input_pdf`` into ``output_pdf`` (PDF/A-2b); raise only :class:`OcrError`."""
+        """OCR ``input_pdf`` into ``output_pdf`` (PDF/A-2b); raise only :class:`OcrError`.
+
+        ``languages`` (Tesseract models or ``vi``/``en``/``fr``) reads every page with those
+        instead of Vietnamese first with a per-page second reading.
+        """
         from ocr import ocrmypdf_plugin as plugin
 
         work_dir.mkdir(parents=True, exist_ok=True)
         token = plugin.current_progress.set(progress)
+        forced = contextlib.ExitStack()
         try:
+            if languages is not None:
+                forced.enter_context(plugin.page_options(languages))
             prepared = prepare(Path(input_pdf), work_dir / "prepare")
             fixes = _Fixes(warnings=list(prepared.warnings))
             if prepared.ocr_pages:
@@ -149,6 +161,12 @@ class OcrEngine:
             if not report.ok:
                 raise PdfaValidationError("; ".join(report.problems))
             texts = page_texts(Path(output_pdf))
+            quality = plugin.collect(texts, Path(output_pdf))  # language, capture per page
+            # Only paper can be scanned again: born-digital and rasterized pages get no advice.
+            scanned = [
+                q for q, path in zip(quality, prepared.paths, strict=True) if path is PagePath.SCAN
+            ]
+            fixes.warnings.extend(capture.warnings(scanned))
         except plugin.CallbackError as exc:
             raise exc.original from None
         except OcrError:
@@ -158,6 +176,7 @@ class OcrEngine:
                 raise exc.__cause__.original from None
             raise translate(exc) from exc
         finally:
+            forced.close()
             plugin.current_progress.reset(token)
         fixes.warnings.extend(
             f"page {i}: no text found" for i, text in enumerate(texts, 1) if not text.strip()
@@ -172,17 +191,21 @@ class OcrEngine:
             warnings=fixes.warnings,
             page_paths=[path.value for path in prepared.paths],
             attachments=list(prepared.attachments),
+            page_languages=[q.language for q in quality],
+            page_quality=quality,
         )
 
     def _ocr(self, source: Path, output: Path, *, pages: list[int], redo: bool) -> None:
         """OCR ``pages`` (1-based); ``redo`` reads the image parts of pages that have text."""
         import ocrmypdf
 
+        from ocr import ocrmypdf_plugin as plugin
+
         s = self.settings
         rc = ocrmypdf.ocr(
             source,
             output,
-            language=s.languages.split("+"),
+            **plugin.ocr_kwargs(s.languages, output),  # language, per-page options, collector
             output_type="pdfa-2",
             pdfa_backend="internal",
             mode="redo" if redo else "skip",
@@ -206,15 +229,7 @@ class OcrEngine:
         s = self.settings
         if s.max_image_mpixels:
             Image.MAX_IMAGE_PIXELS = int(s.max_image_mpixels * 1_000_000)
-        try:
-            pdf = pikepdf.open(source)
-        except pikepdf.PasswordError as exc:
-            raise OcrInputError("encrypted PDF") from exc
-        except pikepdf.PdfError as exc:
-            raise OcrInputError(f"not a readable PDF: {exc}") from exc
-        with pdf:
-            if pdf.is_encrypted:
-                raise OcrInputError("encrypted PDF")
+        with pikepdf.open(source) as pdf:  # ocr.prepare wrote it: readable, not encrypted
             scans = []
             for index, page in enumerate(pdf.pages):
                 try:
@@ -302,37 +317,13 @@ def _pdfa_only(source: Path, output: Path) -> None:
             ) from None
 
 
-_pdfium_fallback_lock = threading.Lock()
-
-
-def _pdfium_lock() -> threading.Lock:
-    """OCRmyPDF's own PDFium lock when available: PDFium is not thread-safe process-wide."""
-    try:
-        from ocrmypdf.builtin_plugins import pypdfium
-
-        return pypdfium._pdfium_lock
-    except (ImportError, AttributeError):
-        return _pdfium_fallback_lock
-
-
 def _render(source: Path, index: int, dpi: float) -> tuple[Image.Image, float, float] | None:
     """Render a page that is not a plain scan (vector, several images, masks) with PDFium."""
-    import pypdfium2
-
-    with _pdfium_lock():
-        doc = pypdfium2.PdfDocument(source)
-        try:
-            page = doc[index]
-            bitmap = page.render(scale=dpi / 72, grayscale=True)
-            im = bitmap.to_pil().copy()
-            bitmap.close()
-            page.close()
-        except Exception:  # an unrenderable page is left for OCRmyPDF to judge
-            log.debug("page %d: cannot render a preview", index + 1, exc_info=True)
-            return None
-        finally:
-            doc.close()
-    return im, dpi, dpi
+    drawn = pdfium.render(source, index, dpi)
+    if drawn is None:  # an unrenderable page is left for OCRmyPDF to judge
+        return None
+    image, used, _, _ = drawn
+    return image, used, used
 
 
 def _osd_turn(source: Path, index: int, dpi: float, timeout: float, agree: int) -> int | None:

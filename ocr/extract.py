@@ -25,10 +25,10 @@ def page_texts(pdf: Path) -> list[str]:
     """
     import pypdfium2
 
-    from ocr.engine import _pdfium_lock
+    from ocr import pdfium
 
     texts = []
-    with _pdfium_lock():
+    with pdfium.lock():
         doc = pypdfium2.PdfDocument(pdf)
         try:
             for page in doc:

@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 
 FLAVOUR = "2b"
 RASTER_DPI = 300
-#: A rasterized page is drawn at lower resolution rather than above this many pixels.
-MAX_RASTER_PIXELS = 60_000_000
 #: An image covering this share of a page with text makes it a mixed page.
 MIXED_IMAGE_SHARE = 0.25
 #: Embedded files above this size are not kept (the upload limit bounds the whole file anyway).
@@ -583,26 +581,13 @@ def _rasterize(src: Path, pages: set[int], dest: Path) -> Path:
 
 def _render(src: Path, index: int) -> tuple[object, float, float]:
     """The page drawn by PDFium at up to 300 dpi, with its displayed size in points."""
-    import pypdfium2
+    from ocr import pdfium
 
-    from ocr.engine import _pdfium_lock
-
-    with _pdfium_lock():
-        doc = pypdfium2.PdfDocument(src)
-        try:
-            page = doc[index]
-            width, height = page.get_size()
-            dpi = float(RASTER_DPI)
-            pixels = (width * dpi / 72) * (height * dpi / 72)
-            if pixels > MAX_RASTER_PIXELS:
-                dpi *= (MAX_RASTER_PIXELS / pixels) ** 0.5
-            bitmap = page.render(scale=dpi / 72, may_draw_forms=True)
-            image = bitmap.to_pil().convert("RGB")
-            bitmap.close()
-            page.close()
-        finally:
-            doc.close()
-    return image, width, height
+    drawn = pdfium.render(src, index, RASTER_DPI, grayscale=False)
+    if drawn is None:
+        raise PdfaValidationError(f"page {index + 1} can neither be kept nor drawn")
+    image, _, width, height = drawn
+    return image.convert("RGB"), width, height
 
 
 def _replace_with_image(
