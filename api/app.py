@@ -96,6 +96,12 @@ def create_app(services: Services) -> FastAPI:
             "signed_at": doc.signed_at.isoformat(),
             "fields": doc.fields,
             "page_texts": doc.page_texts,
+            # How each page was made; "kept" pages belong to a signed input stored as received.
+            "page_info": doc.page_info,
+            # The upload's own signatures as verified on arrival (a signed input), else [].
+            "input_signatures": doc.input_signatures,
+            "attachments": doc.attachments,
+            "pdfa_source": doc.pdfa_source,
             "file_url": f"/api/v1/documents/{doc.id}/file",
             "verification_url": f"/api/v1/documents/{doc.id}/verification",
         }

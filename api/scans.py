@@ -58,6 +58,7 @@ async def accept_scan(
             filename=form.filename,
             clerk_id=clerk_id(form.fields),
             password=form.fields.get("password") or None,
+            languages=form.fields.get("languages") or None,
             unit_code=unit_code,
             component=component,
             **accept,
@@ -83,6 +84,13 @@ def chunks(store: Any, key: str) -> Iterator[bytes]:
             yield chunk
 
 
+def notices(warnings: list[str]) -> list[dict[str, Any]]:
+    """The warnings that carry a stable code and a Vietnamese message, as objects."""
+    from ocr.capture import parse_warning
+
+    return [notice for w in warnings if (notice := parse_warning(w)) is not None]
+
+
 def scan_body(scan: Scan, document_id: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": scan.id,
@@ -97,6 +105,9 @@ def scan_body(scan: Scan, document_id: str | None) -> dict[str, Any]:
         "pages_total": scan.pages_total,
         "attempts": scan.attempts,
         "warnings": scan.warnings,
+        # Advice the clerk can act on while the citizen is still at the counter.
+        "notices": notices(scan.warnings or []),
+        "languages": scan.ocr_languages.split("+") if scan.ocr_languages else None,
         "reason_code": scan.reason_code,
         "reason_message": scan.reason_message,
         "created_at": scan.created_at.isoformat() if scan.created_at else None,

@@ -210,3 +210,22 @@ def validate_clerk_id(clerk_id: str) -> str:
     if not _CLERK_ID.match(clerk_id):
         raise InvalidField("clerk_id must be lower-case letters, digits, '.', '_' or '-'")
     return clerk_id
+
+
+def validate_languages(field: str) -> str:
+    """The upload's ``languages`` field as Tesseract models joined by ``+`` ("en,fr" → "eng+fra").
+
+    An unknown language is refused now, while the counter waits, not when OCR starts.
+    """
+    from ocr.errors import OcrInputError
+    from ocr.language import SUPPORTED, normalize_languages
+
+    if len(field) > 64:
+        raise InvalidField("languages: at most a few language codes, e.g. 'vi' or 'en,fr'")
+    try:
+        return "+".join(normalize_languages([field]))
+    except OcrInputError:
+        raise InvalidField(
+            f"languages: use one or more of vi, en, fr ({', '.join(sorted(SUPPORTED))}), "
+            "separated by commas"
+        ) from None

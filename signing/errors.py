@@ -12,6 +12,7 @@ __all__ = [
     "InvalidClerkIdError",
     "InvalidPdfForSigning",
     "KeyUnavailableError",
+    "SignedInputLocked",
     "SignerConfigError",
     "SigningError",
     "StampFontMissingError",
@@ -71,3 +72,13 @@ class InvalidPdfForSigning(SigningError):
 
     code = "unsignable_pdf"
     http_status = 422
+
+
+class SignedInputLocked(InvalidPdfForSigning):
+    """The received file is certified (DocMDP) or locked so that no change at all is allowed.
+
+    Adding our signature, even as an incremental update, would break the earlier one; the file
+    is refused rather than broken. The counter keeps the file as received, unsigned by us.
+    """
+
+    code = "signed_input_locked"

@@ -13,6 +13,13 @@ Choices, and why:
   counter's clock.
 * Sync API that is safe to call from a thread, or even from a running event loop (it then
   runs on a helper thread, since pyHanko's ``sign_pdf`` would call ``asyncio.run`` there).
+* Files that are already signed (an agency's result, a citizen's e-certificate) get our
+  signature in a field whose name is not taken yet, and are refused with
+  :class:`~signing.errors.SignedInputLocked` when a certification forbids every change. After
+  a certification signature a new field must be invisible: pyHanko's diff policy, like
+  Acrobat, rejects a new visible field there (``visible=False``).
+* Reason messages say what happened in words; the parser's or pyHanko's own text is logged,
+  never put in the message a counter reads.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from signing.backends import SignerBackend
 from signing.errors import (
     InvalidPdfForSigning,
     KeyUnavailableError,
+    SignedInputLocked,
     SignerConfigError,
     SigningError,
     TimestampError,
@@ -72,7 +80,7 @@ def make_timestamper(url: str | None, *, timeout: int = 10) -> TimeStamper | Non
     if not url:
         return None
     if not url.startswith(("http://", "https://")):
-        raise SignerConfigError(f"timestamp URL must be http(s): {url!r}")
+        raise SignerConfigError(f"timestamp URL must start with http:// or https://: {url}")
     return HTTPTimeStamper(url, timeout=timeout)
 
 
@@ -143,10 +151,14 @@ class DocumentSigner:
         reason: str,
         location: str,
         field_name: str = "SohoaSignature",
+        visible: bool = True,
     ) -> SignResult:
         """Sign ``src`` into ``dst`` (written atomically; ``src`` is never modified).
 
         ``stamp_lines`` are shown literally; ``None`` gives "Đã ký số bởi: <CN> / Thời gian".
+        When ``field_name`` is taken (the file was signed before, maybe by us), the first free
+        of ``<field_name>2``, ``<field_name>3``... is used; :attr:`SignResult.field_name`
+        says which. ``visible=False`` adds no stamp (needed after a certification signature).
         Failures are :class:`~signing.errors.SigningError` subclasses (``ValueError`` only for
         a bad ``position``, a programming error).
         """
@@ -159,11 +171,11 @@ class DocumentSigner:
             dst.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
         except OSError as exc:
-            raise SigningError(f"cannot write signed file {dst}: {exc}") from exc
+            raise SigningError(f"cannot write the signed file {dst}: {_os_reason(exc)}") from exc
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "w+b") as out:
-                signing_time = self._sign_into(
+                signing_time, used_field = self._sign_into(
                     src,
                     out,
                     pyhanko_signer,
@@ -173,6 +185,7 @@ class DocumentSigner:
                     reason=reason,
                     location=location,
                     field_name=field_name,
+                    visible=visible,
                 )
                 # No fsync: dst is a work file; durability is the object store's job.
                 out.seek(0)
@@ -182,7 +195,7 @@ class DocumentSigner:
                 size = out.tell()
             os.replace(tmp, dst)
         except OSError as exc:
-            raise SigningError(f"cannot write signed file {dst}: {exc}") from exc
+            raise SigningError(f"cannot write the signed file {dst}: {_os_reason(exc)}") from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -194,7 +207,7 @@ class DocumentSigner:
             signer_name=signer_name,
             signing_time=signing_time,
             level=self.level,
-            field_name=field_name,
+            field_name=used_field,
         )
 
     async def async_sign(self, *args: object, **kwargs: object) -> SignResult:
@@ -213,21 +226,28 @@ class DocumentSigner:
         reason: str,
         location: str,
         field_name: str,
-    ) -> datetime:
+        visible: bool,
+    ) -> tuple[datetime, str]:
         try:
             infile = open(src, "rb")  # noqa: SIM115 - closed below, after signing
         except OSError as exc:
-            raise InvalidPdfForSigning(f"cannot read {src}: {exc.strerror}") from None
+            raise InvalidPdfForSigning(f"cannot read {src}: {_os_reason(exc)}") from None
         with infile:
             try:
                 writer = IncrementalPdfFileWriter(infile)
                 if writer.prev.encrypted:
                     raise InvalidPdfForSigning(f"{src.name} is encrypted (not PDF/A)")
-                rect, rotation = self._placement(writer, position)
+                _refuse_locked(writer, src.name)
+                field_name = _free_field_name(writer, field_name)
+                rect, rotation = self._placement(writer, position) if visible else (None, 0)
             except SigningError:
                 raise
-            except Exception as exc:  # any parser failure means the input is unusable
-                raise InvalidPdfForSigning(f"{src.name} is not a signable PDF: {exc}") from exc
+            except Exception:  # any parser failure means the input is unusable
+                log.warning("cannot prepare %s for signing", src.name, exc_info=True)
+                raise InvalidPdfForSigning(
+                    f"{src.name} cannot be signed: its PDF structure could not be read "
+                    "(damaged or unusual file; details in the worker log)"
+                ) from None
             if stamp_lines is None:
                 style = default_stamp_style(self.font_path, rotation=rotation)
             else:
@@ -257,17 +277,34 @@ class DocumentSigner:
             except SigningError:
                 raise
             except TimestampRequestError as exc:
-                raise TimestampError(f"timestamp authority unavailable: {exc}") from exc
+                log.warning("timestamp request for %s failed", src.name, exc_info=True)
+                raise TimestampError(
+                    "the timestamp authority did not answer or answered badly "
+                    "(details in the worker log)"
+                ) from exc
             except PyHankoSigningError as exc:
-                raise SigningError(f"pyHanko refused to sign {src.name}: {exc}") from exc
+                log.warning("pyHanko refused to sign %s", src.name, exc_info=True)
+                raise SigningError(
+                    f"{src.name} could not be signed: the signing library refused the file or "
+                    "the certificate (details in the worker log)"
+                ) from exc
             except PdfError as exc:
-                raise InvalidPdfForSigning(f"{src.name}: {exc}") from exc
+                log.warning("PDF error while signing %s", src.name, exc_info=True)
+                raise InvalidPdfForSigning(
+                    f"{src.name} cannot be signed: part of its PDF structure is damaged or "
+                    "unusual (details in the worker log)"
+                ) from exc
             except Exception as exc:
+                log.warning("signing %s failed", src.name, exc_info=True)
                 if type(exc).__module__.startswith("pkcs11"):
-                    raise KeyUnavailableError(f"PKCS#11 error while signing: {exc!r}") from exc
-                raise SigningError(f"signing {src.name} failed: {exc!r}") from exc
+                    raise KeyUnavailableError(
+                        "the signing token (PKCS#11) did not answer (details in the worker log)"
+                    ) from exc
+                raise SigningError(
+                    f"signing {src.name} failed unexpectedly (details in the worker log)"
+                ) from exc
         assert pdf_signer.signing_time is not None
-        return pdf_signer.signing_time
+        return pdf_signer.signing_time, field_name
 
     @staticmethod
     def _placement(
@@ -275,13 +312,13 @@ class DocumentSigner:
     ) -> tuple[tuple[float, float, float, float], int]:
         page_ref, _ = writer.prev.find_page_for_modification(0)
         page = page_ref.get_object()
-        media = _inherited(page, "/MediaBox")
+        media = _rectangle(_inherited(page, "/MediaBox"))
         if media is None:
-            raise InvalidPdfForSigning("page 1 has no /MediaBox")
-        crop = _inherited(page, "/CropBox")
-        box = [float(v) for v in (crop if crop is not None else media)]
+            raise InvalidPdfForSigning("page 1 has no usable page size (/MediaBox)")
+        crop = _rectangle(_inherited(page, "/CropBox"))
+        box = crop if crop is not None else media
         if crop is not None:  # the visible area is the CropBox clipped to the MediaBox
-            m = sorted(float(v) for v in media[0::2]), sorted(float(v) for v in media[1::2])
+            m = sorted(media[0::2]), sorted(media[1::2])
             xs, ys = sorted(box[0::2]), sorted(box[1::2])
             box = [
                 max(xs[0], m[0][0]),
@@ -291,6 +328,66 @@ class DocumentSigner:
             ]
         rotate = _inherited(page, "/Rotate")
         return stamp_box(box, int(rotate) if rotate is not None else 0, position)
+
+
+def _rectangle(value: object) -> list[float] | None:
+    """Four numbers of a page box, or None if absent or malformed.
+
+    pyHanko's ``ArrayObject`` resolves indirect entries on indexing but not on slicing (a
+    slice comes back as a plain list of raw objects), so entries are taken one by one.
+    """
+    if not isinstance(value, generic.ArrayObject) or len(value) != 4:
+        return None
+    try:
+        return [float(value[i]) for i in range(4)]
+    except (TypeError, ValueError):
+        return None
+
+
+def _refuse_locked(writer: IncrementalPdfFileWriter, name: str) -> None:
+    """Refuse a file whose certification or field lock allows no change at all."""
+    from pyhanko.sign.validation import read_certification_data
+
+    certification = read_certification_data(writer.prev)
+    locked = certification is not None and certification.permission == fields.MDPPerm.NO_CHANGES
+    if not locked:
+        locked = any(
+            sig.docmdp_level == fields.MDPPerm.NO_CHANGES for sig in writer.prev.embedded_signatures
+        )
+    if locked:
+        raise SignedInputLocked(
+            f"{name} is certified by its signer with 'no changes allowed' (DocMDP P=1): "
+            "adding our signature would break theirs, so it is not signed"
+        )
+
+
+def _free_field_name(writer: IncrementalPdfFileWriter, wanted: str) -> str:
+    """``wanted``, or ``wanted2``, ``wanted3``...: the first name no top-level field has.
+
+    Reusing a filled field's name would make pyHanko try to sign that (already signed) field.
+    """
+    taken: set[str] = set()
+    root = writer.prev.root
+    # [] and not .get(): pyHanko resolves indirect objects only in __getitem__.
+    form = root["/AcroForm"] if "/AcroForm" in root else None  # noqa: SIM401
+    fields_array = None
+    if isinstance(form, generic.DictionaryObject) and "/Fields" in form:
+        fields_array = form["/Fields"]
+    if isinstance(fields_array, generic.ArrayObject):
+        for i in range(len(fields_array)):  # indexing resolves indirect entries
+            field_dict = fields_array[i]
+            if isinstance(field_dict, generic.DictionaryObject) and "/T" in field_dict:
+                taken.add(str(field_dict["/T"]))
+    name, n = wanted, 1
+    while name in taken:
+        n += 1
+        name = f"{wanted}{n}"
+    return name
+
+
+def _os_reason(exc: OSError) -> str:
+    """An OS error in words ("No space left on device"), without Python's repr."""
+    return exc.strerror or type(exc).__name__
 
 
 def _inherited(page: generic.DictionaryObject, key: str) -> object | None:

@@ -8,13 +8,18 @@ non-revocation should embed revocation data at signing time (PAdES B-LT) instead
 ``ok`` is deliberately stricter than pyHanko's ``bottom_line``. pyHanko accepts a file whose
 later revisions were cut off, and Info-dictionary edits as "LTA updates" (notes/signing.md §4),
 so the caller should also pass the SHA-256 recorded at signing time.
+
+A signature followed by allowed changes (an approval signature added later, as when we sign a
+file that arrived already signed) is ``ok`` only when those changes are themselves covered by
+a later signature that is ``ok``: every byte after the earlier signature is then signed by
+someone the verifier trusts, and the diff policy found nothing but signing and form filling.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -64,18 +69,25 @@ class SignatureReport:
     pades_level: str | None = None
     summary: str | None = None
     error: str | None = None
+    later_changes_signed: bool = False
+    """Every change after this signature is covered by a later signature that is ``ok``."""
 
     @property
     def ok(self) -> bool:
-        """Intact, valid, trusted, no change beyond signature maintenance, and any
-        timestamp token trusted too."""
+        """Intact, valid, trusted, any timestamp token trusted too, and no change beyond
+        signature maintenance, or only allowed changes that a later good signature covers."""
+        changes_ok = self.modification_level in ("NONE", "LTA_UPDATES") or (
+            self.later_changes_signed
+            and bool(self.docmdp_ok)
+            and self.modification_level not in (None, "OTHER")
+        )
         return (
             self.error is None
             and self.intact
             and self.valid
             and self.trusted
             and self.bottom_line
-            and self.modification_level in ("NONE", "LTA_UPDATES")
+            and changes_ok
             and self.timestamp_trusted is not False
         )
 
@@ -131,6 +143,7 @@ def verify_pdf(
             sha256_matches=matches,
             error=f"not a readable PDF: {type(exc).__name__}: {exc}",
         )
+    signatures = _mark_later_changes_signed(signatures)
     signed = bool(signatures)
     ok = signed and all(s.ok for s in signatures) and matches is not False
     return VerificationReport(
@@ -141,6 +154,19 @@ def verify_pdf(
         sha256_matches=matches,
         signatures=tuple(signatures),
     )
+
+
+def _mark_later_changes_signed(signatures: list[SignatureReport]) -> list[SignatureReport]:
+    """Walk from the last signature back: once one is ``ok``, the earlier ones' later changes
+    are covered by it (signatures come in signing order)."""
+    out: list[SignatureReport] = []
+    covered = False
+    for sig in reversed(signatures):
+        if covered:
+            sig = replace(sig, later_changes_signed=True)
+        covered = covered or sig.ok
+        out.append(sig)
+    return out[::-1]
 
 
 async def _validate_all(

@@ -93,6 +93,8 @@ class Scan(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
+    #: Tesseract models asked for at upload ("eng+fra"); None: Vietnamese first, per page.
+    ocr_languages: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Document(Base):

@@ -186,3 +186,41 @@ def test_encrypted_pdf_needs_its_password(
 def test_unknown_document_is_problem_404(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
     _problem(client.get("/api/v1/documents/nope", headers=auth), 404, "document_not_found")
     _problem(client.get("/api/v1/documents/nope/file", headers=auth), 404, "document_not_found")
+
+
+def test_languages_field_is_checked_and_kept(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    resp = client.post(
+        "/api/v1/scans",
+        headers=auth,
+        data={"languages": "en, fr"},
+        files={"file": ("consular.png", _png(), "image/png")},
+    )
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["languages"] == ["eng", "fra"] and resp.json()["notices"] == []
+    assert client.get(resp.json()["status_url"], headers=auth).json()["languages"] == ["eng", "fra"]
+    for bad in ("klingon", "vi+" + "x" * 80, "../etc"):
+        refused = client.post(
+            "/api/v1/scans",
+            headers=auth,
+            data={"languages": bad},
+            files={"file": ("scan.png", _png(1), "image/png")},
+        )
+        body = _problem(refused, 400, "invalid_field")
+        assert "languages" in body["detail"] and "Traceback" not in body["detail"]
+
+
+def test_rescan_advice_is_a_notice_with_a_code(services: Services, client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+    from ocr.capture import PageQuality, warnings
+
+    resp = client.post(
+        "/api/v1/scans", headers=auth, files={"file": ("blank.png", _png(2), "image/png")}
+    )
+    advice = warnings([PageQuality(page=1, language="", ocr=True, dpi=300, ocr_dpi=300, ink=0.0)])
+    assert advice, "a blank OCRed page must be flagged"
+    with session_scope(services.sessions) as session:
+        scan = session.get(Scan, resp.json()["id"])
+        assert scan is not None
+        scan.warnings = [*scan.warnings, *advice]
+    notices = client.get(resp.json()["status_url"], headers=auth).json()["notices"]
+    assert notices[0]["code"] == "rescan_suggested" and notices[0]["page"] == 1
+    assert "quét lại" in notices[0]["message"]

@@ -1,4 +1,5 @@
-"""documents: how each page was made, the input's own signatures, attachments kept aside
+"""documents: how each page was made, the input's own signatures, attachments kept aside;
+scans: the OCR languages asked for at upload
 
 Revision ID: 0009_document_inputs
 Revises: 0008_metrics
@@ -15,6 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("scans") as batch:
+        batch.add_column(sa.Column("ocr_languages", sa.String(64), nullable=True))
     with op.batch_alter_table("documents") as batch:
         batch.add_column(sa.Column("page_info", sa.JSON(), nullable=False, server_default="[]"))
         batch.add_column(
@@ -32,3 +35,5 @@ def downgrade() -> None:
         batch.drop_column("attachments")
         batch.drop_column("input_signatures")
         batch.drop_column("page_info")
+    with op.batch_alter_table("scans") as batch:
+        batch.drop_column("ocr_languages")
