@@ -210,7 +210,7 @@ def embed_standard_font(pdf: pikepdf.Pdf, font: Dictionary) -> bool:
             Type=Name.FontDescriptor,
             FontName=Name("/" + base),
             Flags=flags,
-            FontBBox=Array(metrics["bbox"]),
+            FontBBox=Array(list(metrics["bbox"])),  # type: ignore[call-overload]
             ItalicAngle=metrics["italic_angle"],
             Ascent=metrics["ascent"],
             Descent=metrics["descent"],

@@ -29,9 +29,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
+from pikepdf.pdfa import Finding
 
 from ocr.errors import OcrInputError, PdfaValidationError
 from ocr.fonts import embed_missing_fonts
@@ -188,37 +190,41 @@ def is_dynamic_xfa(pdf: pikepdf.Pdf) -> bool:
 
 
 def _take_attachments(pdf: pikepdf.Pdf, work_dir: Path, warnings: list[str]) -> list[Attachment]:
-    """Embedded files leave the PDF and are returned, to be stored as objects of their own."""
+    """Embedded files leave the PDF and are returned, to be stored as objects of their own.
+
+    Both kinds are taken: the document's /EmbeddedFiles and file attachment annotations.
+    """
     kept: list[Attachment] = []
     folder = work_dir / "attachments"
-    specs: list[tuple[str, object]] = []
+    specs: list[object] = []
     try:
-        specs.extend(pdf.attachments.items())
+        specs.extend(spec.obj for spec in pdf.attachments.values())
     except Exception:  # a damaged name tree: nothing to keep
         log.debug("unreadable /EmbeddedFiles", exc_info=True)
     for page in pdf.pages:
         for annot in _annotations(page):
             if annot.get("/Subtype") == Name.FileAttachment and "/FS" in annot:
-                try:
-                    spec = pikepdf.AttachedFileSpec.from_objgen(pdf, annot.FS.objgen)
-                except Exception:  # a broken file spec: nothing to keep
-                    log.debug("unreadable file attachment annotation", exc_info=True)
-                    continue
-                specs.append((str(spec.filename or "attachment"), spec))
-    for name, spec in specs:
-        try:
-            data = spec.get_file().read_bytes()  # type: ignore[attr-defined]
-            media = str(spec.get_file().mime_type or "application/octet-stream")  # type: ignore[attr-defined]
-        except Exception:
-            warnings.append(f"embedded file {name!r} is unreadable and was not kept")
+                specs.append(annot.FS)
+    seen: set[tuple[int, int]] = set()
+    for spec in specs:
+        if not isinstance(spec, Dictionary) or (spec.is_indirect and spec.objgen in seen):
             continue
-        if len(data) > MAX_ATTACHMENT_BYTES:
-            warnings.append(f"embedded file {name!r} is too large to keep ({len(data)} bytes)")
+        if spec.is_indirect:
+            seen.add(spec.objgen)
+        name = _spec_name(spec)
+        try:
+            data, media = _embedded_file(spec)
+        except _TooLarge:
+            warnings.append(f"embedded file {name!r} is larger than {MAX_ATTACHMENT_BYTES} bytes")
+            continue
+        except Exception:
+            log.debug("unreadable embedded file %r", name, exc_info=True)
+            warnings.append(f"embedded file {name!r} is unreadable and was not kept")
             continue
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{len(kept):03d}.bin"
         path.write_bytes(data)
-        kept.append(Attachment(name=name[:200], path=path, size=len(data), media_type=media))
+        kept.append(Attachment(name=name, path=path, size=len(data), media_type=media))
     names = pdf.Root.get("/Names")
     if isinstance(names, Dictionary):
         for key in ("/EmbeddedFiles", "/JavaScript"):
@@ -229,6 +235,45 @@ def _take_attachments(pdf: pikepdf.Pdf, work_dir: Path, warnings: list[str]) -> 
     return kept
 
 
+class _TooLarge(Exception):
+    pass
+
+
+def _spec_name(spec: Dictionary) -> str:
+    for key in ("/UF", "/F"):
+        value = spec.get(key)
+        if isinstance(value, pikepdf.String):
+            return str(value)[:200] or "attachment"
+    return "attachment"
+
+
+def _embedded_file(spec: Dictionary) -> tuple[bytes, str]:
+    """The file's bytes and media type, inflated at most to :data:`MAX_ATTACHMENT_BYTES`."""
+    files = spec.get("/EF")
+    stream = files.get("/UF") or files.get("/F") if isinstance(files, Dictionary) else None
+    if not isinstance(stream, Stream):
+        raise ValueError("file specification without an embedded file")
+    subtype = stream.get("/Subtype")
+    media = str(subtype)[1:].replace("#2F", "/") if isinstance(subtype, Name) else ""
+    raw = stream.read_raw_bytes()
+    if len(raw) > MAX_ATTACHMENT_BYTES:
+        raise _TooLarge
+    filters = stream.get("/Filter")
+    if filters is None:
+        data = raw
+    elif filters == Name.FlateDecode and "/DecodeParms" not in stream:
+        # Inflate with a ceiling: a small stream can expand to gigabytes.
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(raw, MAX_ATTACHMENT_BYTES + 1)
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise _TooLarge
+    elif len(raw) * 1000 <= MAX_ATTACHMENT_BYTES:  # other filters: only where even 1000x fits
+        data = stream.read_bytes()
+    else:
+        raise _TooLarge
+    return data, media or "application/octet-stream"
+
+
 def _flatten_forms(pdf: pikepdf.Pdf, warnings: list[str]) -> None:
     """Filled form fields become page content: a PDF/A archive copy shows, it does not edit."""
     form = pdf.Root.get("/AcroForm")
@@ -237,7 +282,7 @@ def _flatten_forms(pdf: pikepdf.Pdf, warnings: list[str]) -> None:
     )
     if isinstance(form, Dictionary) or has_widgets:
         try:
-            pdf.generate_appearances()
+            pdf.generate_appearance_streams()
         except Exception:  # fields without a usable /DA keep whatever appearance they have
             log.debug("could not generate form appearances", exc_info=True)
         try:
@@ -338,11 +383,11 @@ def _draws_visible_text(page: pikepdf.Page) -> bool:
     whose text layer we keep rather than read the image twice."""
     seen: set[tuple[int, int]] = set()
 
-    def walk(container: object, resources: object, mode: int) -> bool:
+    def walk(container: pikepdf.Object | pikepdf.Page, resources: object, mode: int) -> bool:
         stack: list[int] = []
         xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
-        for operands, op in pikepdf.parse_content_stream(container, "q Q Tr Tj TJ ' \" Do"):
-            name = str(op)
+        for instruction in pikepdf.parse_content_stream(container, "q Q Tr Tj TJ ' \" Do"):
+            operands, name = _operands(instruction), str(instruction.operator)
             if name == "q":
                 stack.append(mode)
             elif name == "Q":
@@ -364,6 +409,11 @@ def _draws_visible_text(page: pikepdf.Page) -> bool:
         return False
 
     return walk(page, inherited(page.obj, "/Resources"), 0)
+
+
+def _operands(instruction: object) -> list[Any]:
+    """An instruction's operands; an inline image has its image, which we only count."""
+    return list(getattr(instruction, "operands", []) or [])
 
 
 def readable(text: str) -> bool:
@@ -403,14 +453,17 @@ def _image_placements(page: pikepdf.Page) -> Iterator[tuple[float, ...]]:
     from ocr.scanpage import _mul
 
     def walk(
-        container: object, resources: object, ctm: tuple[float, ...], depth: int
+        container: pikepdf.Object | pikepdf.Page,
+        resources: object,
+        ctm: tuple[float, ...],
+        depth: int,
     ) -> Iterator[tuple[float, ...]]:
         if depth > 8:
             return
         stack: list[tuple[float, ...]] = []
         xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
-        for operands, op in pikepdf.parse_content_stream(container, "q Q cm Do BI INLINE IMAGE"):
-            name = str(op)
+        for instruction in pikepdf.parse_content_stream(container, "q Q cm Do BI INLINE IMAGE"):
+            operands, name = _operands(instruction), str(instruction.operator)
             if name == "q":
                 stack.append(ctm)
             elif name == "Q":
@@ -440,7 +493,7 @@ def _image_placements(page: pikepdf.Page) -> Iterator[tuple[float, ...]]:
 # --- what the validator still finds -----------------------------------------------------------
 
 
-def _fix_until_stable(pdf: pikepdf.Pdf) -> list[object]:
+def _fix_until_stable(pdf: pikepdf.Pdf) -> list[Finding]:
     """Drop the keys the validator does not know and the few we can repair; return the rest."""
     from pikepdf.pdfa import check
 
@@ -452,9 +505,10 @@ def _fix_until_stable(pdf: pikepdf.Pdf) -> list[object]:
     return list(check(pdf, FLAVOUR).findings)
 
 
-def _target(pdf: pikepdf.Pdf, where: str) -> Dictionary | None:
+def _target(pdf: pikepdf.Pdf, where: str) -> Dictionary | Stream | None:
     if where.startswith("trailer"):
-        return pdf.trailer
+        trailer = pdf.trailer
+        return trailer if isinstance(trailer, Dictionary) else None
     match = _OBJ.match(where)
     if not match:
         return None
@@ -471,9 +525,9 @@ def _target(pdf: pikepdf.Pdf, where: str) -> Dictionary | None:
     return obj if isinstance(obj, Dictionary | Stream) else None
 
 
-def _repair(pdf: pikepdf.Pdf, finding: object) -> bool:
+def _repair(pdf: pikepdf.Pdf, finding: Finding) -> bool:
     """Fix one finding in place when that is safe; True if something was changed."""
-    where, message = finding.where, finding.message  # type: ignore[attr-defined]
+    where, message = finding.where, finding.message
     target = _target(pdf, where)
     if target is None:
         return False
@@ -525,13 +579,13 @@ def _reachable(obj: object, seen: set[tuple[int, int]], depth: int = 0) -> None:
             _reachable(value, seen, depth + 1)
 
 
-def _pages_of(pdf: pikepdf.Pdf, findings: list[object]) -> dict[int, list[object]]:
-    wanted: dict[tuple[int, int], list[object]] = {}
+def _pages_of(pdf: pikepdf.Pdf, findings: list[Finding]) -> dict[int, list[Finding]]:
+    wanted: dict[tuple[int, int], list[Finding]] = {}
     for finding in findings:
-        match = _OBJ.match(finding.where)  # type: ignore[attr-defined]
+        match = _OBJ.match(finding.where)
         if match:
             wanted.setdefault((int(match[1]), int(match[2])), []).append(finding)
-    found: dict[int, list[object]] = {}
+    found: dict[int, list[Finding]] = {}
     for index, page in enumerate(pdf.pages):
         seen: set[tuple[int, int]] = set()
         _reachable(page.obj, seen)
@@ -540,18 +594,18 @@ def _pages_of(pdf: pikepdf.Pdf, findings: list[object]) -> dict[int, list[object
     return found
 
 
-def _pages_holding(pdf: pikepdf.Pdf, findings: list[object]) -> set[int]:
+def _pages_holding(pdf: pikepdf.Pdf, findings: list[Finding]) -> set[int]:
     return set(_pages_of(pdf, findings))
 
 
-def _reasons_by_page(pdf: pikepdf.Pdf, findings: list[object], pages: set[int]) -> dict[int, str]:
+def _reasons_by_page(pdf: pikepdf.Pdf, findings: list[Finding], pages: set[int]) -> dict[int, str]:
     by_page = _pages_of(pdf, findings)
     return {i: _plain_reason(by_page.get(i, [])) for i in pages}
 
 
-def _plain_reason(findings: list[object]) -> str:
+def _plain_reason(findings: list[Finding]) -> str:
     """One short reason a clerk or auditor can read, from the validator's messages."""
-    text = " ".join(f.message.lower() for f in findings)  # type: ignore[attr-defined]
+    text = " ".join(f.message.lower() for f in findings)
     if "not embedded" in text or ("font" in text and "width" in text):
         return "font not embeddable"
     if "type 3" in text:

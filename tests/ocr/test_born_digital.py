@@ -154,9 +154,37 @@ def _filled_form_with_script_and_attachment(tmp_path: Path) -> Path:
                 P=pdf.pages[0].obj,
             )
         )
-        pdf.pages[0].obj.Annots = Array([field])
+        # A second field filled by a program that left the appearance to the viewer.
+        phone = pdf.make_indirect(
+            Dictionary(
+                Type=Name.Annot,
+                Subtype=Name.Widget,
+                FT=Name.Tx,
+                T=pikepdf.String("phone"),
+                V=pikepdf.String("0912345678"),
+                DA=pikepdf.String("/Helv 10 Tf 0 g"),
+                Rect=[40, 260, 240, 280],
+                F=4,
+                P=pdf.pages[0].obj,
+            )
+        )
+        photo = pdf.make_stream(b"\x89PNG fake photo of the applicant")
+        photo.Type, photo.Subtype = Name.EmbeddedFile, Name("/image#2Fpng")
+        clip = pdf.make_indirect(
+            Dictionary(
+                Type=Name.Annot,
+                Subtype=Name.FileAttachment,
+                Rect=[300, 300, 320, 320],
+                FS=Dictionary(
+                    Type=Name.Filespec, F=pikepdf.String("photo.png"), EF=Dictionary(F=photo)
+                ),
+            )
+        )
+        pdf.pages[0].obj.Annots = Array([field, phone, clip])
         pdf.Root.AcroForm = Dictionary(
-            Fields=Array([field]), DR=Dictionary(Font=Dictionary(Helv=font))
+            Fields=Array([field, phone]),
+            DR=Dictionary(Font=Dictionary(Helv=font)),
+            NeedAppearances=True,
         )
         pdf.Root.OpenAction = Dictionary(S=Name.JavaScript, JS=pikepdf.String("app.alert(2)"))
         pdf.attachments["invoice.xml"] = pikepdf.AttachedFileSpec(
@@ -170,8 +198,13 @@ def test_filled_form_with_javascript_and_attachment(engine: OcrEngine, tmp_path:
     src = _filled_form_with_script_and_attachment(tmp_path)
     result, out = _run(engine, src, tmp_path)
     assert "NGUYEN VAN AN" in result.page_texts[0]  # the field's value is on the page
-    assert [a.name for a in result.attachments] == ["invoice.xml"]
+    assert "0912345678" in result.page_texts[0]  # drawn for a field that had no appearance
+    assert [(a.name, a.media_type) for a in result.attachments] == [
+        ("invoice.xml", "application/xml"),
+        ("photo.png", "image/png"),
+    ]
     assert result.attachments[0].path.read_bytes().startswith(b"<invoice>")
+    assert result.attachments[1].path.read_bytes().startswith(b"\x89PNG")
     assert "form fields flattened into the page" in result.warnings
     with pikepdf.open(out) as pdf:
         assert "/OpenAction" not in pdf.Root and "/AcroForm" not in pdf.Root
