@@ -209,7 +209,9 @@ def test_languages_field_is_checked_and_kept(client: TestClient, auth) -> None: 
         assert "languages" in body["detail"] and "Traceback" not in body["detail"]
 
 
-def test_rescan_advice_is_a_notice_with_a_code(services: Services, client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]
+def test_rescan_advice_is_a_notice_with_a_code(
+    services: Services, client: TestClient, auth
+) -> None:  # type: ignore[no-untyped-def]
     from ocr.capture import PageQuality, warnings
 
     resp = client.post(
