@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 from PIL import Image
@@ -31,7 +32,7 @@ from ocr import capture, geometry, pdfium, scanpage
 from ocr.errors import OcrEngineError, OcrError, PdfaValidationError, translate
 from ocr.extract import page_texts
 from ocr.pdfa import PdfaReport, check_pdfa
-from ocr.prepare import Attachment, PagePath, prepare
+from ocr.prepare import Attachment, PagePath, Prepared, prepare
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +149,14 @@ class OcrEngine:
                 forced.enter_context(plugin.page_options(languages))
             prepared = prepare(Path(input_pdf), work_dir / "prepare")
             fixes = _Fixes(warnings=list(prepared.warnings))
-            if prepared.ocr_pages:
-                source = self._straighten(prepared.pdf, work_dir, fixes)
-                mixed = PagePath.MIXED in prepared.paths
-                self._ocr(source, Path(output_pdf), pages=prepared.ocr_pages, redo=mixed)
-            else:
-                # Born-digital throughout: nothing to read, only PDF/A to declare.
-                _pdfa_only(prepared.pdf, Path(output_pdf))
-                if progress is not None:
-                    progress(len(prepared.paths), len(prepared.paths))
+            try:
+                self._convert(prepared, Path(output_pdf), work_dir, fixes, progress)
+            except PdfaValidationError as exc:
+                # No scan ends pdfa_invalid while pictures of its pages would have been valid.
+                log.warning("PDF/A conversion failed (%s); rasterizing every page", exc)
+                prepared = prepare(Path(input_pdf), work_dir / "pictures", pictures_only=True)
+                fixes = _Fixes(warnings=list(prepared.warnings))
+                self._convert(prepared, Path(output_pdf), work_dir / "again", fixes, progress)
             report = check_pdfa(Path(output_pdf))
             if not report.ok:
                 raise PdfaValidationError("; ".join(report.problems))
@@ -195,14 +195,48 @@ class OcrEngine:
             page_quality=quality,
         )
 
+    def _convert(
+        self,
+        prepared: Prepared,
+        output: Path,
+        work_dir: Path,
+        fixes: _Fixes,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """OCR the pages that need it and write PDF/A-2b; born-digital files skip OCRmyPDF."""
+        if prepared.ocr_pages:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            source = self._straighten(prepared.pdf, work_dir, fixes)
+            mixed = PagePath.MIXED in prepared.paths
+            self._ocr(source, output, pages=prepared.ocr_pages, redo=mixed)
+        else:
+            # Born-digital throughout: nothing to read, only PDF/A to declare.
+            _pdfa_only(prepared.pdf, output)
+            if progress is not None:
+                progress(len(prepared.paths), len(prepared.paths))
+
     def _ocr(self, source: Path, output: Path, *, pages: list[int], redo: bool) -> None:
         """OCR ``pages`` (1-based); ``redo`` reads the image parts of pages that have text."""
         import ocrmypdf
+        from ocrmypdf.exceptions import PdfaConversionFailedError
 
+        try:
+            rc = self._call_ocrmypdf(ocrmypdf, source, output, pages=pages, redo=redo)
+        except PdfaConversionFailedError as exc:
+            first = (str(exc).strip().splitlines() or ["OCRmyPDF could not produce PDF/A-2b"])[0]
+            raise PdfaValidationError(first) from exc
+        if rc == ocrmypdf.ExitCode.pdfa_conversion_failed:
+            raise PdfaValidationError("OCRmyPDF could not produce PDF/A-2b")
+        if rc != ocrmypdf.ExitCode.ok:
+            raise OcrEngineError(f"OCRmyPDF exit code {int(rc)}")
+
+    def _call_ocrmypdf(
+        self, ocrmypdf: Any, source: Path, output: Path, *, pages: list[int], redo: bool
+    ) -> Any:
         from ocr import ocrmypdf_plugin as plugin
 
         s = self.settings
-        rc = ocrmypdf.ocr(
+        return ocrmypdf.ocr(
             source,
             output,
             **plugin.ocr_kwargs(s.languages, output),  # language, per-page options, collector
@@ -219,10 +253,6 @@ class OcrEngine:
             progress_bar=False,
             plugins=[PLUGIN],
         )
-        if rc == ocrmypdf.ExitCode.pdfa_conversion_failed:
-            raise PdfaValidationError("OCRmyPDF could not produce PDF/A-2b")
-        if rc != ocrmypdf.ExitCode.ok:
-            raise OcrEngineError(f"OCRmyPDF exit code {int(rc)}")
 
     def _straighten(self, source: Path, work_dir: Path, fixes: _Fixes) -> Path:
         """Detect and fix orientation and skew of scan pages; return the PDF to OCR."""

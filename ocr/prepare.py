@@ -112,8 +112,12 @@ class Prepared:
         return [i for i, path in enumerate(self.paths, 1) if path.needs_ocr]
 
 
-def prepare(src: Path, work_dir: Path) -> Prepared:
-    """Write ``work_dir/prepared.pdf``: ``src`` with every page on its path, PDF/A-approvable."""
+def prepare(src: Path, work_dir: Path, *, pictures_only: bool = False) -> Prepared:
+    """Write ``work_dir/prepared.pdf``: ``src`` with every page on its path, PDF/A-approvable.
+
+    ``pictures_only`` skips straight to the last resort: a new document made of a picture of
+    each page (for when a later step still could not make PDF/A of the prepared file).
+    """
     from pikepdf.pdfa import prepare as pdfa_prepare
 
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -140,12 +144,14 @@ def prepare(src: Path, work_dir: Path) -> Prepared:
             _strip_page(page, number, warnings)
         staged = work_dir / "stage.pdf"
         pdf.save(staged)
+    out = work_dir / "prepared.pdf"
+    if pictures_only:
+        return _as_pictures(staged, out, attachments, warnings, "its PDF/A conversion failed")
     paths = classify(staged)
     raster = {i for i, p in enumerate(paths) if p is PagePath.RASTERIZED}
     for i in sorted(raster):
         warnings.append(f"page {i + 1} rasterized: its text cannot be read (no Unicode mapping)")
 
-    out = work_dir / "prepared.pdf"
     current = staged
     for _ in range(_FIX_ROUNDS):
         if raster:
@@ -159,16 +165,41 @@ def prepare(src: Path, work_dir: Path) -> Prepared:
                 pdf.save(out)
                 return Prepared(out, paths, attachments, warnings)
             culprits = _pages_holding(pdf, findings) - raster
-            if not culprits:
-                raise PdfaValidationError(
-                    "the document cannot be made PDF/A-2b: "
-                    + "; ".join(sorted({f.message for f in findings})[:5])
-                )
             reasons = _reasons_by_page(pdf, findings, culprits)
+        if not culprits:
+            # Something of the document itself, not of a page: its pages can still be kept.
+            reason = "; ".join(sorted({f.message for f in findings})[:3])
+            return _as_pictures(current, out, attachments, warnings, reason)
         for i in sorted(culprits):
             warnings.append(f"page {i + 1} rasterized: {reasons[i]}")
         raster |= culprits
-    raise PdfaValidationError("the document could not be made PDF/A-2b")
+    return _as_pictures(current, out, attachments, warnings, "too many problems to repair")
+
+
+def _as_pictures(
+    src: Path, out: Path, attachments: list[Attachment], warnings: list[str], reason: str
+) -> Prepared:
+    """The last resort: a new document holding a picture of each page and nothing else."""
+    from pikepdf.pdfa import check
+    from pikepdf.pdfa import prepare as pdfa_prepare
+
+    with pikepdf.open(src) as old:
+        count = len(old.pages)
+    with pikepdf.new() as pdf:
+        for index in range(count):
+            image, width, height = _render(src, index)
+            page = pdf.add_blank_page(page_size=(width, height))
+            _replace_with_image(pdf, page, image, width, height)
+        pdfa_prepare(pdf, FLAVOUR, output_intent="sRGB")
+        findings = check(pdf, FLAVOUR).findings
+        if findings:
+            raise PdfaValidationError(
+                "even pictures of its pages could not be made PDF/A-2b: "
+                + "; ".join(sorted({f.message for f in findings})[:3])
+            )
+        pdf.save(out)
+    warnings.append(f"every page rasterized: {reason}")
+    return Prepared(out, [PagePath.RASTERIZED] * count, attachments, warnings)
 
 
 # --- document-level clean-up ------------------------------------------------------------------

@@ -290,3 +290,41 @@ def test_image_only_pdf_made_by_pillow_has_no_text(tmp_path: Path) -> None:
     src = tmp_path / "blank.pdf"
     Image.new("L", (600, 800), 255).save(src, "PDF", resolution=100)
     assert classify(src) == [PagePath.SCAN]
+
+
+def test_last_resort_is_a_picture_of_every_page(tmp_path: Path) -> None:
+    from ocr.prepare import prepare
+
+    src = _fpdf(tmp_path / "any.pdf", pages=2)
+    prepared = prepare(src, tmp_path / "w", pictures_only=True)
+    assert prepared.paths == [PagePath.RASTERIZED, PagePath.RASTERIZED]
+    assert any(w.startswith("every page rasterized") for w in prepared.warnings)
+    with pikepdf.open(prepared.pdf) as pdf:
+        assert len(pdf.pages) == 2 and not pdf.pages[0].get("/Resources").get("/Font")
+    assert classify(prepared.pdf) == [PagePath.SCAN, PagePath.SCAN]  # nothing but images
+
+
+def test_engine_rasterizes_everything_when_conversion_fails(
+    engine: OcrEngine, tmp_path: Path
+) -> None:
+    """A file our validator approves but the converter refuses still ends digitized."""
+    src = _fpdf(tmp_path / "refused.pdf")
+    calls: list[bool] = []
+    original = engine._convert
+
+    def convert_refusing_once(prepared, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(True)
+        if len(calls) == 1:
+            from ocr.errors import PdfaValidationError
+
+            raise PdfaValidationError("not approved")
+        return original(prepared, *args, **kwargs)
+
+    engine._convert = convert_refusing_once  # type: ignore[method-assign]
+    try:
+        result, out = _run(engine, src, tmp_path)
+    finally:
+        del engine._convert
+    assert result.page_paths == ["rasterized"] and len(calls) == 2
+    assert SENTENCE.split()[0] in result.page_texts[0]
+    _assert_pdfa(out)
