@@ -40,6 +40,7 @@ from ocr.engine import OcrEngine, OcrSettings  # noqa: E402
 from ocr.quality import cer, levenshtein, normalize  # noqa: E402
 from tests.ocr.langpages import (  # noqa: E402
     ADMIN_JPG,
+    CORPUS,
     ENGLISH,
     ENGLISH_GT,
     FRENCH,
@@ -127,7 +128,7 @@ def samples(tmp: Path) -> list[Sample]:
                 True,
             )
         )
-    viet = Path("/work/shared/corpus/vietnamese/tesseract_test/viet.tif")
+    viet = CORPUS / "vietnamese/tesseract_test/viet.tif"
     if viet.exists():
         gt = viet.with_name("viet.gt.txt").read_text(encoding="utf-8")
         out.append(Sample("viet.tif", image_pdf(viet, tmp / "viet.pdf"), viet, gt, "vie", True))

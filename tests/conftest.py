@@ -16,7 +16,21 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.pki", "tests.fixtures.servers"]
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("SOHOA_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+def _corpus() -> Path:
+    """SOHOA_CORPUS, else ``shared/corpus`` beside the checkout, else the workplace's copy
+    (a clone made elsewhere, such as CI's fresh clone, has no sibling ``shared``)."""
+    if os.environ.get("SOHOA_CORPUS"):
+        return Path(os.environ["SOHOA_CORPUS"])
+    beside = REPO.parent / "shared" / "corpus"
+    for candidate in (beside, Path("/work/shared/corpus")):
+        if (candidate / "MANIFEST.tsv").exists():
+            return candidate
+    return beside
+
+
+CORPUS = _corpus()
 PG_URL = os.environ.get("SOHOA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SOHOA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TOKEN = "test-token-not-secret"

@@ -11,9 +11,9 @@ from pathlib import Path
 import img2pdf
 from PIL import Image
 
+from tests.conftest import CORPUS
 from tests.ocr.pagegen import A6, Page, render_page
 
-CORPUS = Path("/work/shared/corpus")
 ENGLISH_GT = CORPUS / "english_gt/tesseract_test"
 ADMIN_JPG = CORPUS / "vietnamese/real_photos_scans/administrative_documents.jpg"
 
