@@ -102,7 +102,7 @@ def test_ghostscript_ps2pdf(engine: OcrEngine, tmp_path: Path) -> None:
     src = tmp_path / "ps2pdf.pdf"
     subprocess.run(["ps2pdf", str(ps), str(src)], check=True, capture_output=True)
     result, out = _run(engine, src, tmp_path)
-    assert result.page_paths[0] in ("text", "rasterized")
+    assert result.page_paths == ["text"]  # Ghostscript leaves Helvetica out; URW's goes in
     assert "2026-118" in result.page_texts[0]
     _assert_pdfa(out)
 
