@@ -6,24 +6,13 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import update
 
 from ingest.pipeline import claim, run_step, sweep
-from sohoa.factory import Services, build
+from sohoa.factory import Services
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, Step, utcnow
 from tests.factories import make_scan
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def services(request: pytest.FixtureRequest, make_settings) -> Services:  # type: ignore[no-untyped-def]
-    overrides = {}
-    if request.param == "postgresql":
-        overrides["database_url"] = request.getfixturevalue("pg_database")
-    svc = build(make_settings(**overrides))
-    yield svc
-    svc.engine.dispose()
 
 
 def _add_scan(services: Services, **kw: object) -> str:

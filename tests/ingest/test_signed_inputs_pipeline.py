@@ -28,16 +28,6 @@ pytestmark = pytest.mark.slow
 TEXT = "GIẤY CHỨNG NHẬN\nSố: 123/GCN-STP\nHọ và tên: Trần Văn Bình\nngày 03 tháng 11 năm 2026"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def services(request: pytest.FixtureRequest, make_settings) -> Services:  # type: ignore[no-untyped-def]
-    overrides = {}
-    if request.param == "postgresql":
-        overrides["database_url"] = request.getfixturevalue("pg_database")
-    svc = build(make_settings(**overrides))
-    yield svc
-    svc.engine.dispose()
-
-
 @pytest.fixture
 def sqlite_services(make_settings) -> Services:  # type: ignore[no-untyped-def]
     svc = build(make_settings())
