@@ -231,6 +231,13 @@ def digitize(
     out: Annotated[Path, typer.Option(help="Where to write the signed PDFs.")] = Path("digitized"),
     clerk: Annotated[str | None, typer.Option(help="Clerk whose certificate signs.")] = None,
     password: Annotated[str | None, typer.Option(help="Password of encrypted PDFs.")] = None,
+    languages: Annotated[
+        str | None,
+        typer.Option(
+            help="Read every page in these (vi, en, fr; comma-separated) instead of "
+            "Vietnamese first with English or French where a page is not."
+        ),
+    ] = None,
 ) -> None:
     """Run the whole pipeline locally on FILES, without a broker, and print a summary table."""
     from ingest.errors import IngestError
@@ -245,6 +252,7 @@ def digitize(
     services = build(_settings())
     out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str, str, str]] = []
+    notices: list[tuple[str, str]] = []
     failures = 0
     with Progress(
         TextColumn("{task.description}"),
@@ -265,7 +273,12 @@ def digitize(
                         max_bytes=services.settings.max_upload_bytes,
                     )
                 accepted = accept_upload(
-                    services, spooled, filename=path.name, clerk_id=clerk, password=password
+                    services,
+                    spooled,
+                    filename=path.name,
+                    clerk_id=clerk,
+                    password=password,
+                    languages=languages,
                 )
                 scan_id = accepted.scan.id
                 for step in (Step.OCR, Step.SIGN):
@@ -284,7 +297,9 @@ def digitize(
                         else f"{scan.status}: {scan.reason_code}"
                     )
                     pages = str(scan.pages_total or "-")
+                    notices.extend((path.name, w) for w in scan.warnings if "rescan_suggested" in w)
                     if doc is not None:
+                        pages = f"{doc.pages} {_paths_summary(doc.page_info)}"
                         target = out / f"{path.stem}.signed.pdf"
                         services.store.get_to_file(doc.object_key, target)
                         output = str(target)
@@ -305,11 +320,21 @@ def digitize(
             rows.append((path.name, pages, status, output, valid))
             progress.remove_task(task)
             progress.advance(overall)
-    table = Table("file", "pages", "status", "output", "signature valid")
+    table = Table("file", "pages (paths)", "status", "output", "signature valid")
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for name, notice in notices:
+        console.print(f"{name}: {notice}")
     raise typer.Exit(1 if failures else 0)
+
+
+def _paths_summary(page_info: list[dict[str, object]]) -> str:
+    """ "(text 2, scan 1)": how the pages were made, for the operator's table."""
+    from collections import Counter
+
+    counts = Counter(str(page.get("path")) for page in page_info)
+    return "(" + ", ".join(f"{path} {n}" for path, n in counts.items()) + ")" if counts else ""
 
 
 def _progress_watcher(services, scan_id: str, progress: Progress, task) -> threading.Event:  # type: ignore[no-untyped-def]

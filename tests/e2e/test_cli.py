@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.ocr.pagegen import A6, render_page
 
@@ -66,6 +67,48 @@ def test_digitize_then_verify(tmp_path: Path) -> None:
     garbage.write_bytes(b"%PDF-1.7 nothing here")
     bad = _sohoa("verify", str(garbage), data_dir=data, cwd=tmp_path)
     assert bad.returncode == 1 and "NOT VALID" in bad.stdout
+
+
+def test_digitize_a_born_digital_pdf_and_a_poor_capture(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    from tests.ocr.pagegen import SANS
+
+    pdf = FPDF(format=(148, 210))
+    pdf.add_font("noto", fname=str(SANS))
+    pdf.set_font("noto", size=12)
+    pdf.add_page()
+    pdf.cell(0, 8, "Giấy xác nhận tình trạng hôn nhân")
+    born_digital = tmp_path / "xac-nhan.pdf"
+    pdf.output(str(born_digital))
+    blank = tmp_path / "mat-sau.png"
+    Image.new("L", (1240, 1754), 255).save(blank, dpi=(300, 300))
+    data = tmp_path / "data"
+
+    result = _sohoa(
+        "digitize",
+        str(born_digital),
+        str(blank),
+        "--out",
+        str(tmp_path / "out"),
+        data_dir=data,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(text 1)" in result.stdout and "(scan 1)" in result.stdout
+    assert "mat-sau.png: rescan_suggested" in result.stdout  # said while the citizen is there
+
+    refused = _sohoa(
+        "digitize",
+        str(born_digital),
+        "--languages",
+        "klingon",
+        "--out",
+        str(tmp_path / "o2"),
+        data_dir=data,
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 1 and "refused: invalid_field" in refused.stdout
 
 
 def test_pki_init_is_marked_not_for_production(tmp_path: Path) -> None:
