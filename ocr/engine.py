@@ -105,6 +105,10 @@ class OcrResult:
     page_quality: list[capture.PageQuality] = field(default_factory=list)
 
 
+#: Pages that carry no text of their own (ocr.prepare judged them): only these are straightened.
+_PICTURE_PATHS = (PagePath.SCAN, PagePath.RASTERIZED)
+
+
 @dataclass
 class _Fixes:
     rotated: list[int] = field(default_factory=list)
@@ -206,7 +210,9 @@ class OcrEngine:
         """OCR the pages that need it and write PDF/A-2b; born-digital files skip OCRmyPDF."""
         if prepared.ocr_pages:
             work_dir.mkdir(parents=True, exist_ok=True)
-            source = self._straighten(prepared.pdf, work_dir, fixes)
+            # Scans and our own pictures may be turned or skewed; pages with text are not.
+            pictures = [i for i, path in enumerate(prepared.paths) if path in _PICTURE_PATHS]
+            source = self._straighten(prepared.pdf, pictures, work_dir, fixes)
             mixed = PagePath.MIXED in prepared.paths
             self._ocr(source, output, pages=prepared.ocr_pages, redo=mixed)
         else:
@@ -254,17 +260,17 @@ class OcrEngine:
             plugins=[PLUGIN],
         )
 
-    def _straighten(self, source: Path, work_dir: Path, fixes: _Fixes) -> Path:
-        """Detect and fix orientation and skew of scan pages; return the PDF to OCR."""
+    def _straighten(self, source: Path, pictures: list[int], work_dir: Path, fixes: _Fixes) -> Path:
+        """Detect and fix orientation and skew of the ``pictures`` pages (0-based) that draw an
+        image; return the PDF to OCR."""
         s = self.settings
         if s.max_image_mpixels:
             Image.MAX_IMAGE_PIXELS = int(s.max_image_mpixels * 1_000_000)
         with pikepdf.open(source) as pdf:  # ocr.prepare wrote it: readable, not encrypted
             scans = []
-            for index, page in enumerate(pdf.pages):
+            for index in pictures:
+                page = pdf.pages[index]
                 try:
-                    if scanpage.page_has_text(page):
-                        continue  # its path is recorded by ocr.prepare
                     if page.get_images():  # OCRmyPDF leaves pages without images alone too
                         scans.append(index)
                 except Exception:  # malformed content: OCRmyPDF will judge the page

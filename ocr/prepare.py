@@ -37,7 +37,7 @@ from pikepdf.pdfa import Finding
 
 from ocr.errors import OcrInputError, PdfaValidationError
 from ocr.fonts import embed_missing_fonts
-from ocr.scanpage import inherited, page_box, page_has_text, page_rotation
+from ocr.scanpage import inherited, page_box, page_rotation, text_drawn
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +164,14 @@ def prepare(src: Path, work_dir: Path, *, pictures_only: bool = False) -> Prepar
             if not findings:
                 pdf.save(out)
                 return Prepared(out, paths, attachments, warnings)
-            culprits = _pages_holding(pdf, findings) - raster
-            reasons = _reasons_by_page(pdf, findings, culprits)
+            by_page = _pages_of(pdf, findings)
+            culprits = set(by_page) - raster
         if not culprits:
             # Something of the document itself, not of a page: its pages can still be kept.
             reason = "; ".join(sorted({f.message for f in findings})[:3])
             return _as_pictures(current, out, attachments, warnings, reason)
         for i in sorted(culprits):
-            warnings.append(f"page {i + 1} rasterized: {reasons[i]}")
+            warnings.append(f"page {i + 1} rasterized: {_plain_reason(by_page[i])}")
         raster |= culprits
     return _as_pictures(current, out, attachments, warnings, "too many problems to repair")
 
@@ -393,7 +393,7 @@ def classify(path: Path) -> list[PagePath]:
     with pikepdf.open(path) as pdf:
         for page, text in zip(pdf.pages, texts, strict=True):
             try:
-                has_text = page_has_text(page)
+                has_text, visible = text_drawn(page)
                 share = image_share(page)
             except Exception:  # unparsable content: render it and read the pixels
                 paths.append(PagePath.RASTERIZED)
@@ -402,44 +402,12 @@ def classify(path: Path) -> list[PagePath]:
                 paths.append(PagePath.SCAN)
             elif not readable(text):
                 paths.append(PagePath.RASTERIZED)
-            elif share >= MIXED_IMAGE_SHARE and _draws_visible_text(page):
+            # Only invisible text over an image is a scan OCRed before us: its layer is kept.
+            elif share >= MIXED_IMAGE_SHARE and visible:
                 paths.append(PagePath.MIXED)
             else:
                 paths.append(PagePath.TEXT)
     return paths
-
-
-def _draws_visible_text(page: pikepdf.Page) -> bool:
-    """False when every glyph is drawn invisibly (render mode 3): a scan OCRed before us,
-    whose text layer we keep rather than read the image twice."""
-    seen: set[tuple[int, int]] = set()
-
-    def walk(container: pikepdf.Object | pikepdf.Page, resources: object, mode: int) -> bool:
-        stack: list[int] = []
-        xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
-        for instruction in pikepdf.parse_content_stream(container, "q Q Tr Tj TJ ' \" Do"):
-            operands, name = _operands(instruction), str(instruction.operator)
-            if name == "q":
-                stack.append(mode)
-            elif name == "Q":
-                mode = stack.pop() if stack else mode
-            elif name == "Tr" and operands:
-                mode = int(operands[0])
-            elif name == "Do" and isinstance(xobjs, Dictionary):
-                xobj = xobjs.get(operands[0])
-                if (
-                    isinstance(xobj, Stream)
-                    and xobj.get("/Subtype") == Name.Form
-                    and xobj.objgen not in seen
-                ):
-                    seen.add(xobj.objgen)
-                    if walk(xobj, xobj.get("/Resources", resources), mode):
-                        return True
-            elif name != "Do" and mode != 3:
-                return True
-        return False
-
-    return walk(page, inherited(page.obj, "/Resources"), 0)
 
 
 def _operands(instruction: object) -> list[Any]:
@@ -623,15 +591,6 @@ def _pages_of(pdf: pikepdf.Pdf, findings: list[Finding]) -> dict[int, list[Findi
         for objgen in seen & wanted.keys():
             found.setdefault(index, []).extend(wanted[objgen])
     return found
-
-
-def _pages_holding(pdf: pikepdf.Pdf, findings: list[Finding]) -> set[int]:
-    return set(_pages_of(pdf, findings))
-
-
-def _reasons_by_page(pdf: pikepdf.Pdf, findings: list[Finding], pages: set[int]) -> dict[int, str]:
-    by_page = _pages_of(pdf, findings)
-    return {i: _plain_reason(by_page.get(i, [])) for i in pages}
 
 
 def _plain_reason(findings: list[Finding]) -> str:

@@ -72,26 +72,48 @@ def page_box(page: pikepdf.Page) -> tuple[float, float, float, float]:
 
 def page_has_text(page: pikepdf.Page) -> bool:
     """Any text-showing operator in the page or its Form XObjects (visible or not)."""
-    seen: set[tuple[int, int]] = set()
+    return text_drawn(page)[0]
 
-    def walk(container: object, resources: object) -> bool:
-        ops = pikepdf.parse_content_stream(container, "Tj TJ ' \" Do")
-        for operands, op in ops:
-            if str(op) != "Do":
-                return True
-            xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
-            xobj = xobjs.get(operands[0]) if isinstance(xobjs, Dictionary) else None
-            if (
-                isinstance(xobj, Stream)
-                and xobj.get("/Subtype") == Name.Form
-                and xobj.objgen not in seen
-            ):
-                seen.add(xobj.objgen)
-                if walk(xobj, xobj.get("/Resources", resources)):
+
+def text_drawn(page: pikepdf.Page) -> tuple[bool, bool]:
+    """(draws any glyph, draws a visible one), in the page and its Form XObjects.
+
+    Render mode 3 is invisible: the text layer OCR lays over a scan.
+    """
+    seen: set[tuple[int, int]] = set()
+    found = False
+
+    def walk(container: object, resources: object, mode: int) -> bool:
+        """True as soon as a visible glyph is drawn."""
+        nonlocal found
+        stack: list[int] = []
+        xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
+        for operands, op in pikepdf.parse_content_stream(container, "q Q Tr Tj TJ ' \" Do"):
+            name = str(op)
+            if name == "q":
+                stack.append(mode)
+            elif name == "Q":
+                mode = stack.pop() if stack else mode
+            elif name == "Tr":
+                mode = int(operands[0]) if operands else mode
+            elif name == "Do":
+                xobj = xobjs.get(operands[0]) if isinstance(xobjs, Dictionary) else None
+                if (
+                    isinstance(xobj, Stream)
+                    and xobj.get("/Subtype") == Name.Form
+                    and xobj.objgen not in seen
+                ):
+                    seen.add(xobj.objgen)
+                    if walk(xobj, xobj.get("/Resources", resources), mode):
+                        return True
+            else:
+                found = True
+                if mode != 3:
                     return True
         return False
 
-    return walk(page, inherited(page.obj, "/Resources"))
+    visible = walk(page, inherited(page.obj, "/Resources"), 0)
+    return found, visible
 
 
 def single_image(page: pikepdf.Page) -> tuple[Stream, Affine] | None:
