@@ -94,3 +94,44 @@ class WorkDirFull(IngestError):
     code = "work_dir_full"
     http_status = 507
     retryable = True
+
+
+class OverBudget(IngestError):
+    """A PDF would cost more to render or inflate than a counter's paper ever needs.
+
+    Found from the PDF's own numbers before anything is drawn or inflated (:mod:`ingest.budget`).
+    """
+
+    code = "pdf_over_budget"
+    http_status = 413
+
+
+class PageTooLarge(OverBudget):
+    code = "page_too_large"
+
+
+class PagePixelsTooMany(OverBudget):
+    code = "page_pixels_too_many"
+
+
+class DocumentPixelsTooMany(OverBudget):
+    code = "document_pixels_too_many"
+
+
+class PdfImageTooLarge(OverBudget):
+    code = "pdf_image_too_large"
+
+
+class StreamTooLarge(OverBudget):
+    code = "pdf_stream_too_large"
+
+
+class InflatedTooLarge(OverBudget):
+    code = "pdf_inflated_too_large"
+
+
+class InflationRatio(OverBudget):
+    """A small stream that inflates far beyond what text or drawings compress to: a bomb."""
+
+    code = "pdf_inflation_ratio"
+    http_status = 422

@@ -7,14 +7,17 @@ here, so a truncated or damaged file fails now, with a reason, instead of deep i
 
 from __future__ import annotations
 
+import logging
 import shutil
 import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import CorruptFile, ImageTooLarge
-from ingest.validate import PDF, Limits, inspect
+from ingest.errors import CorruptFile
+from ingest.validate import PDF, Limits, damaged_image, image_too_large, inspect, pillow_limit
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DPI = 300
 MISSING_DPI_WARNING = "dpi_missing_assumed_300"
@@ -28,7 +31,11 @@ class NormalizedInput:
 
 
 def normalize(src: Path, work_dir: Path, limits: Limits) -> NormalizedInput:
-    """Turn ``src`` (any accepted type) into ``work_dir/normalized.pdf``."""
+    """Turn ``src`` (any accepted type) into ``work_dir/normalized.pdf``.
+
+    :func:`inspect` runs again here, budgets included: the worker's second line of defence for
+    a file that reached it without the upload's checks (or under older, looser settings).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     inspection = inspect(src, limits)
     dest = work_dir / "normalized.pdf"
@@ -48,7 +55,11 @@ def _check_pdf_readable(src: Path) -> None:
             for page in pdf.pages:
                 page.mediabox  # noqa: B018 - touching it resolves the inherited box
     except (pikepdf.PdfError, RecursionError, OSError, ValueError, KeyError) as exc:
-        raise CorruptFile(f"the PDF is damaged and cannot be read: {exc}") from None
+        log.info("unreadable PDF page tree: %s: %s", type(exc).__name__, exc)
+        raise CorruptFile(
+            "Tệp PDF bị hỏng, không đọc được: hãy xuất lại tệp hoặc quét lại giấy tờ. "
+            "(The PDF is damaged and cannot be read.)"
+        ) from None
 
 
 def _images_to_pdf(src: Path, dest: Path, work_dir: Path, limits: Limits) -> NormalizedInput:
@@ -58,6 +69,7 @@ def _images_to_pdf(src: Path, dest: Path, work_dir: Path, limits: Limits) -> Nor
     notes: list[str] = []
     frames: list[Path] | None = None
     dpi_missing = False
+    pillow_limit(limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -75,12 +87,12 @@ def _images_to_pdf(src: Path, dest: Path, work_dir: Path, limits: Limits) -> Nor
                 if needs_flatten:
                     frames = _flatten_frames(img, count, work_dir)
                     notes.append("alpha_or_high_bit_depth_flattened")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"refused as a decompression bomb: {exc}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise image_too_large(limits) from None
     except UnidentifiedImageError:
         raise CorruptFile("the image cannot be read; it is damaged or not an image") from None
     except (OSError, SyntaxError, ValueError, TypeError, struct.error, EOFError) as exc:
-        raise CorruptFile(f"the image is damaged: {exc}") from None
+        raise damaged_image(exc) from None
 
     layout = img2pdf.get_fixed_dpi_layout_fun((DEFAULT_DPI, DEFAULT_DPI)) if dpi_missing else None
     if dpi_missing:
@@ -93,7 +105,7 @@ def _images_to_pdf(src: Path, dest: Path, work_dir: Path, limits: Limits) -> Nor
         with dest.open("wb") as out:
             img2pdf.convert(*inputs, outputstream=out, **kwargs)
     except (img2pdf.ImageOpenError, img2pdf.AlphaChannelError, ValueError, OSError) as exc:
-        raise CorruptFile(f"the image cannot be converted to PDF: {exc}") from None
+        raise damaged_image(exc) from None
     return NormalizedInput(dest, len(frames) if frames else count, notes)
 
 

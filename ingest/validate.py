@@ -7,6 +7,7 @@ worker's normalize step, where a damaged file ends the scan ``failed`` with a re
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import struct
 import unicodedata
@@ -36,13 +37,22 @@ PDF = "application/pdf"
 
 EXTENSIONS = {JPEG: "jpg", PNG: "png", TIFF: "tif", PDF: "pdf"}
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Limits:
+    """What one upload may cost; the PDF budgets are explained in :mod:`ingest.budget`."""
+
     max_bytes: int
     max_pages: int
     max_page_pixels: int
     max_total_pixels: int
+    max_page_area_in2: float = 1_300.0
+    max_document_pixels: int = 5_000_000_000
+    max_stream_bytes: int = 256 * 2**20
+    max_inflated_bytes: int = 4 * 2**30
+    max_inflation_ratio: float = 100.0
 
 
 @dataclass
@@ -118,9 +128,37 @@ def inspect(path: Path, limits: Limits, *, password: str | None = None) -> Inspe
     return _inspect_image(path, media_type, limits)
 
 
+def pillow_limit(limits: Limits) -> None:
+    """Make our pixel limit the one that decides, not Pillow's built-in 89 MP bomb guard.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` (errors above twice that) while it reads the
+    header; the callers turn that warning into :class:`ImageTooLarge`. It is Pillow-global,
+    so it is set where images are opened, from the setting, never at import.
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = limits.max_page_pixels
+
+
+def image_too_large(limits: Limits) -> ImageTooLarge:
+    return ImageTooLarge(
+        f"Ảnh lớn hơn giới hạn {limits.max_page_pixels / 1e6:,.0f} triệu điểm ảnh một trang: "
+        "hãy quét lại ở 300 dpi. (The image has too many pixels; scan at 300 dpi.)"
+    )
+
+
+def damaged_image(exc: BaseException) -> CorruptFile:
+    """A plain message for the counter; Pillow's own words (and any path) go to the log."""
+    log.info("unreadable image: %s: %s", type(exc).__name__, exc)
+    return CorruptFile(
+        "Ảnh bị hỏng, không đọc được: hãy quét lại giấy tờ. (The image is damaged; scan again.)"
+    )
+
+
 def _inspect_image(path: Path, media_type: str, limits: Limits) -> Inspection:
     from PIL import Image, UnidentifiedImageError
 
+    pillow_limit(limits)
     total = 0
     try:
         with warnings.catch_warnings():
@@ -144,23 +182,27 @@ def _inspect_image(path: Path, media_type: str, limits: Limits) -> Inspection:
                     total += pixels
                     if total > limits.max_total_pixels:
                         raise ImageTooLarge("the pages together exceed the pixel limit")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"refused as a decompression bomb: {exc}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise image_too_large(limits) from None
     except UnidentifiedImageError:
         raise CorruptFile("the image cannot be read; it is damaged or not an image") from None
     except (OSError, SyntaxError, ValueError, TypeError, struct.error, EOFError) as exc:
-        raise CorruptFile(f"the image is damaged: {exc}") from None
+        raise damaged_image(exc) from None
     return Inspection(media_type, frames)
 
 
 def _inspect_pdf(path: Path, limits: Limits, password: str | None) -> Inspection:
     import pikepdf
 
+    from ingest.budget import check_pdf
+
     try:
         with pikepdf.open(path, password=password or "") as pdf:
             pages = len(pdf.pages)
             encrypted = pdf.is_encrypted
             dynamic_xfa = bool(pdf.Root.get("/NeedsRendering", False))
+            if 0 < pages <= limits.max_pages and not dynamic_xfa:
+                check_pdf(pdf, limits)  # before anything renders or inflates it
     except pikepdf.PasswordError:
         if password:
             raise WrongPassword("the password given does not open this PDF") from None
@@ -169,7 +211,11 @@ def _inspect_pdf(path: Path, limits: Limits, password: str | None) -> Inspection
             "or ask the citizen for an unprotected copy"
         ) from None
     except (pikepdf.PdfError, RecursionError, OSError, ValueError) as exc:
-        raise CorruptFile(f"the PDF is damaged and cannot be read: {exc}") from None
+        log.info("unreadable PDF: %s: %s", type(exc).__name__, exc)
+        raise CorruptFile(
+            "Tệp PDF bị hỏng, không đọc được: hãy xuất lại tệp hoặc quét lại giấy tờ. "
+            "(The PDF is damaged and cannot be read.)"
+        ) from None
     if dynamic_xfa:
         raise XfaForm(
             "Biểu mẫu XFA động (LiveCycle) chưa có trang để số hóa: mở tệp bằng Adobe Reader, "

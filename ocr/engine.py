@@ -28,11 +28,11 @@ from typing import Any
 import pikepdf
 from PIL import Image
 
-from ocr import capture, geometry, pdfium, scanpage
+from ocr import capture, childlimits, geometry, pdfium, scanpage
 from ocr.errors import OcrEngineError, OcrError, PdfaValidationError, translate
 from ocr.extract import page_texts
 from ocr.pdfa import PdfaReport, check_pdfa
-from ocr.prepare import Attachment, PagePath, Prepared, prepare
+from ocr.prepare import MAX_STREAM_BYTES, Attachment, PagePath, Prepared, prepare
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,10 @@ class OcrSettings:
     tesseract_timeout: float = 180
     max_image_mpixels: float = 250
     optimize: int = 1
+    #: ``RLIMIT_AS`` of each Tesseract child in MB (0: none); see :mod:`ocr.childlimits`.
+    child_memory_mb: int = 2048
+    #: The most a content stream may inflate to before it is parsed and re-emitted.
+    max_stream_bytes: int = MAX_STREAM_BYTES
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class OcrEngine:
         # Tesseract's OpenMP threads fight each other on a busy machine (12 s instead of 2 s a
         # page); parallelism comes from ``jobs``. Set before any Tesseract runs, not at import.
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        childlimits.install(self.settings.child_memory_mb)
 
     def run(
         self,
@@ -151,14 +156,23 @@ class OcrEngine:
         try:
             if languages is not None:
                 forced.enter_context(plugin.page_options(languages))
-            prepared = prepare(Path(input_pdf), work_dir / "prepare")
+            prepared = prepare(
+                Path(input_pdf),
+                work_dir / "prepare",
+                max_stream_bytes=self.settings.max_stream_bytes,
+            )
             fixes = _Fixes(warnings=list(prepared.warnings))
             try:
                 self._convert(prepared, Path(output_pdf), work_dir, fixes, progress)
             except PdfaValidationError as exc:
                 # No scan ends pdfa_invalid while pictures of its pages would have been valid.
                 log.warning("PDF/A conversion failed (%s); rasterizing every page", exc)
-                prepared = prepare(Path(input_pdf), work_dir / "pictures", pictures_only=True)
+                prepared = prepare(
+                    Path(input_pdf),
+                    work_dir / "pictures",
+                    pictures_only=True,
+                    max_stream_bytes=self.settings.max_stream_bytes,
+                )
                 fixes = _Fixes(warnings=list(prepared.warnings))
                 self._convert(prepared, Path(output_pdf), work_dir / "again", fixes, progress)
             report = check_pdfa(Path(output_pdf))
@@ -178,7 +192,7 @@ class OcrEngine:
         except Exception as exc:
             if isinstance(exc.__cause__, plugin.CallbackError):
                 raise exc.__cause__.original from None
-            raise translate(exc) from exc
+            raise (childlimits.memory_error(exc) or translate(exc)) from exc
         finally:
             forced.close()
             plugin.current_progress.reset(token)

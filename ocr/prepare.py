@@ -11,7 +11,14 @@ page takes the path its content needs (:class:`PagePath`):
 Before that, what PDF/A-2 forbids is taken out of the document: actions and JavaScript,
 embedded files (set aside and returned, to be stored beside the document), optional content,
 filled form fields (flattened into the page), annotations without appearances, dynamic XFA
-(refused). pikepdf's PDF/A validator then says what is still wrong; keys it does not know are
+(refused). Then nothing passes through as it came ("sign only what we made"): every content
+stream (pages, forms, appearances, patterns, glyphs, soft masks) is parsed and written again
+with only the operators PDF defines, so junk, unknown operators and trailing bytes are gone;
+image data ends where its picture ends (after the JPEG's EOI; at width × height for Flate);
+JavaScript, launch, remote and multimedia actions go wherever they hang (outlines, links,
+``/Next`` chains); a stream too large to parse safely ends the scan instead. pikepdf writes
+only objects reachable from the catalog, so an unused stream never reaches the output.
+pikepdf's PDF/A validator then says what is still wrong; keys it does not know are
 dropped, and a page that still carries a construct it cannot approve (an unembedded font,
 Type 3 fonts, shadings, JPEG 2000, CMYK without a matching intent) is rasterized, with a
 warning that says so. The validator approves only what it knows conforms, so a page we keep is
@@ -35,6 +42,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream
 from pikepdf.pdfa import Finding
 
+from ocr import budget
 from ocr.errors import OcrInputError, PdfaValidationError
 from ocr.fonts import embed_missing_fonts
 from ocr.scanpage import inherited, page_box, page_rotation, text_drawn
@@ -47,6 +55,8 @@ RASTER_DPI = 300
 MIXED_IMAGE_SHARE = 0.25
 #: Embedded files above this size are not kept (the upload limit bounds the whole file anyway).
 MAX_ATTACHMENT_BYTES = 64 * 1024 * 1024
+#: A content stream is parsed only up to this size decoded (the upload budget's default).
+MAX_STREAM_BYTES = 256 * 1024 * 1024
 _FIX_ROUNDS = 4
 
 _CATALOG_DROP = (
@@ -64,7 +74,6 @@ _CATALOG_DROP = (
     "/AF",
 )
 _PAGE_DROP = ("/AA", "/AF", "/Thumb", "/Trans", "/PieceInfo", "/PresSteps", "/Dur", "/B")
-_LINK_ACTIONS = {Name.URI, Name.GoTo}
 _UNKNOWN_KEYS = re.compile(r"unrecognized key\(s\) (.+) are not checked")
 _OBJ = re.compile(r"^obj (\d+) (\d+)")
 _KEY_AT = re.compile(r"\) (/\w+)$")
@@ -112,11 +121,18 @@ class Prepared:
         return [i for i, path in enumerate(self.paths, 1) if path.needs_ocr]
 
 
-def prepare(src: Path, work_dir: Path, *, pictures_only: bool = False) -> Prepared:
+def prepare(
+    src: Path,
+    work_dir: Path,
+    *,
+    pictures_only: bool = False,
+    max_stream_bytes: int = MAX_STREAM_BYTES,
+) -> Prepared:
     """Write ``work_dir/prepared.pdf``: ``src`` with every page on its path, PDF/A-approvable.
 
     ``pictures_only`` skips straight to the last resort: a new document made of a picture of
     each page (for when a later step still could not make PDF/A of the prepared file).
+    ``max_stream_bytes`` bounds every stream that is parsed and re-emitted.
     """
     from pikepdf.pdfa import prepare as pdfa_prepare
 
@@ -142,6 +158,9 @@ def prepare(src: Path, work_dir: Path, *, pictures_only: bool = False) -> Prepar
             )
         for number, page in enumerate(pdf.pages, 1):
             _strip_page(page, number, warnings)
+        _defuse_actions(pdf)
+        _reemit_content(pdf, max_stream_bytes, warnings)
+        _trim_images(pdf, warnings)
         staged = work_dir / "stage.pdf"
         pdf.save(staged)
     out = work_dir / "prepared.pdf"
@@ -363,8 +382,7 @@ def _strip_page(page: pikepdf.Page, number: int, warnings: list[str]) -> None:
         if "/AA" in annot:
             del annot["/AA"]
         if subtype == Name.Link:
-            action = annot.get("/A")
-            if isinstance(action, Dictionary) and action.get("/S") not in _LINK_ACTIONS:
+            if "/A" in annot and not _safe_action(annot.get("/A")):
                 del annot["/A"]
             kept.append(annot)
         elif subtype == Name.Popup:
@@ -381,6 +399,128 @@ def _strip_page(page: pikepdf.Page, number: int, warnings: list[str]) -> None:
         page.obj.Annots = kept
     else:
         del page.obj["/Annots"]
+
+
+# --- sign only what we made -------------------------------------------------------------------
+
+#: Every operator ISO 32000 defines; anything else in a content stream is dropped.
+_OPERATORS = frozenset(
+    b"b B b* B* BDC BI BMC BT BX c cm CS cs d d0 d1 Do DP EI EMC ET EX f F f* G g gs h i ID j J K k l "
+    b"m M MP n q Q re RG rg ri s S SC sc SCN scn sh T* Tc Td TD Tf Tj TJ TL Tm Tr Ts Tw Tz v w "
+    b"W W* y ' \"".split()
+)
+_SAFE_SCHEMES = ("http://", "https://", "mailto:")
+_OUTLINE_LIMIT = 10_000
+
+
+def _safe_action(action: object) -> bool:
+    """A go-to inside the document or a web/mail link; never script, launch or a chain."""
+    if not isinstance(action, Dictionary) or "/Next" in action:
+        return False
+    kind = action.get("/S")
+    if kind == Name.GoTo:
+        return True
+    if kind == Name.URI:
+        uri = action.get("/URI")
+        text = bytes(uri).decode("latin-1") if isinstance(uri, pikepdf.String) else ""
+        text = "".join(ch for ch in text if ch > " ").lower()
+        return text.startswith(_SAFE_SCHEMES)
+    return False
+
+
+def _defuse_actions(pdf: pikepdf.Pdf) -> None:
+    """JavaScript and multimedia wherever pikepdf's sanitizer finds them; outline actions
+    other than a go-to or a web link (launch, remote go-to, form submission) by us."""
+    from pikepdf.sanitize import Sanitizer
+
+    Sanitizer().remove_javascript().remove_multimedia().apply(pdf)
+    outlines = pdf.Root.get("/Outlines")
+    stack = [outlines.get("/First")] if isinstance(outlines, Dictionary) else []
+    seen: set[tuple[int, int]] = set()
+    while stack and len(seen) < _OUTLINE_LIMIT:
+        item = stack.pop()
+        if not isinstance(item, Dictionary) or (item.is_indirect and item.objgen in seen):
+            continue
+        if item.is_indirect:
+            seen.add(item.objgen)
+        if "/A" in item and not _safe_action(item.get("/A")):
+            del item["/A"]
+        stack.extend(item.get(key) for key in ("/First", "/Next"))
+
+
+def _reemit_content(pdf: pikepdf.Pdf, limit: int, warnings: list[str]) -> None:
+    """Parse every content stream and write back only what PDF defines."""
+    done: set[tuple[int, int]] = set()
+    dropped = 0
+    for scope in pdf.content_scopes():
+        content = scope.content
+        if isinstance(content, Stream):
+            if content.objgen in done:
+                continue
+            done.add(content.objgen)
+            streams = [content]
+        else:
+            page_contents = content.get("/Contents")
+            parts = page_contents if isinstance(page_contents, Array) else [page_contents]
+            streams = [part for part in parts if isinstance(part, Stream)]
+        for stream in streams:
+            try:
+                size = budget.decoded_size(stream, limit)
+            except budget.Unmeasurable:
+                size = limit + 1
+            if size > limit:
+                raise budget.StreamOverBudget(
+                    f"a content stream inflates beyond {limit // 2**20} MB; refused"
+                )
+        try:
+            instructions = pikepdf.parse_content_stream(content)
+        except pikepdf.PdfError:
+            log.info("unparsable content stream in %s; left for rasterizing", scope.kind)
+            continue
+        kept = []
+        for instruction in instructions:
+            inline = isinstance(instruction, pikepdf.ContentStreamInlineImage)
+            if inline or instruction.operator.unparse() in _OPERATORS:
+                kept.append(instruction)
+            else:
+                dropped += 1
+        data = zlib.compress(pikepdf.unparse_content_stream(kept), 6)
+        if isinstance(content, Stream):
+            content.write(data, filter=Name.FlateDecode)
+        else:
+            content.Contents = pdf.make_stream(data, Filter=Name.FlateDecode)
+    if dropped:
+        warnings.append(f"{dropped} unknown content operator(s) removed")
+
+
+def _trim_images(pdf: pikepdf.Pdf, warnings: list[str]) -> None:
+    """Image data ends with its picture: bytes after a JPEG's EOI or beyond a Flate image's
+    width × height are what a viewer never shows, and a place to smuggle a payload."""
+    trimmed = 0
+    for obj in pdf.objects:
+        if not isinstance(obj, Stream) or obj.get("/Subtype") != Name.Image:
+            continue
+        try:
+            chain = budget.filters(obj)
+        except budget.Unmeasurable:
+            continue
+        parms = obj.get("/DecodeParms")
+        if chain == [Name.DCTDecode]:
+            raw = obj.read_raw_bytes()
+            end = budget.jpeg_end(raw)
+            if end is not None and end < len(raw):
+                obj.write(raw[:end], filter=Name.DCTDecode, decode_parms=parms)
+                trimmed += 1
+        elif chain == [Name.FlateDecode]:
+            expected = budget.expected_image_bytes(obj)
+            if expected is None:
+                continue
+            data, more = budget.inflate_at_most(obj.read_raw_bytes(), expected)
+            if more:
+                obj.write(zlib.compress(data, 6), filter=Name.FlateDecode, decode_parms=parms)
+                trimmed += 1
+    if trimmed:
+        warnings.append(f"{trimmed} image(s) carried bytes beyond their picture; removed")
 
 
 # --- page classification ----------------------------------------------------------------------

@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 DEV_CLERKS = (("clerk1", "Nguyễn Thị Lan"), ("clerk2", "Trần Văn Minh"))
 
 
+class ConfigurationError(Exception):
+    """The settings cannot run this service; an operator must change them before it starts."""
+
+    code = "configuration_invalid"
+    http_status = 500
+    retryable = False
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -47,12 +55,27 @@ class Services:
     # The time the domain sees; tests put a settable clock here to cross Tết on purpose.
     clock: Callable[[], datetime] = field(default=utcnow)
 
+    @cached_property
+    def url_secret(self) -> bytes:
+        """The installation's URL secret (see :func:`url_secret`); never logged or served."""
+        return url_secret(self.settings)
+
     @property
     def limits(self) -> Limits:
         from ingest.validate import Limits
 
         s = self.settings
-        return Limits(s.max_upload_bytes, s.max_pages, s.max_page_pixels, s.max_total_pixels)
+        return Limits(
+            s.max_upload_bytes,
+            s.max_pages,
+            s.max_page_pixels,
+            s.max_total_pixels,
+            max_page_area_in2=s.max_page_area_in2,
+            max_document_pixels=s.max_document_pixels,
+            max_stream_bytes=s.max_stream_bytes,
+            max_inflated_bytes=s.max_inflated_bytes,
+            max_inflation_ratio=s.max_inflation_ratio,
+        )
 
     @cached_property
     def ocr_engine(self) -> OcrEngine:
@@ -65,6 +88,8 @@ class Services:
                 rotate_pages=s.ocr_rotate_pages,
                 deskew=s.ocr_deskew,
                 jobs=s.ocr_jobs,
+                child_memory_mb=s.ocr_child_memory_mb,
+                max_stream_bytes=s.max_stream_bytes,
             )
         )
 
@@ -106,7 +131,7 @@ class Services:
 
         s = self.settings
         paths = list(s.trust_roots)
-        if not paths:
+        if not paths and development_pki_allowed(s):
             if s.signer == "pkcs12":
                 ensure_dev_pki(s)
             paths = [s.resolved_pki_dir / "ca.pem"]
@@ -192,10 +217,86 @@ def enroll_dev_clerk(settings: Settings, clerk_id: str, name: str) -> bool:
     return True
 
 
+def embedded(settings: Settings) -> bool:
+    """No database, object store or broker server configured: one machine, trying it out."""
+    database = settings.database_url
+    broker = settings.broker_url
+    return (
+        (not database or database.startswith("sqlite"))
+        and settings.store == "local"
+        and (not broker or broker.startswith(("filesystem", "memory")))
+    )
+
+
+def development_pki_allowed(settings: Settings) -> bool:
+    """The development PKI may be created and trusted: named, or the embedded default."""
+    return settings.pki == "development" or embedded(settings)
+
+
+def development_pki_in_use(settings: Settings) -> bool:
+    """Signing with, or trusting, the development PKI (what ``/readyz`` reports)."""
+    if not development_pki_allowed(settings):
+        return False  # check_signing_setup refused to start otherwise
+    if settings.signer == "pkcs12":
+        pki_dir = settings.resolved_pki_dir
+        if (pki_dir / "pki.json").exists() or not (pki_dir / "unit.p12").exists():
+            return True
+    return not settings.trust_roots
+
+
+def check_signing_setup(settings: Settings) -> None:
+    """Refuse to start a production-like install on the development PKI.
+
+    A PostgreSQL database, an S3 store or a broker server means this is meant to be used, and
+    the development PKI would sign every document with a CA nobody trusts without anyone
+    noticing. Such an install needs real certificates and trust roots, or says
+    ``SOHOA_PKI=development`` by name.
+    """
+    from signing.verify import is_development_name, load_certificates
+
+    if development_pki_allowed(settings):
+        return
+    missing: list[str] = []
+    if not settings.trust_roots:
+        missing.append("SOHOA_TRUST_ROOTS (PEM files of the licensed CAs' roots)")
+    else:
+        for path in settings.trust_roots:
+            try:
+                certs = load_certificates(Path(path))
+            except Exception as exc:
+                missing.append(f"SOHOA_TRUST_ROOTS ({exc})")
+                break
+            if any(is_development_name(c.subject) for c in certs):
+                missing.append("SOHOA_TRUST_ROOTS (it names the development root)")
+                break
+    if settings.signer == "pkcs12":
+        pki_dir = settings.resolved_pki_dir
+        if (pki_dir / "pki.json").exists():
+            missing.append("SOHOA_PKI_DIR (it holds the development PKI)")
+        elif not (pki_dir / "unit.p12").exists():
+            missing.append(
+                "SOHOA_PKI_DIR (unit.p12 and clerks/<clerk id>.p12 from a licensed CA), "
+                "or SOHOA_SIGNER=pkcs11"
+            )
+    if missing:
+        raise ConfigurationError(
+            "Chưa cấu hình chứng thư số thật (no real signing certificates): this install uses "
+            "a database, store or broker server, so it will not sign with the development PKI. "
+            f"Set {'; '.join(missing)}. To try it out anyway, set SOHOA_PKI=development "
+            "(every signature is then marked as development-only)."
+        )
+
+
 def ensure_dev_pki(settings: Settings) -> None:
-    """Create the development PKI on first start; it is marked as not for production."""
+    """Create the development PKI on first start; it is marked as not for production.
+
+    Never outside :func:`development_pki_allowed`: in production a missing certificate is an
+    error to fix, not a reason to make a fake one.
+    """
     from signing.pki import init_dev_pki
 
+    if not development_pki_allowed(settings):
+        return
     pki_dir = settings.resolved_pki_dir
     if (pki_dir / "unit.p12").exists() and (
         pki_dir / "clerks" / f"{settings.default_clerk}.p12"
@@ -225,28 +326,54 @@ def make_store(settings: Settings) -> ObjectStore:
             region=settings.s3_region,
             object_lock=settings.s3_object_lock,
         )
-    secret = settings.url_secret.get_secret_value().encode() or _local_url_secret(settings)
     return LocalObjectStore(
         settings.resolved_store_path,
-        url_secret=secret,
+        url_secret=url_secret(settings),
         base_url=f"{settings.public_url.rstrip('/')}/api/v1/objects",
     )
 
 
-def _local_url_secret(settings: Settings) -> bytes:
-    """A per-installation secret for local presigned URLs, made once and kept in data_dir."""
-    import secrets
+URL_SECRET_FILE = "url-secret"  # noqa: S105 - a file name, not a secret
 
-    path = settings.data_dir / "url-secret"
+
+def url_secret(settings: Settings) -> bytes:
+    """``SOHOA_URL_SECRET``, else a random per-installation secret kept in the data dir.
+
+    It keys presigned URLs of the local store and OAI resumption tokens, so every process on
+    the same data dir must agree on it and nobody may guess it: it is made once (32 random
+    bytes, mode 0600) and published with a hard link, so two processes starting together
+    cannot each keep a different one, and a reader never sees a half-written file.
+    """
+    configured = settings.url_secret.get_secret_value()
+    if configured:
+        return configured.encode()
+    import os
+    import secrets
+    import tempfile
+
+    path = settings.data_dir / URL_SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".url-secret-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race; use its secret
+        finally:
+            os.unlink(tmp)
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise ConfigurationError(
+            f"{URL_SECRET_FILE} in the data dir is damaged: delete it or set SOHOA_URL_SECRET"
+        )
+    return secret.encode()
 
 
 def build(settings: Settings | None = None, *, migrate: bool = True) -> Services:
     settings = settings or Settings()
+    check_signing_setup(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url

@@ -8,10 +8,11 @@ through environment variables with the ``SOHOA_`` prefix.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,6 +73,28 @@ class Settings(BaseSettings):
     max_page_pixels: int = 120_000_000
     max_total_pixels: int = 2_000_000_000
 
+    # PDF budgets, checked at upload and again in the worker before any render
+    # (ingest/budget.py); memory of each OCR child process (Tesseract), so a file that slips
+    # through fails its scan, not the worker. A0 is 1,550 in²; 500 A4 pages at 300 dpi 4.4 G px.
+    max_page_area_in2: float = Field(1_300.0, gt=0)
+    max_document_pixels: int = Field(5_000_000_000, gt=0)
+    max_stream_bytes: int = Field(256 * 2**20, gt=0)
+    max_inflated_bytes: int = Field(4 * 2**30, gt=0)
+    max_inflation_ratio: float = Field(100.0, gt=1)
+    ocr_child_memory_mb: int = Field(2048, ge=0)  # 0: no limit
+
+    # The upload door and refusals. Non-file form fields share one budget
+    # (bytes and count); each part's headers are bounded; the whole body may be at most the
+    # file cap + the fields budget + framing slack, chunked or not. A refused upload's bytes
+    # are kept only when ``quarantine_refused`` says so: once per content (sha256), up to
+    # ``quarantine_max_bytes`` each, for ``quarantine_days``; its scan id then answers 410.
+    upload_fields_max_bytes: int = Field(64 * 1024, ge=0)
+    upload_fields_max_count: int = Field(32, ge=0)
+    upload_part_header_max_bytes: int = Field(8 * 1024, ge=256)
+    quarantine_refused: bool = False
+    quarantine_max_bytes: int = Field(25 * 1024 * 1024, ge=0)
+    quarantine_days: int = Field(30, ge=1)
+
     # Scratch space for uploads being spooled and steps being run (data_dir/work by default);
     # a step does not start with less than ``work_min_free_mb`` free there.
     work_path: Path | None = None
@@ -109,6 +132,12 @@ class Settings(BaseSettings):
     queue_wait_target_minutes: int = 15
     due_soon_working_days: int = 1
 
+    # Catalog imports. The body is refused past ``catalog_max_bytes`` while
+    # it is read; nesting and node count are checked before the catalog is validated.
+    catalog_max_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    catalog_max_depth: int = Field(32, ge=4, le=1000)
+    catalog_max_nodes: int = Field(500_000, ge=100)
+
     # Harvesting (OAI-PMH at /oai).
     oai_page_size: int = Field(100, ge=1, le=1000)
     oai_admin_email: str = "admin@localhost"
@@ -120,6 +149,36 @@ class Settings(BaseSettings):
     # Bearer token Prometheus presents at /metrics (an admin's token works too).
     metrics_token: SecretStr | None = None
     url_secret: SecretStr = Field(default=SecretStr(""))
+
+    # Rate limits and the client's address. A client that presents
+    # ``auth_failure_limit`` bad tokens within ``auth_failure_window`` seconds gets 429 for every
+    # authenticated call, a good token included, until the window ends; the public endpoints
+    # (result links, presigned objects) allow ``public_rate_limit`` calls per window. 0 turns a
+    # limit off. "auto" shares the counts through Redis when the broker (or
+    # ``rate_limit_redis_url``) is Redis, else keeps them in the process. The client is the TCP
+    # peer unless that peer is one of ``trusted_proxies`` (addresses or CIDR networks), whose
+    # X-Forwarded-For is then read from the right.
+    rate_limit_backend: Literal["auto", "memory", "redis"] = "auto"
+    rate_limit_redis_url: str | None = None
+    auth_failure_limit: int = Field(10, ge=0)
+    auth_failure_window: int = Field(300, ge=1)
+    public_rate_limit: int = Field(60, ge=0)
+    public_rate_window: int = Field(60, ge=1)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad one
+        return value
+
+    # Harvest scope and the development PKI. A harvester sees its unit's
+    # province; ``harvest_grants`` widens that per staff id to more province codes, or "*" for
+    # all (JSON: {"dvcqg": ["*"]}). Outside the embedded default (PostgreSQL, S3 or a broker
+    # server) the service will not start on the development PKI unless SOHOA_PKI=development.
+    harvest_grants: dict[str, list[str]] = Field(default_factory=dict)
+    pki: Literal["auto", "development"] = "auto"
 
     @model_validator(mode="after")
     def _check_limits(self) -> Settings:

@@ -1,7 +1,9 @@
 """OCRmyPDF's own test PDFs, the ordinary files a counter meets, through a real worker.
 
 Every one of the 32 non-hostile files is digitized (PDF/A-2b by our check, signed, searchable
-where it has words) except the dynamic XFA form, refused at upload with what to do.
+where it has words) except two refused at upload with what to do: the dynamic XFA form, and
+the poster whose single page is 250 × 500 inches (over the page-area budget: at 300 dpi it
+would be 11 billion pixels).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ DIGITIZED = [
     "negzero",
     "overlay",
     "palette",
-    "poster",
     "tagged",
     "toc",
     "trivial",
@@ -61,6 +62,14 @@ def test_ocrmypdf_test_set(make_stack, corpus: Path, tmp_path: Path) -> None:  #
     )
     assert refused.status_code == 422
     assert refused.json()["code"] == "xfa_form"
+    poster = stack.client.post(
+        "/api/v1/scans",
+        headers=stack.auth,
+        files={"file": ("poster.pdf", (corpus / "ocrmypdf/poster.pdf").read_bytes())},
+    )
+    assert poster.status_code == 413, poster.text
+    assert poster.json()["code"] == "page_too_large"
+    assert "A4" in poster.json()["detail"]  # says what to do
 
     stack.start_worker()
     ids = {name: stack.upload(corpus / "ocrmypdf" / f"{name}.pdf")["id"] for name in DIGITIZED}
