@@ -1,28 +1,88 @@
 """Streaming multipart upload: the file part goes straight to disk, hashed, with a size cap.
 
 Starlette's form parser would buffer the whole body before our checks run; a counter's upload
-can be hundreds of megabytes, so we parse as bytes arrive and stop at the limit.
+can be hundreds of megabytes, so we parse as bytes arrive and stop at the limit. Everything
+else in the body is on a budget too: the form fields together (bytes and count), each part's
+headers, and the body as a whole, because a chunked request carries no Content-Length to check
+up front and the parser itself silently accepts any amount of epilogue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ingest.errors import EmptyUpload, IngestError
 from ingest.validate import Spooled, too_large
 
+#: One field (a clerk id, a password, a language list) is short; this stops a single huge one.
 MAX_FIELD_BYTES = 4096
+#: Boundary lines, CRLFs and the closing delimiter around each part (boundaries are ≤ 256 bytes).
+FRAMING_PER_PART = 2 * 256 + 16
 
 
 class BadForm(IngestError):
     code = "bad_form"
     http_status = 400
+
+
+class TooManyFiles(BadForm):
+    code = "too_many_files"
+
+
+class FormTooLarge(IngestError):
+    """Something in the body beyond the file is over its budget: refused before it costs memory."""
+
+    code = "form_too_large"
+    http_status = 413
+
+
+class FormFieldsTooLarge(FormTooLarge):
+    code = "form_fields_too_large"
+
+
+class TooManyFormFields(FormTooLarge):
+    code = "too_many_form_fields"
+
+
+class PartHeadersTooLarge(FormTooLarge):
+    code = "part_headers_too_large"
+
+
+class BodyTooLarge(FormTooLarge):
+    code = "upload_too_large"
+
+
+@dataclass(frozen=True)
+class FormLimits:
+    """What one upload body may hold besides the file (whose cap is ``max_bytes``)."""
+
+    fields_max_bytes: int = 64 * 1024
+    fields_max_count: int = 32
+    part_header_max_bytes: int = 8 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> FormLimits:
+        return cls(
+            fields_max_bytes=settings.upload_fields_max_bytes,
+            fields_max_count=settings.upload_fields_max_count,
+            part_header_max_bytes=settings.upload_part_header_max_bytes,
+        )
+
+    def body_limit(self, max_file_bytes: int) -> int:
+        """The largest body a legitimate upload can be: file + fields + every part's framing."""
+        parts = self.fields_max_count + 1
+        return (
+            max_file_bytes
+            + self.fields_max_bytes
+            + parts * (self.part_header_max_bytes + FRAMING_PER_PART)
+        )
 
 
 @dataclass
@@ -38,30 +98,53 @@ async def read_upload(
     dest: Path,
     *,
     max_bytes: int,
+    limits: FormLimits | None = None,
     file_field: str = "file",
 ) -> UploadForm:
+    """Parse the body into ``dest`` (the file) and a few small fields, or refuse it.
+
+    On any refusal ``dest`` is removed: nothing of a refused body stays on disk.
+    """
+    limits = limits or FormLimits()
     ctype, params = parse_options_header(content_type or "")
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
         raise BadForm("send the scan as multipart/form-data with the file in the field 'file'")
+    body_limit = limits.body_limit(max_bytes)
 
     form = UploadForm()
     state: dict[str, object] = {}
     digest = hashlib.sha256()
     out: BinaryIO | None = None
     size = 0
+    fields_bytes = 0
+    fields_count = 0
+    header_bytes = 0
+    file_parts = 0
     header_field = bytearray()
     header_value = bytearray()
     headers: dict[bytes, bytes] = {}
 
+    def count_header(n: int) -> None:
+        nonlocal header_bytes
+        header_bytes += n
+        if header_bytes > limits.part_header_max_bytes:
+            raise PartHeadersTooLarge(
+                f"the headers of one part of the form are over {limits.part_header_max_bytes} bytes"
+            )
+
     def on_part_begin() -> None:
+        nonlocal header_bytes
         headers.clear()
+        header_bytes = 0
         state.update(name=None, is_file=False, buf=bytearray())
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
+        count_header(end - start)
         header_field.extend(data[start:end])
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
+        count_header(end - start)
         header_value.extend(data[start:end])
 
     def on_header_end() -> None:
@@ -70,34 +153,50 @@ async def read_upload(
         header_value.clear()
 
     def on_headers_finished() -> None:
-        nonlocal out
+        nonlocal out, file_parts, fields_count
         _, disp = parse_options_header(headers.get(b"content-disposition", b""))
         name = disp.get(b"name", b"").decode("utf-8", "replace")
         state["name"] = name
+        if b"filename" in disp:
+            file_parts += 1
+            if file_parts > 1:
+                raise TooManyFiles("send one file per upload")
         if name == file_field:
             if out is not None:
-                raise BadForm("send one file per upload")
+                raise TooManyFiles("send one file per upload")
             state["is_file"] = True
             raw = disp.get(b"filename")
             form.filename = raw.decode("utf-8", "replace") if raw else None
             out = dest.open("wb")
+            return
+        fields_count += 1
+        if fields_count > limits.fields_max_count:
+            raise TooManyFormFields(
+                f"the form has more than {limits.fields_max_count} fields besides the file"
+            )
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        nonlocal size
-        chunk = data[start:end]
+        nonlocal size, fields_bytes
+        n = end - start
         if state.get("is_file"):
-            size += len(chunk)
+            size += n
             if size > max_bytes:
                 raise too_large(max_bytes)
+            chunk = data[start:end]
             digest.update(chunk)
             assert out is not None
             out.write(chunk)
-        else:
-            buf = state["buf"]
-            assert isinstance(buf, bytearray)
-            buf.extend(chunk)
-            if len(buf) > MAX_FIELD_BYTES:
-                raise BadForm(f"the form field '{state['name']}' is too long")
+            return
+        fields_bytes += n
+        if fields_bytes > limits.fields_max_bytes:
+            raise FormFieldsTooLarge(
+                f"the form fields besides the file are over {limits.fields_max_bytes} bytes"
+            )
+        buf = state["buf"]
+        assert isinstance(buf, bytearray)
+        if len(buf) + n > MAX_FIELD_BYTES:
+            raise BadForm(f"the form field '{state['name']}' is too long")
+        buf.extend(data[start:end])
 
     def on_part_end() -> None:
         if not state.get("is_file") and state.get("name"):
@@ -120,10 +219,19 @@ async def read_upload(
             "on_part_end": on_part_end,
         },
     )
+    received = 0
+    done = False
     try:
         async for chunk in stream:
+            received += len(chunk)
+            if received > body_limit:
+                raise BodyTooLarge(
+                    f"the upload body is over {body_limit} bytes: one file of at most "
+                    f"{max_bytes // 2**20} MB and a few short fields"
+                )
             parser.write(chunk)
         parser.finalize()
+        done = True
     except IngestError:
         raise
     except Exception as exc:  # the parser's own errors: a malformed body
@@ -131,9 +239,13 @@ async def read_upload(
     finally:
         if out is not None:
             out.close()
+        if not done:  # refused, malformed, or the client went away: keep nothing
+            with contextlib.suppress(OSError):
+                dest.unlink(missing_ok=True)
     if out is None:
         raise BadForm("no file in the upload: put the scan in the form field 'file'")
     if size == 0:
+        dest.unlink(missing_ok=True)
         raise EmptyUpload("the file is empty: scan the paper again and upload the result")
     form.file = Spooled(dest, size, digest.hexdigest())
     return form

@@ -9,15 +9,57 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.multipart import read_upload
+from api.multipart import FormLimits, read_upload
 from api.problems import ApiProblem
-from storage.models import Scan
+from dossiers.access import dossier_filter
+from dossiers.models import Dossier
+from ingest.refusals import refusal_body
+from storage.models import Refusal, Scan
 
 if TYPE_CHECKING:
+    from dossiers.access import Principal
     from ingest.pipeline import ComponentRef
     from sohoa.factory import Services
+
+
+def upload_openapi(*, clerk: bool = False) -> dict[str, Any]:
+    """The multipart body of an upload operation for the OpenAPI document.
+
+    The body is parsed by :func:`api.multipart.read_upload` as it streams, not by FastAPI, so
+    the operation declares it here: ``/docs`` can then upload, and clients can be generated.
+    """
+    fields: dict[str, Any] = {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "the scan: JPEG, PNG, TIFF or PDF (recognised by content)",
+        },
+        "password": {
+            "type": "string",
+            "maxLength": 1024,
+            "description": "the PDF's password, when the citizen's file is protected",
+        },
+        "languages": {
+            "type": "string",
+            "maxLength": 64,
+            "description": "the page's languages, e.g. 'vi' or 'en,fr' (default: Vietnamese)",
+        },
+    }
+    if clerk:
+        fields["clerk_id"] = {
+            "type": "string",
+            "pattern": "^([a-z0-9][a-z0-9._-]{0,63})?$",
+            "description": "whose certificate signs (an admin only; counter staff sign as "
+            "themselves); empty for the default clerk",
+        }
+    schema = {"type": "object", "required": ["file"], "properties": fields}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
 
 
 async def accept_scan(
@@ -36,8 +78,11 @@ async def accept_scan(
     from ingest.pipeline import accept_upload, dispatch, upload_dir
 
     settings = services.settings
+    limits = FormLimits.from_settings(settings)
+    # The early answer when the client announces its size; a chunked body (no Content-Length)
+    # is held to the same bound while it streams, in read_upload.
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_upload_bytes + 65536:
+    if length and length.isdigit() and int(length) > limits.body_limit(settings.max_upload_bytes):
         raise ApiProblem(
             413,
             "file_too_large",
@@ -49,6 +94,7 @@ async def accept_scan(
             request.headers.get("content-type"),
             Path(tmp) / "upload",
             max_bytes=settings.max_upload_bytes,
+            limits=limits,
         )
         assert form.file is not None
         accepted = await run_in_threadpool(
@@ -118,3 +164,31 @@ def scan_body(scan: Scan, document_id: str | None) -> dict[str, Any]:
         body["document_id"] = document_id
         body["document_url"] = f"/api/v1/documents/{document_id}"
     return body
+
+
+def refusal_problem(session: Session, who: Principal, scan_id: str) -> ApiProblem | None:
+    """410 Gone for a scan id that was refused at upload, if the caller may see it.
+
+    Scoped like scans: the uploading unit's counter, a reader of the dossier it was sent to, or
+    an admin; anyone else learns nothing (the caller answers 404).
+    """
+    refusal = session.get(Refusal, scan_id)
+    if refusal is None:
+        return None
+    visible = who.role == "admin" or (who.role == "counter" and refusal.unit_code in who.units)
+    if not visible and refusal.dossier_id is not None:
+        visible = (
+            session.scalar(
+                select(Dossier.id).where(Dossier.id == refusal.dossier_id, dossier_filter(who))
+            )
+            is not None
+        )
+    if not visible:
+        return None
+    return ApiProblem(
+        410,
+        "scan_refused",
+        f"Tệp này đã bị từ chối khi tải lên, không được xử lý (the upload was refused): "
+        f"{refusal.reason_message}",
+        **refusal_body(refusal),
+    )

@@ -106,8 +106,18 @@ def accept_upload(
     try:
         inspection = inspect(spooled.path, services.limits, password=password)
     except IngestError as exc:
-        # Refused, but kept: the counter gets a 4xx and the bytes stay for whoever must look.
-        _keep_rejected(services, scan_id, spooled, filename, clerk, exc)
+        # Refused: the counter gets a 4xx with a scan id that keeps answering (410, the reason);
+        # the bytes are kept only under quarantine policy (ingest.refusals).
+        _keep_rejected(
+            services,
+            scan_id,
+            spooled,
+            filename,
+            clerk,
+            exc,
+            unit_code=unit_code,
+            dossier_id=component.dossier_id if component is not None else None,
+        )
         exc.scan_id = scan_id  # type: ignore[attr-defined]
         raise
 
@@ -204,36 +214,23 @@ def _keep_rejected(
     filename: str | None,
     clerk: str,
     exc: IngestError,
+    *,
+    unit_code: str | None = None,
+    dossier_id: str | None = None,
 ) -> None:
-    key = f"originals/{scan_id}/original.bin"
-    services.store.put_file(
-        key,
-        spooled.path,
-        content_type="application/octet-stream",
-        sha256=spooled.sha256,
-        metadata={"scan-id": scan_id, "rejected": exc.code},
+    """A refusal costs a row, not a copy: see ``ingest.refusals`` for what is kept and how long."""
+    from ingest.refusals import record_refusal
+
+    record_refusal(
+        services,
+        scan_id,
+        spooled,
+        exc,
+        filename=filename,
+        clerk=clerk,
+        unit_code=unit_code,
+        dossier_id=dossier_id,
     )
-    with session_scope(services.sessions) as session:
-        session.add(
-            Scan(
-                id=scan_id,
-                status=ScanStatus.FAILED,
-                step=None,
-                filename=display_name(filename, "application/octet-stream"),
-                media_type="application/octet-stream",
-                size=spooled.size,
-                sha256=spooled.sha256,
-                original_key=key,
-                clerk_id=clerk,
-                pages_done=0,
-                attempts=0,
-                warnings=[],
-                reason_code=exc.code,
-                reason_message=str(exc),
-                finished_at=utcnow(),
-            )
-        )
-        metrics.add(session, metrics.FAILURES, {"reason": exc.code, "stage": "upload"})
 
 
 def upload_dir(settings: Any) -> Path:
@@ -354,6 +351,12 @@ def sweep(services: Services) -> int:
     for scan_id, step in todo:
         log.info("sweeper re-enqueues scan %s step %s", scan_id, step)
         dispatch(services, scan_id, step)
+    try:  # refused uploads' quarantined bytes past their days
+        from ingest.refusals import expire_quarantine
+
+        expire_quarantine(services)
+    except Exception:
+        log.warning("expiring quarantined uploads failed; the next sweep retries", exc_info=True)
     return len(todo)
 
 

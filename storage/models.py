@@ -127,3 +127,29 @@ class Document(Base):
     attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: ``converted`` (we made the PDF/A) or ``as_received`` (a signed input, never rewritten).
     pdfa_source: Mapped[str] = mapped_column(String(16), default="converted")
+
+
+class Refusal(Base):
+    """An upload refused at the door: what was sent, why, by whom, and where it is kept if at all.
+
+    A refusal is not a scan (nothing will be processed), but its id is the scan id the counter was
+    given, so ``GET /scans/{id}`` can answer 410 with the reason instead of a bare 404. The bytes
+    are kept only under quarantine policy; several refusals of the same bytes share one object.
+    """
+
+    __tablename__ = "refusals"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    reason_code: Mapped[str] = mapped_column(String(64))
+    reason_message: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(255))
+    clerk_id: Mapped[str] = mapped_column(String(64))
+    # Scoped like scans: the uploading unit's staff, or readers of the dossier it was sent to.
+    unit_code: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    dossier_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: ``quarantine/<id of the first refusal of these bytes>`` while kept, else None.
+    quarantine_key: Mapped[str | None] = mapped_column(String(512), index=True, default=None)
+    quarantine_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

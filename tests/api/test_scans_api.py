@@ -12,7 +12,7 @@ from PIL import Image
 from api.app import create_app
 from sohoa.factory import Services, build
 from storage.db import session_scope
-from storage.models import Scan, ScanStatus
+from storage.models import Refusal, Scan, ScanStatus
 
 
 @pytest.fixture
@@ -98,17 +98,22 @@ def test_upload_accepted_and_duplicate_returns_same_scan(
         (b"hello, not a scan", 415, "unsupported_media_type"),
     ],
 )
-def test_bad_files_refused_and_kept(
+def test_bad_files_refused_recorded_not_kept(
     client: TestClient, auth, services: Services, payload: bytes, status: int, code: str
 ) -> None:  # type: ignore[no-untyped-def]
+    """A refusal leaves a record and an answerable scan id (410), not the bytes (issue 13)."""
     resp = client.post("/api/v1/scans", headers=auth, files={"file": ("x.pdf", payload)})
     body = _problem(resp, status, code)
     with session_scope(services.sessions) as s:
-        scan = s.get(Scan, body["scan_id"])
-        assert scan is not None and scan.status == ScanStatus.FAILED and scan.reason_code == code
-        key = scan.original_key
-    with services.store.open(key) as f:
-        assert f.read() == payload
+        assert s.get(Scan, body["scan_id"]) is None
+        refusal = s.get(Refusal, body["scan_id"])
+        assert refusal is not None and refusal.reason_code == code
+        assert refusal.size == len(payload) and refusal.quarantine_key is None
+    assert list(services.store.list("")) == []
+    gone = _problem(
+        client.get(f"/api/v1/scans/{body['scan_id']}", headers=auth), 410, "scan_refused"
+    )
+    assert gone["reason_code"] == code and gone["reason_message"] == body["detail"]
 
 
 def test_empty_oversized_and_malformed_uploads(client: TestClient, auth) -> None:  # type: ignore[no-untyped-def]

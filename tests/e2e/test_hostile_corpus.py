@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import session_scope
-from storage.models import Scan
+from storage.models import Refusal, Scan
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def test_hostile_files_file_by_file(make_stack, corpus: Path) -> None:  # type: 
         assert resp.headers["content-type"].startswith("application/problem+json")
         assert body["code"] and body["detail"], (path.name, body)
         outcomes[path.name] = f"{resp.status_code} {body['code']}"
-        _assert_original_kept(stack, body.get("scan_id"), path)
+        _assert_refusal_answerable(stack, body.get("scan_id"), body["code"], path)
 
     states = stack.wait(list(accepted), timeout=1200)
     for scan_id, state in states.items():
@@ -70,9 +70,21 @@ def test_hostile_files_file_by_file(make_stack, corpus: Path) -> None:  # type: 
     assert outcomes["invalid.pdf"].startswith("422 ")
 
 
-def _assert_original_kept(stack, scan_id: str | None, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _assert_refusal_answerable(stack, scan_id: str | None, code: str, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A refusal costs a row, not a copy, and its scan id answers 410 with the reason."""
     if scan_id is None:  # refused before the body was read (size cap): nothing was received
         return
+    with session_scope(stack.services.sessions) as s:
+        refusal = s.get(Refusal, scan_id)
+        assert refusal is not None, path.name
+        assert refusal.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert refusal.quarantine_key is None and s.get(Scan, scan_id) is None
+    gone = stack.client.get(f"/api/v1/scans/{scan_id}", headers=stack.auth)
+    assert gone.status_code == 410, (path.name, gone.text)
+    assert gone.json()["reason_code"] == code
+
+
+def _assert_original_kept(stack, scan_id: str, path: Path) -> None:  # type: ignore[no-untyped-def]
     with session_scope(stack.services.sessions) as s:
         scan = s.get(Scan, scan_id)
         assert scan is not None, path.name
