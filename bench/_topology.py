@@ -333,6 +333,10 @@ class Stack:
             "SOHOA_OCR_JOBS": "1",
             "SOHOA_BROKER_POLL_INTERVAL": "0.1",
         }
+        if self.backends.postgres or self.backends.redis:
+            # A benchmark signs with the development PKI, which outside the embedded default
+            # must be asked for by name.
+            values["SOHOA_PKI"] = "development"
         if self.backends.postgres:
             values["SOHOA_DATABASE_URL"] = self._create_database(self.backends.postgres)
         if self.backends.redis:

@@ -11,6 +11,12 @@ anyone. OAI identifiers are built from the record's opaque id, not its digitizat
 because that code starts with the owner's personal ID number. ``oai_dc`` carries neither the
 owner nor the OCR text; the full ``sohoa`` format and the feed carry the owner's ID (the key a
 reuse needs) but not the OCR text, nor the ID numbers of other people found on the paper.
+
+Scope: a provincial database harvests its own province, so a harvester sees the records of the
+units in its unit's province, an auditor likewise, an admin everything. A harvester account
+without a unit sees nothing unless an operator grants it provinces (``SOHOA_HARVEST_GRANTS``,
+staff id → province codes, ``"*"`` for all, e.g. the national portal). Every verb and every
+page applies the scope afresh, so a resumption token cannot widen it.
 """
 
 from __future__ import annotations
@@ -20,16 +26,16 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
-from sqlalchemy import ColumnElement, Row, and_, func, select, true
+from sqlalchemy import ColumnElement, Row, and_, false, func, select, true
 from sqlalchemy.orm import Session
 
-from dossiers.access import Principal, unit_filter
+from dossiers.access import Principal
 from dossiers.models import Procedure, RepositoryRecord, Unit
 
 HARVESTERS = ("harvester", "auditor", "admin")
@@ -50,6 +56,11 @@ DC_NS = "http://purl.org/dc/elements/1.1/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 SOHOA_NS = "urn:x-sohoa:record:1"
 GRANULARITY = "YYYY-MM-DDThh:mm:ssZ"
+ALL_PROVINCES = "*"
+
+# Harvester staff id -> province codes it may harvest besides its own unit's ("*": all).
+Grants = Mapping[str, Iterable[str]]
+NO_GRANTS: Grants = {}
 
 RR = RepositoryRecord
 # Writers unpack rows by position in these orders: a Row's attribute access costs a microsecond,
@@ -86,6 +97,7 @@ class HarvestConfig:
     repository_name: str = "sohoa – kho dữ liệu số hóa"
     admin_email: str = "admin@localhost"
     page_size: int = PAGE_SIZE
+    grants: Grants = field(default_factory=dict)
 
     @property
     def schema_url(self) -> str:
@@ -103,14 +115,32 @@ class OaiError(Exception):
 # -- who sees what ---------------------------------------------------------------------------
 
 
-def visible(who: Principal) -> ColumnElement[bool]:
-    """The records ``who`` may harvest: never a hidden one; an auditor only its province's."""
+def visible(who: Principal, grants: Grants = NO_GRANTS) -> ColumnElement[bool]:
+    """The records ``who`` may harvest: never a hidden one, and only in its provinces."""
     who.require(*HARVESTERS)
-    return and_(RR.hidden.is_(False), _scope(who, RR.unit_code))
+    return and_(RR.hidden.is_(False), _scope(who, RR.unit_code, grants))
 
 
-def _scope(who: Principal, column: Any) -> ColumnElement[bool]:
-    return unit_filter(who, column) if who.role == "auditor" else true()
+def provinces(who: Principal, grants: Grants = NO_GRANTS) -> frozenset[str] | None:
+    """Province codes ``who`` may harvest; ``None`` for all. Grants widen harvesters only."""
+    if who.role == "admin":
+        return None
+    own = {who.province_code} if who.province_code else set()
+    if who.role == "harvester":
+        granted = set(grants.get(who.staff_id, ()))
+        if ALL_PROVINCES in granted:
+            return None
+        return frozenset(own | granted)
+    return frozenset(own) if who.role == "auditor" else frozenset()
+
+
+def _scope(who: Principal, column: Any, grants: Grants = NO_GRANTS) -> ColumnElement[bool]:
+    allowed = provinces(who, grants)
+    if allowed is None:
+        return true()
+    if not allowed:  # fail closed: a harvester bound to nothing harvests nothing
+        return false()
+    return column.in_(select(Unit.code).where(Unit.province_code.in_(sorted(allowed))))
 
 
 # -- keyset pages ----------------------------------------------------------------------------
@@ -141,9 +171,10 @@ def page(
     from_: datetime | None = None,
     before: datetime | None = None,
     columns: Sequence[Any] = RECORD_COLUMNS,
+    grants: Grants = NO_GRANTS,
 ) -> Page:
     """Up to ``limit`` visible records with ``seq > after``, changed in [from_, before)."""
-    query = select(*columns).where(RR.seq > after, visible(who))
+    query = select(*columns).where(RR.seq > after, visible(who, grants))
     if set_spec is not None:
         query = query.where(set_filter(set_spec))
     if from_ is not None:
@@ -160,10 +191,15 @@ def page(
 
 
 def feed(
-    session: Session, who: Principal, *, after: int = 0, limit: int = FEED_LIMIT
+    session: Session,
+    who: Principal,
+    *,
+    after: int = 0,
+    limit: int = FEED_LIMIT,
+    grants: Grants = NO_GRANTS,
 ) -> dict[str, Any]:
     """Changes after cursor ``after``; ``next`` never goes back, so polling it is safe."""
-    p = page(session, who, after=after, limit=limit)
+    p = page(session, who, after=after, limit=limit, grants=grants)
     return {"items": [feed_item(r) for r in p.rows], "next": p.after, "more": p.more}
 
 
@@ -579,12 +615,19 @@ def _identify(
     out.append("</Identify>")
 
 
-def _get_row(session: Session, who: Principal, identifier: str, columns: Sequence[Any]) -> Row[Any]:
+def _get_row(
+    session: Session,
+    who: Principal,
+    identifier: str,
+    columns: Sequence[Any],
+    grants: Grants = NO_GRANTS,
+) -> Row[Any]:
     """A visible record by OAI identifier; hidden and out-of-scope ones do not exist."""
     local = identifier.removeprefix(ID_PREFIX)
     row = None
     if identifier.startswith(ID_PREFIX) and local:
-        row = session.execute(select(*columns).where(RR.id == local, visible(who))).first()
+        query = select(*columns).where(RR.id == local, visible(who, grants))
+        row = session.execute(query).first()
     if row is None:
         raise OaiError("idDoesNotExist", f"no record {identifier}")
     return row
@@ -594,7 +637,7 @@ def _list_metadata_formats(
     out: list[str], session: Session, who: Principal, params: dict[str, str], config: HarvestConfig
 ) -> None:
     if "identifier" in params:  # every record has both formats
-        _get_row(session, who, params["identifier"], (RR.id,))
+        _get_row(session, who, params["identifier"], (RR.id,), config.grants)
     out.append("<ListMetadataFormats>")
     for prefix, (schema, namespace, _) in FORMATS.items():
         out.append("<metadataFormat>")
@@ -608,7 +651,7 @@ def _list_metadata_formats(
 def _list_sets(
     out: list[str], session: Session, who: Principal, params: dict[str, str], config: HarvestConfig
 ) -> None:
-    """Fields from the procedure catalogue and units (an auditor's province only)."""
+    """Fields from the procedure catalogue and units (the caller's provinces only)."""
     if "resumptionToken" in params:  # the list comes whole; no token was ever issued
         raise OaiError("badResumptionToken", "ListSets issues no resumption tokens")
     fields = session.execute(
@@ -617,7 +660,9 @@ def _list_sets(
         .order_by(Procedure.field_code)
     ).all()
     units = session.execute(
-        select(Unit.code, Unit.name).where(_scope(who, Unit.code)).order_by(Unit.code)
+        select(Unit.code, Unit.name)
+        .where(_scope(who, Unit.code, config.grants))
+        .order_by(Unit.code)
     ).all()
     out.append("<ListSets>")
     for spec, name in (
@@ -637,7 +682,7 @@ def _get_record(
     out: list[str], session: Session, who: Principal, params: dict[str, str], config: HarvestConfig
 ) -> None:
     write = _writer(params["metadataPrefix"])
-    row = _get_row(session, who, params["identifier"], RECORD_COLUMNS)
+    row = _get_row(session, who, params["identifier"], RECORD_COLUMNS, config.grants)
     out.append("<GetRecord>")
     _record(out, row, write, config)
     out.append("</GetRecord>")
@@ -684,6 +729,7 @@ def _list(
         from_=start,
         before=end,
         columns=RECORD_COLUMNS if verb == "ListRecords" else HEADER_COLUMNS,
+        grants=config.grants,
     )
     if not found.rows and token is None:
         raise OaiError("noRecordsMatch", "no record matches these arguments")

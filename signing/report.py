@@ -47,6 +47,7 @@ from asn1crypto import x509
 from signing._aio import run_sync
 from signing.backends import common_name
 from signing.stamp import VN_TZ
+from signing.verify import development_chain
 
 __all__ = [
     "DocumentInfo",
@@ -76,6 +77,10 @@ REPORT_FORMAT = "sohoa-simple-report/1"
 _PADES = "/ETSI.CAdES.detached"
 _SIGNING_CERT_ATTRS = {"signing_certificate", "signing_certificate_v2"}
 FONT_DIR = Path("/usr/share/fonts/truetype/noto")
+DEVELOPMENT_PKI_WARNING = (
+    "Ký bằng PKI phát triển của sohoa, KHÔNG có giá trị pháp lý (signed with sohoa's "
+    "development PKI: a test signature, not for production)."
+)
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -142,6 +147,8 @@ class SignatureResult:
     signature_algorithm: str | None = None
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    development_pki: bool = False
+    """The signer's chain ends in sohoa's development root (a test signature)."""
 
     @property
     def passed(self) -> bool:
@@ -169,6 +176,10 @@ class SimpleReport:
     def valid_signatures_count(self) -> int:
         return sum(1 for s in self.signatures if s.passed)
 
+    @property
+    def development_pki(self) -> bool:
+        return any(s.development_pki for s in self.signatures)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; keys are always present, in a fixed order, datetimes ISO 8601."""
         data = {
@@ -180,6 +191,7 @@ class SimpleReport:
             "sub_indication": self.sub_indication,
             "signatures_count": self.signatures_count,
             "valid_signatures_count": self.valid_signatures_count,
+            "development_pki": self.development_pki,
             "signatures": [asdict(s) for s in self.signatures],
             "document_timestamps": [asdict(t) for t in self.document_timestamps],
             "errors": self.errors,
@@ -257,6 +269,8 @@ def simple_report(
         for n, (ts, _) in enumerate(doc_timestamps, start=1)
         if not ts.valid
     ]
+    if any(s.development_pki for s in signatures):
+        warnings.insert(0, DEVELOPMENT_PKI_WARNING)
     if signatures:
         worst = max(signatures, key=lambda s: _RANK[s.indication])
         indication, sub = worst.indication, worst.sub_indication
@@ -346,8 +360,11 @@ async def _signature(
     field_name = str(sig.field_name)
     sig_id = _signature_id(sig)
     signer = None
+    dev = False
     with contextlib.suppress(Exception):  # the CMS blob may be too broken to name anyone
         signer = _signer_info(sig.signer_cert)
+        known = [*sig.other_embedded_certs, *vc.certificate_registry]
+        dev = development_chain(sig.signer_cert, known)
     try:
         st = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
     except SignatureValidationError as exc:
@@ -364,6 +381,7 @@ async def _signature(
             sub_indication=sub_name,
             signer=signer,
             errors=(f"Không kiểm tra được chữ ký (signature cannot be validated): {exc}",),
+            development_pki=dev,
         )
     except Exception as exc:  # a malformed signature must not hide the other signatures
         return SignatureResult(
@@ -373,6 +391,7 @@ async def _signature(
             sub_indication="FORMAT_FAILURE",
             signer=signer,
             errors=(f"Chữ ký không đọc được (malformed signature): {type(exc).__name__}: {exc}",),
+            development_pki=dev,
         )
 
     errors: list[str] = []
@@ -402,6 +421,8 @@ async def _signature(
         warnings.append(
             "Không phân tích được các cập nhật sau khi ký (modifications not analysed)."
         )
+    if dev:
+        warnings.insert(0, DEVELOPMENT_PKI_WARNING)
     if not timestamp.present:
         warnings.append(
             "Không có dấu thời gian: thời gian ký chỉ là khai báo của người ký "
@@ -433,6 +454,7 @@ async def _signature(
         signature_algorithm=st.pkcs7_signature_mechanism,
         errors=tuple(errors),
         warnings=tuple(warnings),
+        development_pki=dev,
     )
 
 
@@ -806,6 +828,11 @@ class _ReportPdf:
                 (
                     "Chữ ký hợp lệ / tổng số (Valid signatures)",
                     f"{report.valid_signatures_count} / {report.signatures_count}",
+                ),
+                *(
+                    [("PKI phát triển (Development PKI)", "CÓ — KHÔNG dùng cho sản xuất (yes)")]
+                    if report.development_pki
+                    else []
                 ),
             ]
         )

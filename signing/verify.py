@@ -31,9 +31,42 @@ from signing._aio import run_sync
 from signing.backends import common_name
 from signing.errors import SignerConfigError
 
-__all__ = ["SignatureReport", "VerificationReport", "load_certificates", "verify_pdf"]
+__all__ = [
+    "SignatureReport",
+    "VerificationReport",
+    "development_chain",
+    "is_development_name",
+    "load_certificates",
+    "verify_pdf",
+]
 
 _PADES = "/ETSI.CAdES.detached"
+# signing.pki names every CA of the development PKI "sohoa DEVELOPMENT ... NOT FOR PRODUCTION".
+_DEV_WORDS = ("sohoa DEVELOPMENT", "NOT FOR PRODUCTION")
+_MAX_CHAIN = 8
+
+
+def is_development_name(name: Any) -> bool:
+    """Whether an X.509 name (asn1crypto or cryptography) is one of the development PKI's."""
+    if hasattr(name, "native"):  # asn1crypto
+        values = [str(v) for v in name.native.values()]
+    else:  # cryptography
+        values = [str(attr.value) for attr in name]
+    return any(all(word in v for word in _DEV_WORDS) for v in values)
+
+
+def development_chain(cert: x509.Certificate, certs: Sequence[x509.Certificate]) -> bool:
+    """Whether ``cert`` was issued under the development PKI, walking its issuers through
+    ``certs`` (embedded and known certificates) up to the root."""
+    by_subject = {c.subject.hashable: c for c in certs}
+    for _ in range(_MAX_CHAIN):
+        if is_development_name(cert.issuer):
+            return True
+        issuer = by_subject.get(cert.issuer.hashable)
+        if issuer is None or issuer.subject.hashable == cert.subject.hashable:
+            return False
+        cert = issuer
+    return False
 
 
 def load_certificates(path: Path) -> list[x509.Certificate]:
@@ -71,6 +104,8 @@ class SignatureReport:
     error: str | None = None
     later_changes_signed: bool = False
     """Every change after this signature is covered by a later signature that is ``ok``."""
+    development_pki: bool = False
+    """The signer's chain ends in sohoa's development root: a test signature, never a real one."""
 
     @property
     def ok(self) -> bool:
@@ -94,9 +129,13 @@ class SignatureReport:
 
 @dataclass(frozen=True)
 class VerificationReport:
-    """Verdict on a whole file; ``to_dict()`` is what the API and the CLI print."""
+    """Verdict on a whole file; ``to_dict()`` is what the API and the CLI print.
 
-    path: str
+    ``filename`` is the file's name only: the report is served over HTTP, where a server path
+    (a work directory under the data dir) is nobody's business.
+    """
+
+    filename: str
     signed: bool
     ok: bool
     sha256: str | None = None
@@ -104,8 +143,14 @@ class VerificationReport:
     signatures: tuple[SignatureReport, ...] = field(default_factory=tuple)
     error: str | None = None
 
+    @property
+    def development_pki(self) -> bool:
+        """Some signature chains to the development root (not for production)."""
+        return any(sig.development_pki for sig in self.signatures)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["development_pki"] = self.development_pki
         data["signatures"] = [{**asdict(sig), "ok": sig.ok} for sig in self.signatures]
         return data
 
@@ -123,12 +168,15 @@ def verify_pdf(
     ``expected_sha256`` when one is given. A non-PDF, a corrupted file or an unreadable path
     gives ``ok=False`` with ``error`` set.
     """
-    name = str(path)
+    name = Path(path).name
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         return VerificationReport(
-            path=name, signed=False, ok=False, error=f"cannot read file: {exc.strerror or exc}"
+            filename=name,
+            signed=False,
+            ok=False,
+            error=f"cannot read file: {exc.strerror or type(exc).__name__}",
         )
     sha256 = hashlib.sha256(data).hexdigest()
     matches = None if expected_sha256 is None else sha256 == expected_sha256.strip().lower()
@@ -136,7 +184,7 @@ def verify_pdf(
         signatures = run_sync(lambda: _validate_all(data, trust_roots, other_certs))
     except Exception as exc:  # garbage in, report out: the verifier must never crash
         return VerificationReport(
-            path=name,
+            filename=name,
             signed=False,
             ok=False,
             sha256=sha256,
@@ -147,7 +195,7 @@ def verify_pdf(
     signed = bool(signatures)
     ok = signed and all(s.ok for s in signatures) and matches is not False
     return VerificationReport(
-        path=name,
+        filename=name,
         signed=signed,
         ok=ok,
         sha256=sha256,
@@ -212,6 +260,7 @@ async def _one(sig: Any, vc: Any, has_dss: bool, doc_ts_revisions: list[int]) ->
                 if any(rev > sig.signed_revision for rev in doc_ts_revisions):
                     level = "B-LTA"
     mod = st.modification_level
+    known = [*sig.other_embedded_certs, *vc.certificate_registry]
     return SignatureReport(
         field_name=field_name,
         intact=bool(st.intact),
@@ -228,4 +277,5 @@ async def _one(sig: Any, vc: Any, has_dss: bool, doc_ts_revisions: list[int]) ->
         bottom_line=bool(st.bottom_line),
         pades_level=level,
         summary=st.summary(),
+        development_pki=development_chain(cert, known),
     )

@@ -73,6 +73,8 @@ def make_settings(tmp_path: Path) -> Callable[..., object]:
             "api_token": TOKEN,
             "ocr_jobs": 1,
             "broker_poll_interval": 0.05,
+            # Tests sign with the development PKI, also on PostgreSQL/S3/Redis: by name.
+            "pki": "development",
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -28,27 +28,32 @@ router = APIRouter(tags=["oai-pmh"])
 SCHEMA = Path(__file__).resolve().parents[1] / "static" / "sohoa.xsd"
 FORM = "application/x-www-form-urlencoded"
 MAX_BODY = 64 * 1024  # an OAI request is a handful of short arguments
-# Without SOHOA_URL_SECRET tokens are still checked for tampering, just with a known key:
-# they only carry arguments the caller could send anyway, so nothing is gained by forging one.
-DEV_TOKEN_KEY = b"sohoa-oai-development-key"
 
 
-def config_from_settings(settings: Settings) -> HarvestConfig:
-    secret = settings.url_secret.get_secret_value().encode() or DEV_TOKEN_KEY
-    # The getattr defaults stand in for settings not declared yet (see the module's report).
+def config_from_settings(settings: Settings, url_secret: bytes) -> HarvestConfig:
+    """The protocol's configuration; tokens are keyed by the installation's URL secret
+    (``Services.url_secret``: SOHOA_URL_SECRET or the data dir's random one), so every replica
+    on one data dir accepts the others' tokens and nobody else can make one."""
+    if not url_secret:
+        raise ValueError("url_secret must not be empty")
     return HarvestConfig(
         base_url=f"{settings.public_url.rstrip('/')}/oai",
-        token_key=hmac.new(secret, b"oai-pmh resumption token", hashlib.sha256).digest(),
-        repository_name=getattr(settings, "oai_repository_name", HarvestConfig.repository_name),
-        admin_email=getattr(settings, "oai_admin_email", HarvestConfig.admin_email),
-        page_size=getattr(settings, "oai_page_size", harvest.PAGE_SIZE),
+        token_key=hmac.new(url_secret, b"oai-pmh resumption token", hashlib.sha256).digest(),
+        repository_name=settings.oai_repository_name,
+        admin_email=settings.oai_admin_email,
+        page_size=settings.oai_page_size,
+        grants={k: frozenset(v) for k, v in settings.harvest_grants.items()},
     )
 
 
 def harvest_config(request: Request) -> HarvestConfig:
-    """``app.state.harvest`` when the app was given one, else the settings'."""
+    """``app.state.harvest`` when the app was given one, else built once from the services."""
     configured: HarvestConfig | None = getattr(request.app.state, "harvest", None)
-    return configured or config_from_settings(services(request).settings)
+    if configured is None:
+        svc = services(request)
+        configured = config_from_settings(svc.settings, svc.url_secret)
+        request.app.state.harvest = configured
+    return configured
 
 
 async def _arguments(request: Request) -> list[tuple[str, str]]:
@@ -64,7 +69,36 @@ async def _arguments(request: Request) -> list[tuple[str, str]]:
 
 
 @router.get("/oai", response_class=Response, operation_id="oai_get")
-@router.post("/oai", response_class=Response, operation_id="oai_post")
+@router.post(
+    "/oai",
+    response_class=Response,
+    operation_id="oai_post",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["verb"],
+                        "properties": {
+                            name: {"type": "string", "maxLength": 2048}
+                            for name in (
+                                "verb",
+                                "metadataPrefix",
+                                "identifier",
+                                "set",
+                                "from",
+                                "until",
+                                "resumptionToken",
+                            )
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 async def oai(request: Request, who: Caller, svc: Svc) -> Response:
     """OAI-PMH 2.0: Identify, ListMetadataFormats, ListSets, ListIdentifiers, ListRecords and
     GetRecord, in ``oai_dc`` and ``sohoa``; for harvesters, auditors and admins."""

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from api.deps import bearer, principal, services
 from api.problems import ApiProblem
-from sohoa.factory import Services
+from sohoa.factory import Services, development_pki_in_use
 from storage import db, metrics
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, utcnow
@@ -59,9 +59,13 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Database, broker and object store reachable: 200, else 503 naming what is down."""
+    """Database, broker and object store reachable: 200, else 503 naming what is down.
+
+    ``signing`` says ``development-pki`` while documents are signed with, or verified against,
+    the development PKI (a test install), so a monitor can tell before a citizen does."""
+    svc = services(request)
     checks: dict[str, str] = {}
-    for name, check in _checks(services(request)).items():
+    for name, check in _checks(svc).items():
         try:
             check()
             checks[name] = "ok"
@@ -71,8 +75,9 @@ def readyz(request: Request) -> JSONResponse:
             log.warning("readiness: %s unavailable: %s", name, exc)
             checks[name] = f"unavailable: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
+    signing = "development-pki" if development_pki_in_use(svc.settings) else "configured"
     return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks},
+        {"status": "ok" if ok else "unavailable", "checks": checks, "signing": signing},
         status_code=200 if ok else 503,
     )
 

@@ -189,7 +189,8 @@ def make_app(services: Any, page_size: int = PAGE) -> FastAPI:
         app.include_router(oai.router)
     if "/api/v1/feed" not in paths:
         app.include_router(feed.router, prefix="/api/v1")
-    app.state.harvest = replace(oai.config_from_settings(services.settings), page_size=page_size)
+    config = oai.config_from_settings(services.settings, services.url_secret)
+    app.state.harvest = replace(config, page_size=page_size)
     app.state.oai_requests = 0
 
     @app.middleware("http")
@@ -244,8 +245,11 @@ class Env:
 
 @contextmanager
 def environment(make_settings: Callable[..., Any] | None, n: int, **settings: Any) -> Iterator[Env]:
+    """Records in two provinces; the world's harvester (no unit of its own) is granted both,
+    the way an operator grants a national harvester (scope by province: test_harvest_scope)."""
     from sohoa.settings import Settings
 
+    settings.setdefault("harvest_grants", {"harvest": ["*"]})
     if make_settings is not None:
         services = build(make_settings(**settings))
     else:

@@ -124,6 +124,7 @@ def test_readyz_all_ok_on_the_embedded_default(make_client: Callable[..., TestCl
     assert resp.json() == {
         "status": "ok",
         "checks": {"database": "ok", "broker": "ok", "store": "ok"},
+        "signing": "development-pki",
     }
 
 

@@ -79,3 +79,65 @@ def test_images_are_pinned_and_services_have_healthchecks() -> None:
     for name in ("postgres", "redis", "seaweedfs", "api"):
         assert "healthcheck" in services[name], name
     assert "minio/minio" not in (REPO / "docker-compose.yml").read_text()
+
+
+# -- signing: never the development PKI by accident -------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z0-9_]+)(?::-([^}]*))?\}")
+
+
+def _dotenv(*, trial: bool) -> dict[str, str]:
+    """.env.example as an operator copies it; ``trial`` also uncomments the SOHOA_ lines."""
+    values = {}
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if trial and re.match(r"^#\s*SOHOA_[A-Z0-9_]+=", line):
+            line = line.lstrip("# ")
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _service_settings(
+    monkeypatch: pytest.MonkeyPatch, dotenv: dict[str, str], **paths: str
+) -> Settings:
+    """The api container's settings: env_file, then its interpolated environment on top."""
+    env = dict(dotenv)
+    for key, value in _environment(_compose()["services"]["api"]).items():
+        env[key] = _VAR.sub(lambda m: dotenv.get(m[1]) or (m[2] or ""), value)
+    for key, value in env.items():
+        for old, new in paths.items():
+            value = value.replace(old, new)
+        if key.startswith("SOHOA_"):
+            monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def test_compose_signs_with_the_mounted_certificates_or_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, foreign_ca: Any
+) -> None:
+    from sohoa.factory import ConfigurationError, check_signing_setup, development_pki_in_use
+
+    api = _compose()["services"]["api"]
+    settings = _service_settings(monkeypatch, _dotenv(trial=False))
+    assert settings.pki == "auto" and settings.store == "s3"
+    assert f"./pki:{settings.pki_dir}:ro" in api["volumes"]
+    # As shipped, with ./pki still empty: the service will not start on a fake CA.
+    with pytest.raises(ConfigurationError, match="SOHOA_PKI=development"):
+        check_signing_setup(settings)
+
+    # ./pki filled with the licensed CA's files (here a stand-in CA): starts, not development.
+    pki = tmp_path / "pki"
+    (pki / "clerks").mkdir(parents=True)
+    (pki / "unit.p12").write_bytes(foreign_ca.signer_p12.read_bytes())
+    (pki / "roots.pem").write_bytes(foreign_ca.root_pem.read_bytes())
+    settings = _service_settings(monkeypatch, _dotenv(trial=False), **{"/etc/sohoa/pki": str(pki)})
+    check_signing_setup(settings)
+    assert not development_pki_in_use(settings)
+
+    # A trial names the development PKI in .env, made in the data volume and trusted alone.
+    settings = _service_settings(monkeypatch, _dotenv(trial=True))
+    assert settings.pki == "development" and settings.trust_roots == []
+    assert settings.resolved_pki_dir.is_relative_to(settings.data_dir)
+    check_signing_setup(settings)
+    assert development_pki_in_use(settings)

@@ -45,7 +45,8 @@ def _scan(services, dossier_id: str, component_id: str, clerk: str, text: str) -
 
 @pytest.mark.slow
 def test_a_second_dossier_reuses_a_paper_and_the_rates_count_it(make_settings) -> None:
-    services = build(make_settings(sign_forms=False))
+    # The world's harvester is bound to no unit: granted every province, as a national one.
+    services = build(make_settings(sign_forms=False, harvest_grants={"harvest": ["*"]}))
     world = make_world(services, datetime(2026, 11, 27, 9, 0, tzinfo=VN))
     client = TestClient(create_app(services))
     clerk = world.headers("lan.nt")

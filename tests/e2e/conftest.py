@@ -187,4 +187,5 @@ def production_env(pg_database: str, redis_broker: str, seaweedfs) -> dict[str, 
         "SOHOA_S3_ACCESS_KEY": seaweedfs.access_key,
         "SOHOA_S3_SECRET_KEY": seaweedfs.secret_key,
         "SOHOA_S3_BUCKET": f"sohoa-{uuid.uuid4().hex[:10]}",
+        "SOHOA_PKI": "development",  # no licensed certificates here: asked for by name
     }

@@ -98,7 +98,8 @@ class Day:
 def test_fees_receipts_results_and_three_ways_back(
     make_stack, production_env, tmp_path: Path
 ) -> None:
-    stack = make_stack(**production_env)
+    # The world's harvester is bound to no unit: the operator grants it every province.
+    stack = make_stack(**production_env, SOHOA_HARVEST_GRANTS='{"harvest": ["*"]}')
     world = make_world(stack.services, datetime(2026, 11, 27, 8, 30, tzinfo=VN))
     day = Day(stack, world, tmp_path)
     stack.start_worker(concurrency=2)

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from signing.backends import Pkcs12Backend
 from signing.pki import DevPki
-from signing.report import SimpleReport, render_pdf, simple_report
+from signing.report import DEVELOPMENT_PKI_WARNING, SimpleReport, render_pdf, simple_report
 from signing.sign import DocumentSigner, SignResult, make_timestamper
 from signing.verify import load_certificates
 from tests.fixtures.pki import DEV_PASSWORD, UNIT_NAME, LocalTsa
@@ -105,7 +105,8 @@ def test_b_b_total_passed(b_b: SignResult, trust_roots: list) -> None:
     at = _at(b_b)
     report = simple_report(b_b.path, trust_roots=trust_roots, validation_time=at)
     assert (report.indication, report.sub_indication) == ("TOTAL_PASSED", None)
-    assert report.validation_time == at and report.errors == () and report.warnings == ()
+    assert report.validation_time == at and report.errors == ()
+    assert report.warnings == (DEVELOPMENT_PKI_WARNING,)  # signed by the development PKI
     assert (report.signatures_count, report.valid_signatures_count) == (1, 1)
     doc = report.document
     assert (doc.filename, doc.sha256, doc.size, doc.pages) == ("b-b.pdf", b_b.sha256, b_b.size, 1)
@@ -150,6 +151,7 @@ def test_to_dict_is_json_with_stable_keys(b_t: SignResult, trust_roots: list) ->
         "sub_indication",
         "signatures_count",
         "valid_signatures_count",
+        "development_pki",
         "signatures",
         "document_timestamps",
         "errors",
@@ -174,6 +176,7 @@ def test_to_dict_is_json_with_stable_keys(b_t: SignResult, trust_roots: list) ->
         "signature_algorithm",
         "errors",
         "warnings",
+        "development_pki",
     ]
     assert list(sig["timestamp"]) == ["present", "time", "tsa_name", "valid"]
     assert (
