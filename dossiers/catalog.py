@@ -7,6 +7,7 @@ Importing the same catalog twice changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from dossiers.models import Procedure, Unit
 PROCEDURE_CODE = re.compile(r"^[12]\.\d{6}$")
 UNIT_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[GH]\d{2}$")
 SAMPLE_CATALOG = "sample_catalog.yaml"
+MAX_DEPTH = 32  # the catalog itself needs 5
+MAX_NODES = 500_000
 
 
 class ComponentSpec(BaseModel):
@@ -141,12 +144,34 @@ class ImportReport:
         }
 
 
-def parse_catalog(raw: bytes | str, *, filename: str = "catalog.yaml") -> CatalogSpec:
-    """JSON or YAML (YAML is a superset; the name only improves the message)."""
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{filename} is not valid JSON or YAML: {exc}") from exc
+def parse_catalog(
+    raw: bytes | str,
+    *,
+    filename: str = "catalog.yaml",
+    max_depth: int = MAX_DEPTH,
+    max_nodes: int = MAX_NODES,
+) -> CatalogSpec:
+    """JSON or YAML (YAML is a superset; the name only improves the message).
+
+    The shape is measured before anything is built: a deeply nested file would exhaust the
+    parser's recursion, and YAML aliases can expand a few lines into billions of nodes.
+    Synchronous and CPU-bound: call it off the event loop.
+    """
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    data: Any = None
+    parsed = False
+    if text.lstrip().startswith(("{", "[")):
+        _check_json_shape(text, filename, max_depth)
+        # On failure (YAML flow style, or broken) the YAML parser below says which.
+        with contextlib.suppress(ValueError):
+            data, parsed = json.loads(text), True
+    if not parsed:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        _check_yaml_shape(text, filename, max_depth, max_nodes, loader)
+        try:
+            data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        except yaml.YAMLError as exc:
+            raise CatalogError(f"{filename} is not valid JSON or YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise CatalogError(f"{filename} must hold a mapping with 'procedures'")
     try:
@@ -156,6 +181,78 @@ def parse_catalog(raw: bytes | str, *, filename: str = "catalog.yaml") -> Catalo
             {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
         ]
         raise CatalogError(f"{filename} does not match the catalog format", errors=errors) from exc
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(filename: str, max_depth: int) -> CatalogError:
+    return CatalogError(
+        f"{filename} lồng quá {max_depth} cấp (nested deeper than {max_depth} levels)",
+        code="catalog_too_deep",
+        max_depth=max_depth,
+    )
+
+
+def _check_json_shape(text: str, filename: str, max_depth: int) -> None:
+    """Bracket depth outside strings, before ``json.loads`` recurses into it."""
+    depth = 0
+    for m in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > max_depth:
+            raise _too_deep(filename, max_depth)
+
+
+def _check_yaml_shape(
+    text: str, filename: str, max_depth: int, max_nodes: int, loader: type[Any]
+) -> None:
+    """Walk the event stream (no recursion, nothing built): depth and nodes as expanded,
+    aliases counted at the size of what they repeat, so a "billion laughs" stops here."""
+    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height)
+    stack: list[list[Any]] = []  # open collections: [anchor, nodes, height]
+    total = 0
+
+    def close(anchor: str | None, nodes: int, height: int) -> None:
+        nonlocal total
+        if anchor:
+            sizes[anchor] = (nodes, height)
+        if stack:
+            stack[-1][1] += nodes
+            stack[-1][2] = max(stack[-1][2], height + 1)  # heights count collections
+        else:
+            total += nodes
+        if len(stack) + height > max_depth:
+            raise _too_deep(filename, max_depth)
+        if total + sum(c[1] for c in stack) > max_nodes:
+            raise CatalogError(
+                f"{filename} có quá {max_nodes} nút (more than {max_nodes} nodes)",
+                code="catalog_too_many_nodes",
+                max_nodes=max_nodes,
+            )
+
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append([event.anchor, 1, 1])
+                if len(stack) > max_depth:
+                    raise _too_deep(filename, max_depth)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, nodes, height = stack.pop()
+                close(anchor, nodes, height)
+            elif isinstance(event, yaml.ScalarEvent):
+                close(event.anchor, 1, 0)
+            elif isinstance(event, yaml.AliasEvent):
+                if event.anchor not in sizes:
+                    raise CatalogError(
+                        f"{filename}: alias *{event.anchor} names no finished anchor",
+                        code="catalog_invalid",
+                    )
+                close(None, *sizes[event.anchor])
+    except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):  # libyaml's own limit, met while scanning ahead
+            raise _too_deep(filename, max_depth) from exc
+        raise CatalogError(f"{filename} is not valid JSON or YAML: {exc}") from exc
 
 
 def sample_catalog() -> CatalogSpec:

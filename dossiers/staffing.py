@@ -9,6 +9,7 @@ dossiers keep their codes and pass to its successor.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,9 @@ from dossiers.models import (
 )
 
 PROBATION_MAX_DAYS = 62  # "at most two months"
-STAFF_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+# The same rule as a clerk id in the PKI (file name, token label): it must start with a letter
+# or digit, or the certificate is refused after the row exists.
+STAFF_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def _unit(session: Session, code: str) -> Unit:
@@ -118,8 +121,11 @@ def create_staff(
 ) -> Staff:
     principal.require("admin")
     validate_role(role)
-    if not staff_id or len(staff_id) > 64 or set(staff_id) - STAFF_ID_CHARS:
-        raise InvalidInput("a staff id uses a-z, 0-9, '.', '_' or '-'", code="staff_id_invalid")
+    if not STAFF_ID.fullmatch(staff_id):
+        raise InvalidInput(
+            "a staff id starts with a-z or 0-9 and uses a-z, 0-9, '.', '_' or '-'",
+            code="staff_id_invalid",
+        )
     if session.get(Staff, staff_id) is not None:
         raise Conflict(f"staff {staff_id} exists", code="staff_exists")
     if employer not in ("civil_servant", "postal"):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller, Svc
+from api.params import Code, Day, Moment
 from api.problems import ApiProblem
 from api.routers.catalog import unit_body
 from dossiers import staffing
@@ -17,44 +18,43 @@ from sohoa.factory import enroll_dev_clerk
 from storage.db import session_scope
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-MAX_CATALOG_BYTES = 5 * 2**20
 
 
 class UnitBody(BaseModel):
     code: str = Field(max_length=32)
     name: str = Field(min_length=1, max_length=255)
-    kind: str
-    level: str = "commune"
-    area: str = "urban"
+    kind: str = Field(max_length=16)
+    level: Literal["province", "commune", "district", "ministry"] = "commune"
+    area: str = Field(default="urban", max_length=16)
     place: str = Field(default="", max_length=128)
-    valid_from: date
+    valid_from: Day
 
 
 class MergeBody(BaseModel):
-    into: str
-    on: date
+    into: Code
+    on: Day
 
 
 class ContactBody(BaseModel):
     name: str = Field(min_length=1, max_length=255)
-    phone: str = ""
-    email: str = ""
-    enterprise: str = ""
+    phone: str = Field(default="", max_length=64)
+    email: str = Field(default="", max_length=255)
+    enterprise: str = Field(default="", max_length=255)
 
 
 class StaffBody(BaseModel):
     id: str = Field(max_length=64)
     name: str = Field(min_length=1, max_length=255)
-    role: str
-    unit_code: str | None = None
-    employer: str = "civil_servant"
-    probation_until: date | None = None
-    supervisor_id: str | None = None
+    role: str = Field(max_length=16)
+    unit_code: Code | None = None
+    employer: str = Field(default="civil_servant", max_length=16)
+    probation_until: Day | None = None
+    supervisor_id: Code | None = None
 
 
 class TokenBody(BaseModel):
     label: str = Field(default="", max_length=128)
-    expires_at: datetime | None = None
+    expires_at: Moment | None = None
 
 
 class EvaluationBody(BaseModel):
@@ -63,23 +63,23 @@ class EvaluationBody(BaseModel):
 
 
 class BackupBody(BaseModel):
-    unit_code: str
-    staff_id: str
-    covers_staff_id: str | None = None
-    valid_from: date
-    valid_to: date
+    unit_code: Code
+    staff_id: Code
+    covers_staff_id: Code | None = None
+    valid_from: Day
+    valid_to: Day
 
 
 class PostalBody(BaseModel):
-    unit_code: str
+    unit_code: Code
     field_code: str = Field(max_length=32)
-    procedure_code: str | None = None
-    postal_from: date | None = None
-    note: str = ""
+    procedure_code: str | None = Field(default=None, max_length=32)
+    postal_from: Day | None = None
+    note: str = Field(default="", max_length=2000)
 
 
 class SeriesBody(BaseModel):
-    unit_code: str
+    unit_code: Code
     form_symbol: str = Field(min_length=1, max_length=32)
     series: str = Field(min_length=1, max_length=32)
     collector_name: str = Field(min_length=1, max_length=255)
@@ -87,13 +87,13 @@ class SeriesBody(BaseModel):
     collector_address: str = Field(default="", max_length=512)
     issuer_tax_code: str = Field(default="", max_length=32)
     mandate: str = Field(default="", max_length=2000)
-    valid_from: date
-    valid_to: date | None = None
+    valid_from: Day
+    valid_to: Day | None = None
 
 
 class OverrideBody(BaseModel):
-    day: date
-    working: bool
+    day: Day
+    working: StrictBool
     note: str = Field(min_length=1, max_length=255)
 
 
@@ -103,12 +103,32 @@ async def import_catalog_file(
 ) -> dict[str, Any]:
     """Import a catalog as JSON or YAML in the request body; ``replace`` retires the rest."""
     who.require("admin")
+    s = svc.settings
+    limit = s.catalog_max_bytes
+    too_large = ApiProblem(
+        413,
+        "catalog_too_large",
+        f"tệp danh mục tối đa {limit} byte (a catalog file is at most {limit} bytes)",
+        max_bytes=limit,
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
     raw = bytearray()
-    async for chunk in request.stream():
+    async for chunk in request.stream():  # chunked bodies too: counted as they arrive
         raw += chunk
-        if len(raw) > MAX_CATALOG_BYTES:
-            raise ApiProblem(413, "catalog_too_large", "a catalog file is at most 5 MB")
-    spec = parse_catalog(bytes(raw))
+        if len(raw) > limit:
+            raise too_large
+    # Parsing and importing are CPU-bound: in a worker thread, so health checks still answer.
+    return await run_in_threadpool(
+        _import_catalog, svc, bytes(raw), replace, s.catalog_max_depth, s.catalog_max_nodes
+    )
+
+
+def _import_catalog(
+    svc: Svc, raw: bytes, replace: bool, max_depth: int, max_nodes: int
+) -> dict[str, Any]:
+    spec = parse_catalog(raw, max_depth=max_depth, max_nodes=max_nodes)
     with session_scope(svc.sessions) as session:
         report = import_catalog(session, spec, replace=replace, today=svc.dossiers.today())
     return {"sample": spec.sample, **report.as_dict()}
@@ -153,16 +173,19 @@ def plan_postal(body: PostalBody, who: Caller, svc: Svc) -> dict[str, Any]:
 
 @router.post("/staff", status_code=201)
 def create_staff(body: StaffBody, who: Caller, svc: Svc) -> dict[str, Any]:
+    """One unit of work: a refusal at any step (the certificate included) creates nothing."""
     data = body.model_dump()
     with session_scope(svc.sessions) as session:
         staff = staffing.create_staff(
             session, who, staff_id=data.pop("id"), **data, today=svc.dossiers.today()
         )
-        body = {"id": staff.id, "role": staff.role, "unit_code": staff.unit_code}
-    if body["role"] == "counter":
-        # Scans are signed with the clerk's own certificate (TT 01/2023 Art. 8).
-        body["dev_certificate"] = enroll_dev_clerk(svc.settings, body["id"], data["name"])
-    return body
+        session.flush()  # the row's own constraints fail here, before a certificate is made
+        answer: dict[str, Any] = {"id": staff.id, "role": staff.role, "unit_code": staff.unit_code}
+        if staff.role == "counter":
+            # Scans are signed with the clerk's own certificate (TT 01/2023 Art. 8); an id the
+            # PKI refuses raises here and rolls the row back.
+            answer["dev_certificate"] = enroll_dev_clerk(svc.settings, staff.id, data["name"])
+    return answer
 
 
 @router.post("/staff/{staff_id}/tokens", status_code=201)
@@ -199,7 +222,7 @@ def assign_backup(body: BackupBody, who: Caller, svc: Svc) -> dict[str, Any]:
 
 
 @router.put("/calendar/{day}")
-def calendar_override(day: date, body: OverrideBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def calendar_override(day: Day, body: OverrideBody, who: Caller, svc: Svc) -> dict[str, Any]:
     if body.day != day:
         raise ApiProblem(422, "day_mismatch", "the body's day differs from the path's")
     with session_scope(svc.sessions) as session:

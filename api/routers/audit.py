@@ -6,12 +6,12 @@ Reading it is limited to auditors (their province's dossiers) and administrators
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from api.deps import Caller, Svc
+from api.params import INT64_MAX, Moment
 from dossiers import audit
 from storage.db import session_scope
 
@@ -22,11 +22,13 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 def events(
     who: Caller,
     svc: Svc,
-    dossier: str | None = Query(default=None, description="dossier id or code"),
-    actor_id: str | None = None,
-    since: Annotated[datetime | None, Query(description="inclusive, with a time zone")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive, with a time zone")] = None,
-    after_seq: int | None = Query(default=None, ge=0, description="seq cursor from the last page"),
+    dossier: str | None = Query(default=None, max_length=64, description="dossier id or code"),
+    actor_id: str | None = Query(default=None, max_length=64),
+    since: Annotated[Moment | None, Query(description="inclusive, with a time zone")] = None,
+    until: Annotated[Moment | None, Query(description="exclusive, with a time zone")] = None,
+    after_seq: int | None = Query(
+        default=None, ge=0, le=INT64_MAX, description="seq cursor from the last page"
+    ),
     limit: int = Query(default=100, ge=1, le=audit.MAX_LIMIT),
 ) -> dict[str, Any]:
     """Audit events in seq order; pass ``next_after_seq`` back as ``after_seq`` for more."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.deps import Caller, Svc
+from api.params import Day
 from dossiers.catalog import procedure_in_force, procedures_in_force
 from dossiers.models import Procedure, Unit
 from storage.db import session_scope
@@ -21,8 +21,8 @@ def list_procedures(
     who: Caller,
     svc: Svc,
     q: str | None = Query(default=None, max_length=200, description="name or code, any accents"),
-    field_code: str | None = None,
-    at: date | None = None,
+    field_code: str | None = Query(default=None, max_length=32),
+    at: Day | None = None,
 ) -> dict[str, Any]:
     with session_scope(svc.sessions) as session:
         rows = procedures_in_force(
@@ -32,7 +32,7 @@ def list_procedures(
 
 
 @router.get("/procedures/{code}")
-def get_procedure(code: str, who: Caller, svc: Svc, at: date | None = None) -> dict[str, Any]:
+def get_procedure(code: str, who: Caller, svc: Svc, at: Day | None = None) -> dict[str, Any]:
     """The version in force on ``at`` (today by default), with its components and fees."""
     with session_scope(svc.sessions) as session:
         proc = procedure_in_force(session, code, at or svc.dossiers.today())
@@ -51,7 +51,9 @@ def get_procedure(code: str, who: Caller, svc: Svc, at: date | None = None) -> d
 
 
 @router.get("/units")
-def list_units(who: Caller, svc: Svc, kind: str | None = None) -> dict[str, Any]:
+def list_units(
+    who: Caller, svc: Svc, kind: str | None = Query(default=None, max_length=16)
+) -> dict[str, Any]:
     with session_scope(svc.sessions) as session:
         stmt = select(Unit).order_by(Unit.code)
         if kind:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -13,8 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auditing import audit_access
 from api.deps import Caller, Svc
+from api.params import Code, Count, Moment, content_disposition
 from api.problems import ApiProblem
-from api.scans import accept_scan, chunks
+from api.scans import accept_scan, chunks, upload_openapi
 from dossiers.access import dossier_filter
 from dossiers.lifecycle import CHANNELS, LABELS_VI, Status
 from dossiers.models import (
@@ -35,7 +36,7 @@ router = APIRouter(tags=["dossiers"])
 
 class ApplicantBody(BaseModel):
     name: str = Field(min_length=1, max_length=255)
-    id_type: str = "CCCD"
+    id_type: str = Field(default="CCCD", max_length=16)
     id_number: str = Field(min_length=1, max_length=32)
     phone: str = Field(default="", max_length=32)
     address: str = Field(default="", max_length=512)
@@ -44,14 +45,14 @@ class ApplicantBody(BaseModel):
 class CreateBody(BaseModel):
     procedure_code: str = Field(max_length=32)
     applicant: ApplicantBody
-    channel: int = 1
-    collect_at: str = "counter"
+    channel: int = Field(default=1, ge=1, le=3)
+    collect_at: str = Field(default="counter", max_length=32)
     sets: int = Field(default=1, ge=1, le=20)
     unit_code: str | None = Field(default=None, max_length=32)
 
 
 class CheckBody(BaseModel):
-    provided: dict[str, int]
+    provided: dict[Code, Count] = Field(max_length=200)
 
 
 class ReasonBody(BaseModel):
@@ -59,7 +60,7 @@ class ReasonBody(BaseModel):
 
 
 class SupplementRequestBody(BaseModel):
-    items: list[str] = Field(min_length=1, max_length=50)
+    items: list[Annotated[str, Field(max_length=512)]] = Field(min_length=1, max_length=50)
     reason: str = Field(min_length=1, max_length=4000)
     contact: str = Field(default="", max_length=255)
 
@@ -74,7 +75,7 @@ class ReuseBody(BaseModel):
 
 
 class ApologyBody(BaseModel):
-    new_due: datetime
+    new_due: Moment
     reason: str = Field(min_length=1, max_length=4000)
 
 
@@ -102,10 +103,12 @@ def create_dossier(body: CreateBody, who: Caller, svc: Svc) -> JSONResponse:
 def list_dossiers(
     who: Caller,
     svc: Svc,
-    status: int | None = None,
-    unit_code: str | None = None,
+    status: int | None = Query(default=None, ge=1, le=10),
+    unit_code: str | None = Query(default=None, max_length=64),
     limit: int = Query(default=50, ge=1, le=500),
-    before: str | None = Query(default=None, description="id cursor from the last page"),
+    before: str | None = Query(
+        default=None, max_length=64, description="id cursor from the last page"
+    ),
 ) -> dict[str, Any]:
     with session_scope(svc.sessions) as session:
         stmt = select(Dossier).where(dossier_filter(who))
@@ -335,11 +338,15 @@ def form_file(ref: str, form_id: str, who: Caller, svc: Svc) -> StreamingRespons
     return StreamingResponse(
         chunks(svc.store, key),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": content_disposition(name)},
     )
 
 
-@router.post("/dossiers/{ref}/components/{component_id}/scans", status_code=202)
+@router.post(
+    "/dossiers/{ref}/components/{component_id}/scans",
+    status_code=202,
+    openapi_extra=upload_openapi(),
+)
 async def upload_component_scan(
     ref: str, component_id: str, request: Request, who: Caller, svc: Svc
 ) -> JSONResponse:

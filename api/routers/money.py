@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -13,13 +12,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auditing import audit_access
-from api.deps import Caller, Svc
+from api.deps import Caller, PublicLimit, Svc
+from api.params import Amount, Code, Day, content_disposition
 from api.problems import ApiProblem
-from api.scans import accept_scan, chunks
+from api.scans import accept_scan, chunks, upload_openapi
 from dossiers.cashier import Payer
 
 router = APIRouter(tags=["fees and results"])
-public = APIRouter(prefix="/public", tags=["public"])
+public = APIRouter(prefix="/public", tags=["public"], dependencies=[PublicLimit])
 
 
 class PayerBody(BaseModel):
@@ -30,7 +30,7 @@ class PayerBody(BaseModel):
 
 class PayBody(BaseModel):
     method: Literal["cash", "transfer"]
-    fee_ids: list[str] | None = None
+    fee_ids: list[Code] | None = Field(default=None, max_length=100)
     payer: PayerBody | None = None
     reference: str = Field(default="", max_length=64)
 
@@ -41,7 +41,9 @@ class VoidBody(BaseModel):
 
 
 class AssessBody(BaseModel):
-    items: list[tuple[str, int]] = Field(min_length=1, max_length=20)
+    items: list[tuple[Annotated[str, Field(max_length=255)], Amount]] = Field(
+        min_length=1, max_length=20
+    )
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -53,7 +55,7 @@ class CounterReturnBody(BaseModel):
 
 class PostBody(BaseModel):
     tracking_number: str = Field(min_length=1, max_length=64)
-    postal_fee: int = Field(ge=0)
+    postal_fee: Amount
 
 
 class PostalStatusBody(BaseModel):
@@ -106,8 +108,21 @@ def void(receipt_id: str, body: VoidBody, who: Caller, svc: Svc) -> dict[str, An
     )
 
 
-@router.get("/receipts/{receipt_id}/{kind}")
-def receipt_file(
+@router.get("/receipts/{receipt_id}/xml")
+def receipt_xml(receipt_id: str, who: Caller, svc: Svc) -> StreamingResponse:
+    """The e-receipt as issued (XML)."""
+    return _receipt_file(receipt_id, "xml", who, svc)
+
+
+@router.get("/receipts/{receipt_id}/pdf")
+def receipt_pdf(receipt_id: str, who: Caller, svc: Svc) -> StreamingResponse:
+    """The e-receipt for printing (PDF)."""
+    return _receipt_file(receipt_id, "pdf", who, svc)
+
+
+# Two routes rather than one ``{kind}``: a GET of ``/receipts/{id}/void`` is then a 405 naming
+# POST, not a 422 about an unknown kind.
+def _receipt_file(
     receipt_id: str, kind: Literal["xml", "pdf"], who: Caller, svc: Svc
 ) -> StreamingResponse:
     receipt = svc.cashier.receipt(who, receipt_id)
@@ -126,7 +141,7 @@ def receipt_file(
     return StreamingResponse(
         chunks(svc.store, key),
         media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": content_disposition(name)},
     )
 
 
@@ -134,9 +149,9 @@ def receipt_file(
 def reconciliation(
     who: Caller,
     svc: Svc,
-    unit_code: str,
-    day: date,
-    staff_id: str | None = None,
+    day: Day,
+    unit_code: str = Query(max_length=64),
+    staff_id: str | None = Query(default=None, max_length=64),
     format: Literal["json", "pdf"] = "json",
 ) -> Any:
     """Receipts issued and voided, totals by method, against the payments of the day."""
@@ -150,14 +165,14 @@ def reconciliation(
     return Response(
         data,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="doi-chieu-{unit_code}-{day}.pdf"'},
+        headers={"Content-Disposition": content_disposition(f"doi-chieu-{unit_code}-{day}.pdf")},
     )
 
 
 # -- results and return ---------------------------------------------------------------------
 
 
-@router.post("/dossiers/{ref}/results", status_code=202)
+@router.post("/dossiers/{ref}/results", status_code=202, openapi_extra=upload_openapi())
 async def upload_result(
     ref: str,
     request: Request,
@@ -165,7 +180,7 @@ async def upload_result(
     svc: Svc,
     code: str = Query(max_length=32, description="result type, e.g. KQ.G10.000005"),
     name: str = Query(max_length=255),
-    valid_until: date | None = None,
+    valid_until: Day | None = None,
     scope: str = Query(default="", max_length=255),
 ) -> Any:
     """The agency's result paper: digitized, then signed by the organization (top right)."""
@@ -264,7 +279,7 @@ def link_download(token: str, document_id: str, request: Request, svc: Svc) -> S
         chunks(svc.store, doc.object_key),
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="ket-qua-{doc.id}.pdf"',
+            "Content-Disposition": content_disposition(f"ket-qua-{doc.id}.pdf"),
             "X-Content-SHA256": doc.sha256,
         },
     )

@@ -7,13 +7,13 @@ report can be re-read against another norm without touching the code.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import Caller, Svc
+from api.params import Day
 from api.problems import ApiProblem
 from dossiers import reports
 from dossiers.calendar import rules_in_force
@@ -21,6 +21,7 @@ from dossiers.models import QueueTicket
 from storage.db import session_scope
 
 router = APIRouter(tags=["reports"])
+UnitQuery = Annotated[str | None, Query(max_length=64)]
 
 
 class ServeBody(BaseModel):
@@ -42,7 +43,7 @@ def ticket_body(t: QueueTicket) -> dict[str, Any]:
 
 
 @router.get("/reports/overdue")
-def overdue(who: Caller, svc: Svc, unit_code: str | None = None) -> dict[str, Any]:
+def overdue(who: Caller, svc: Svc, unit_code: UnitQuery = None) -> dict[str, Any]:
     """Open dossiers past their appointment, or counted overdue; most overdue first."""
     now = svc.dossiers.now()
     with session_scope(svc.sessions) as session:
@@ -55,7 +56,7 @@ def due_soon(
     who: Caller,
     svc: Svc,
     working_days: int | None = Query(default=None, ge=0, le=30),
-    unit_code: str | None = None,
+    unit_code: UnitQuery = None,
 ) -> dict[str, Any]:
     """Open dossiers due by the end of the N-th next working day (settings by default)."""
     now = svc.dossiers.now()
@@ -68,7 +69,7 @@ def due_soon(
 
 @router.get("/reports/on-time")
 def on_time(
-    who: Caller, svc: Svc, start: date, end: date, unit_code: str | None = None
+    who: Caller, svc: Svc, start: Day, end: Day, unit_code: UnitQuery = None
 ) -> dict[str, Any]:
     """The national on-time rate of dossiers whose processing ended on local days start..end."""
     with session_scope(svc.sessions) as session:
@@ -94,7 +95,7 @@ def staffing(
 
 @router.get("/reports/processing-time")
 def processing_time(
-    who: Caller, svc: Svc, start: date, end: date, unit_code: str | None = None
+    who: Caller, svc: Svc, start: Day, end: Day, unit_code: UnitQuery = None
 ) -> dict[str, Any]:
     """Per procedure: wall-clock minutes (mean, median) and working days from reception."""
     with session_scope(svc.sessions) as session:
@@ -127,7 +128,7 @@ def serve_ticket(
 
 @router.get("/reports/queue")
 def queue(
-    who: Caller, svc: Svc, day: date | None = None, unit_code: str | None = None
+    who: Caller, svc: Svc, day: Day | None = None, unit_code: UnitQuery = None
 ) -> dict[str, Any]:
     """Waits from ticket to call at one unit on one local day (today and your unit by default)."""
     who.require(*reports.READERS)
@@ -147,7 +148,7 @@ def queue(
 
 @router.get("/reports/digitization")
 def digitization(
-    who: Caller, svc: Svc, start: date, end: date, unit_code: str | None = None
+    who: Caller, svc: Svc, start: Day, end: Day, unit_code: UnitQuery = None
 ) -> dict[str, Any]:
     """Digitization and reuse rates of dossiers received from ``start`` to ``end`` (local days,
     inclusive), by the national definitions; the target is 80 %."""

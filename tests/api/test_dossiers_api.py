@@ -18,7 +18,7 @@ from PIL import Image
 from api.app import create_app
 from sohoa.factory import build
 from storage.db import session_scope
-from storage.models import Scan
+from storage.models import Refusal, Scan
 from tests.dossiers.world import VN, make_world
 
 APPLICANT = {"name": "Phạm Thị Hương", "id_type": "CCCD", "id_number": "031190004567"}
@@ -115,7 +115,7 @@ def test_apology_moves_the_appointment_with_form_04(api, tmp_path: Path) -> None
     assert "ngày 02 tháng 12 năm 2026" in text and qr["ma_ho_so"] == code
 
 
-def test_bad_uploads_to_a_component_are_refused_and_kept(api, corpus: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_uploads_to_a_component_are_refused_and_recorded(api, corpus: Path) -> None:  # type: ignore[no-untyped-def]
     world, client = api
     d = _open(client, world)
     comp = d["components"][0]["id"]
@@ -128,10 +128,14 @@ def test_bad_uploads_to_a_component_are_refused_and_kept(api, corpus: Path) -> N
     )
     assert text.status_code == 415 and text.json()["code"] == "unsupported_media_type"
     with session_scope(world.services.sessions) as session:
-        kept = session.get(Scan, text.json()["scan_id"])
-        assert kept.status == "failed" and kept.reason_code == "unsupported_media_type"
-        assert "/" not in kept.filename and ".." not in kept.original_key
-        assert world.services.store.exists(kept.original_key)
+        # Recorded against the dossier, bytes not kept (issue 13: refusals cost nothing durable).
+        assert session.get(Scan, text.json()["scan_id"]) is None
+        refused = session.get(Refusal, text.json()["scan_id"])
+        assert refused.reason_code == "unsupported_media_type" and refused.dossier_id == d["id"]
+        assert "/" not in refused.filename and refused.quarantine_key is None
+    assert not list(world.services.store.list("quarantine/"))
+    gone = client.get(f"/api/v1/scans/{text.json()['scan_id']}", headers=clerk)
+    assert gone.status_code == 410 and gone.json()["reason_code"] == "unsupported_media_type"
     wrong = client.post(
         f"/api/v1/dossiers/{d['id']}/components/nope/scans",
         headers=clerk,
@@ -190,7 +194,10 @@ def test_withdraw_at_the_counter(api) -> None:  # type: ignore[no-untyped-def]
             {"procedure_code": "1.001193", "applicant": {**APPLICANT, "id_number": "123"}},
             "applicant_invalid",
         ),
-        ({"procedure_code": "1.001193", "applicant": APPLICANT, "channel": 9}, "channel_invalid"),
+        (
+            {"procedure_code": "1.001193", "applicant": APPLICANT, "channel": 9},
+            "invalid_request",
+        ),  # the schema states 1..3
         ({"procedure_code": "9.999999", "applicant": APPLICANT}, "procedure_not_found"),
         ({"procedure_code": "1.001193"}, "invalid_request"),
         (

@@ -1,0 +1,84 @@
+"""Creating a staff member is one unit of work: an id the staff rule or the PKI refuses, or any
+later failure, leaves no row behind (a refused id used to create the account anyway)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.app import create_app
+from dossiers.models import Staff
+from sohoa.factory import build
+from storage.db import session_scope
+from tests.dossiers.world import OWN, VN, World, make_world
+
+
+@pytest.fixture
+def api(make_settings) -> Iterator[tuple[World, TestClient]]:  # type: ignore[no-untyped-def]
+    services = build(make_settings(sign_forms=False))
+    world = make_world(services, datetime(2026, 11, 27, 9, 0, tzinfo=VN))
+    client = TestClient(create_app(services), raise_server_exceptions=False)
+    yield world, client
+    client.close()
+    services.engine.dispose()
+
+
+def _staff(world: World, staff_id: str) -> tuple[int, bool]:
+    with session_scope(world.services.sessions) as session:
+        total = session.scalar(select(func.count()).select_from(Staff)) or 0
+        return total, session.get(Staff, staff_id) is not None
+
+
+@pytest.mark.parametrize(
+    ("staff_id", "code"),
+    [
+        ("-lan", "staff_id_invalid"),  # the domain's rule, now the PKI's rule
+        ("_lan", "staff_id_invalid"),
+        ("unit", "invalid_clerk_id"),  # the PKI keeps this name for the unit certificate
+    ],
+)
+def test_a_refused_staff_id_creates_nothing(api, staff_id: str, code: str) -> None:  # type: ignore[no-untyped-def]
+    world, client = api
+    before, _ = _staff(world, staff_id)
+    resp = client.post(
+        "/api/v1/admin/staff",
+        headers=world.headers("quantri"),
+        json={"id": staff_id, "name": "Nguyễn Văn Mới", "role": "counter", "unit_code": OWN},
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["code"] == code
+    assert _staff(world, staff_id) == (before, False)
+    # Nothing half-made blocks the same person under a good id.
+    again = client.post(
+        "/api/v1/admin/staff",
+        headers=world.headers("quantri"),
+        json={"id": "moi.nv", "name": "Nguyễn Văn Mới", "role": "counter", "unit_code": OWN},
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["dev_certificate"] is True
+    assert _staff(world, "moi.nv") == (before + 1, True)
+
+
+def test_a_failing_certificate_rolls_the_row_back(api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Whatever fails after the row is written (here the certificate), the row goes too."""
+    from api.routers import admin
+    from signing.errors import SignerConfigError
+
+    def broken(*_: object) -> bool:
+        raise SignerConfigError("the development PKI is unreadable")
+
+    monkeypatch.setattr(admin, "enroll_dev_clerk", broken)
+    world, client = api
+    before, _ = _staff(world, "hoa.lt")
+    resp = client.post(
+        "/api/v1/admin/staff",
+        headers=world.headers("quantri"),
+        json={"id": "hoa.lt", "name": "Lê Thị Hoa", "role": "counter", "unit_code": OWN},
+    )
+    assert resp.status_code >= 400 and resp.headers["content-type"] == "application/problem+json"
+    assert _staff(world, "hoa.lt") == (before, False)
