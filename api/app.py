@@ -12,12 +12,16 @@ from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from api.auditing import audit_access
-from api.deps import Caller
-from api.problems import ApiProblem, install
+from api.deps import Caller, PublicLimit
+from api.openapi import install as install_openapi
+from api.params import content_disposition
+from api.problems import ApiProblem, RequestGuard, install
+from api.ratelimit import limiter_for
 from api.routers import admin, audit, catalog, dossiers, feed, money, oai, ops, reports
-from api.scans import accept_scan, chunks, scan_body
+from api.scans import accept_scan, chunks, scan_body, upload_openapi
 from dossiers.access import Principal, dossier_filter
 from dossiers.models import ComponentScan, Dossier, Result
+from ingest.validate import validate_clerk_id
 from sohoa.factory import Services
 from sohoa.logs import RequestIdMiddleware
 from storage.db import session_scope
@@ -32,14 +36,18 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install(app)
-    # Outermost of ours, so every response and log line of a request carries its id.
-    app.add_middleware(RequestIdMiddleware)
+    install_openapi(app)
+    app.state.rate_limiter = limiter_for(services.settings)
+    # Outermost of ours, so every response and log line of a request carries its id (and the
+    # client's address, X-Forwarded-For believed only from a trusted proxy).
+    app.add_middleware(RequestGuard)
+    app.add_middleware(RequestIdMiddleware, trusted_proxies=services.settings.trusted_proxies)
 
     app.include_router(ops.router)
 
     v1 = APIRouter(prefix="/api/v1")
 
-    @v1.post("/scans", status_code=202, tags=["scans"])
+    @v1.post("/scans", status_code=202, tags=["scans"], openapi_extra=upload_openapi(clerk=True))
     async def upload_scan(request: Request, who: Caller) -> JSONResponse:
         """Upload one loose scan (multipart, file in ``file``; optional ``clerk_id``, ``password``).
 
@@ -53,11 +61,21 @@ def create_app(services: Services) -> FastAPI:
             unit_code=who.unit_code,
         )
 
-    @v1.get("/scans/{scan_id}", tags=["scans"])
+    @v1.get(
+        "/scans/{scan_id}",
+        tags=["scans"],
+        responses={410: {"description": "The upload was refused; the body gives the reason."}},
+    )
     def get_scan(scan_id: str, who: Caller) -> dict[str, Any]:
+        """A scan's status; 410 with the reason when the upload was refused at the door."""
         with session_scope(services.sessions) as session:
             scan = _scan(session, who, scan_id)
             if scan is None:
+                from api.scans import refusal_problem
+
+                gone = refusal_problem(session, who, scan_id)
+                if gone is not None:
+                    raise gone
                 raise ApiProblem(404, "scan_not_found", f"no scan {scan_id}")
             doc_id = session.scalar(select(Document.id).where(Document.scan_id == scan_id))
             return scan_body(scan, doc_id)
@@ -118,7 +136,7 @@ def create_app(services: Services) -> FastAPI:
             chunks(services.store, doc.object_key),
             media_type="application/pdf",
             headers={
-                "Content-Disposition": f'attachment; filename="{doc.id}.pdf"',
+                "Content-Disposition": content_disposition(f"{doc.id}.pdf"),
                 "Content-Length": str(doc.size),
                 "X-Content-SHA256": doc.sha256,
             },
@@ -167,9 +185,7 @@ def create_app(services: Services) -> FastAPI:
         return Response(
             data,
             media_type="application/pdf",
-            headers={
-                "Content-Disposition": f'attachment; filename="bao-cao-xac-thuc-{doc.id}.pdf"'
-            },
+            headers={"Content-Disposition": content_disposition(f"bao-cao-xac-thuc-{doc.id}.pdf")},
         )
 
     for module in (dossiers, catalog, admin, reports, money, audit, feed):
@@ -178,7 +194,12 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(money.public)
     app.include_router(oai.router)
 
-    @app.get("/api/v1/objects/{key:path}", tags=["documents"], include_in_schema=False)
+    @app.get(
+        "/api/v1/objects/{key:path}",
+        tags=["documents"],
+        include_in_schema=False,
+        dependencies=[PublicLimit],
+    )
     def presigned(key: str, expires: int, signature: str) -> StreamingResponse:
         """Serves the local store's presigned URLs; the signature is the credential."""
         store = services.store
@@ -201,7 +222,12 @@ def create_app(services: Services) -> FastAPI:
 
 
 def _clerk(who: Principal, asked: str | None) -> str | None:
-    """Counter staff sign with their own certificate; only an admin names another clerk."""
+    """Counter staff sign with their own certificate; only an admin names another clerk.
+
+    A malformed ``clerk_id`` is refused whoever sends it: ignoring it for a counter would
+    accept what the operation's schema calls invalid."""
+    if asked:
+        validate_clerk_id(asked)
     if who.role == "counter":
         return who.staff_id
     return asked

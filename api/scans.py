@@ -40,7 +40,6 @@ def upload_openapi(*, clerk: bool = False) -> dict[str, Any]:
         },
         "password": {
             "type": "string",
-            "maxLength": 1024,
             "description": "the PDF's password, when the citizen's file is protected",
         },
         "languages": {
@@ -58,7 +57,14 @@ def upload_openapi(*, clerk: bool = False) -> dict[str, Any]:
         }
     schema = {"type": "object", "required": ["file"], "properties": fields}
     return {
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}},
+        "responses": {
+            "200": {
+                "description": "The same file was already accepted here: its scan, with "
+                "``duplicate`` true.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
     }
 
 

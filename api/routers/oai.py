@@ -79,10 +79,11 @@ async def _arguments(request: Request) -> list[tuple[str, str]]:
             "content": {
                 FORM: {
                     "schema": {
+                        # No argument is required by the schema: OAI-PMH answers a missing or
+                        # bad one with its own error (badVerb, badArgument) and HTTP 200.
                         "type": "object",
-                        "required": ["verb"],
                         "properties": {
-                            name: {"type": "string", "maxLength": 2048}
+                            name: {"type": "string"}
                             for name in (
                                 "verb",
                                 "metadataPrefix",
