@@ -6,6 +6,7 @@ The same models and Alembic migrations run on SQLite (embedded default) and Post
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.errors import StorageError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+log = logging.getLogger(__name__)
 
 
 class DatabaseUnavailable(StorageError):
@@ -56,6 +59,12 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def _unavailable(exc: OperationalError) -> DatabaseUnavailable:
+    """The driver's words (host, port, user) go to the operator's log, not to the caller."""
+    log.warning("database unreachable: %s", exc.orig)
+    return DatabaseUnavailable("the database is unreachable")
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A unit of work: commit on success, roll back on error, and say so when the DB is down."""
@@ -65,7 +74,7 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.commit()
     except OperationalError as exc:
         session.rollback()
-        raise DatabaseUnavailable(f"database unreachable: {exc.orig}") from exc
+        raise _unavailable(exc) from exc
     except BaseException:
         session.rollback()
         raise
@@ -96,4 +105,4 @@ def ping(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
-        raise DatabaseUnavailable(f"database unreachable: {exc.orig}") from exc
+        raise _unavailable(exc) from exc

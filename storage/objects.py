@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import os
 import re
 import tempfile
@@ -40,6 +41,8 @@ from storage.errors import (
     StorageError,
     StoreUnavailable,
 )
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -352,6 +355,11 @@ class _StoreBase(abc.ABC):
 # --------------------------------------------------------------------------- local
 
 
+def _os_reason(exc: OSError) -> str:
+    """The OS's reason without the file name: store paths stay out of messages that reach callers."""
+    return exc.strerror or type(exc).__name__
+
+
 class LocalObjectStore(_StoreBase):
     """Objects as files under one directory: for one machine and for development.
 
@@ -383,7 +391,7 @@ class LocalObjectStore(_StoreBase):
     def _inside(self, path: Path) -> Path:
         resolved = path.resolve()
         if not resolved.is_relative_to(self._root):
-            raise InvalidObjectKey(f"object path escapes the store root: {path}")
+            raise InvalidObjectKey("object path escapes the store root")
         return resolved
 
     def _data_path(self, key: str) -> Path:
@@ -469,7 +477,7 @@ class LocalObjectStore(_StoreBase):
             tmp.unlink(missing_ok=True)
             if reading:
                 raise
-            raise StoreUnavailable(f"{key}: local store write failed: {exc}") from exc
+            raise StoreUnavailable(f"{key}: local store write failed: {_os_reason(exc)}") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -483,13 +491,17 @@ class LocalObjectStore(_StoreBase):
             except (FileExistsError, NotADirectoryError):
                 raise InvalidObjectKey(f"{key}: a parent of this key is an object") from None
             except OSError as exc:
-                raise StoreUnavailable(f"{key}: local store write failed: {exc}") from exc
+                raise StoreUnavailable(
+                    f"{key}: local store write failed: {_os_reason(exc)}"
+                ) from exc
             try:
                 fd, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise StoreUnavailable(f"{key}: local store write failed: {exc}") from exc
+                raise StoreUnavailable(
+                    f"{key}: local store write failed: {_os_reason(exc)}"
+                ) from exc
             return fd, Path(name)
         raise StoreUnavailable(f"{key}: directory keeps disappearing under concurrent deletes")
 
@@ -528,7 +540,7 @@ class LocalObjectStore(_StoreBase):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(f"no object {key!r}") from None
         except OSError as exc:
-            raise StoreUnavailable(f"{key}: local store read failed: {exc}") from exc
+            raise StoreUnavailable(f"{key}: local store read failed: {_os_reason(exc)}") from exc
 
     def _open_with_sha(self, key: str) -> tuple[BinaryIO, str | None]:
         stream = self.open(key)
@@ -541,7 +553,7 @@ class LocalObjectStore(_StoreBase):
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectNotFound(f"no object {key!r}") from None
         except OSError as exc:
-            raise StoreUnavailable(f"{key}: local store read failed: {exc}") from exc
+            raise StoreUnavailable(f"{key}: local store read failed: {_os_reason(exc)}") from exc
         if not path.is_file():
             raise ObjectNotFound(f"no object {key!r}")
         meta = self._read_meta(key)
@@ -597,7 +609,9 @@ class LocalObjectStore(_StoreBase):
 
     def ping(self) -> None:
         if not (self._root.is_dir() and os.access(self._root, os.W_OK | os.X_OK)):
-            raise StoreUnavailable(f"object store directory {self._root} is not writable")
+            # The path is for the operator's log, not for /readyz's anonymous callers.
+            log.error("object store directory %s is not writable", self._root)
+            raise StoreUnavailable("the object store directory is not writable")
 
 
 # --------------------------------------------------------------------------- S3
