@@ -175,7 +175,7 @@ def _operations(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
         if not context.include_in_schema:
             continue
         for method in sorted(context.methods or ()):
-            yield context.path_format, method, context
+            yield context.path_format or "", method, context
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:

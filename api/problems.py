@@ -280,11 +280,9 @@ def install(app: FastAPI) -> None:
         # This handler runs outside the request-id middleware: name the id so the caller can
         # quote it and the operator find the traceback.
         rid = request_id.get()
+        extra: dict[str, Any] = {"request_id": rid} if rid else {}
         reply = problem(
-            500,
-            "internal_error",
-            "an unexpected error occurred; it has been logged",
-            **({"request_id": rid} if rid else {}),
+            500, "internal_error", "an unexpected error occurred; it has been logged", **extra
         )
         if rid:
             reply.headers["X-Request-ID"] = rid

@@ -232,6 +232,7 @@ def expected_image_bytes(stream: Stream) -> int | None:
     """Bytes a Flate-coded image of this size decodes to (with its predictor), or None."""
     try:
         width, height = int(stream.Width), int(stream.Height)
+        components: int | None
         if stream.get("/ImageMask", False):
             components, bpc = 1, 1
         else:
