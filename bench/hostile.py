@@ -198,8 +198,35 @@ def field_flood(stack: Stack, megabytes: int) -> tuple[int, str, float]:
     return resp.status_code, _code(resp), time.perf_counter() - t
 
 
-def _dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+#: What must not survive into a signed document, as it appears in a PDF's objects.
+SMUGGLED = (b"/JavaScript", b"/JS", b"/Launch", b"/EmbeddedFile", b"/OpenAction", b"/AA", b"/XFA")
+
+
+def _smuggled(stack: Stack, scan: dict[str, object]) -> str:
+    """Names of active or hidden content found in the signed document ('' when none)."""
+    import pikepdf
+
+    assert stack.client is not None
+    doc = stack.client.get(str(scan["document_url"])).json()
+    signed = stack.client.get(doc["file_url"]).content
+    found: set[str] = set()
+    with pikepdf.open(io.BytesIO(signed)) as pdf:
+        for obj in pdf.objects:
+            if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+                keys = {k.encode() for k in obj.keys()}  # noqa: SIM118 - a Stream iterates no keys
+                values = {
+                    bytes(str(v), "latin-1", "replace")
+                    for v in obj.values()
+                    if isinstance(v, pikepdf.Name)
+                }
+                found |= {t.decode() for t in SMUGGLED if t in keys or t in values}
+    return "SMUGGLED " + ",".join(sorted(found)) if found else ""
+
+
+def _kept_bytes(data: Path) -> int:
+    """Bytes under the store's originals/ and quarantine/ (where a kept upload would go)."""
+    roots = [data / "objects" / "originals", data / "objects" / "quarantine"]
+    return sum(p.stat().st_size for r in roots if r.exists() for p in r.rglob("*") if p.is_file())
 
 
 def main() -> int:
@@ -227,7 +254,6 @@ def main() -> int:
             worker_mem = TreeSampler(worker.pid, args.interval)
             data = work / "stack" / "data"
             try:
-                before = _dir_bytes(data / "objects") if (data / "objects").exists() else 0
                 accepted: dict[str, Outcome] = {}
                 for path in files:
                     with path.open("rb") as f:
@@ -238,6 +264,7 @@ def main() -> int:
                         accepted[resp.json()["id"]] = o
                     print(f"  {o.http} {o.code:28} {path.name}", flush=True)
                 junk = work / "junk-20mb.bin"
+                before = _kept_bytes(data)
                 junk.write_bytes(os.urandom(20 * 2**20))
                 for i in range(3):
                     with junk.open("rb") as f:
@@ -250,7 +277,7 @@ def main() -> int:
                             _code(resp),
                         )
                     )
-                kept = (_dir_bytes(data / "objects") if (data / "objects").exists() else 0) - before
+                kept = _kept_bytes(data) - before
                 status, code, seconds = field_flood(stack, args.flood_mb)
                 outcomes.append(
                     Outcome(
@@ -265,6 +292,8 @@ def main() -> int:
                 for scan_id, body in final.items():
                     accepted[scan_id].final = body["status"]
                     accepted[scan_id].reason = body.get("reason_code") or ""
+                    if body["status"] == "digitized":
+                        accepted[scan_id].reason = _smuggled(stack, body) or "clean"
                 print(f"accepted scans finished in {time.monotonic() - t0:.0f}s", flush=True)
                 alive = all(p.poll() is None for p in stack.workers) and stack.api.poll() is None
                 health = stack.client.get("/readyz").status_code
@@ -279,18 +308,20 @@ def main() -> int:
         scan = f"{o.final} {o.reason}".strip()
         print(f"{o.name[:44]:44} {o.size:11,} {o.http:4}  {o.code[:30]:30} {scan}")
     server_errors = [o for o in outcomes if o.http >= 500]
+    smuggled = [o for o in outcomes if o.reason.startswith("SMUGGLED")]
     print(
         f"\nuploads: {len(outcomes)}; 5xx answers: {len(server_errors)}; "
         f"accepted: {sum(1 for o in outcomes if o.final)} "
         f"(digitized {sum(1 for o in outcomes if o.final == 'digitized')}, "
         f"failed {sum(1 for o in outcomes if o.final == 'failed')})\n"
-        f"bytes kept by the three junk refusals: {kept:,}\n"
+        f"digitized documents still holding active or hidden content: {len(smuggled)}\n"
+        f"bytes the three junk refusals left in the store: {kept:,}\n"
         f"peak RSS: API tree {api_mem.overall.tree_rss_kb / 1024:.0f} MB, "
         f"worker tree {worker_mem.overall.tree_rss_kb / 1024:.0f} MB "
         f"(largest process {worker_mem.overall.single_kb / 1024:.0f} MB, {worker_mem.overall.single_name})\n"
         f"processes alive at the end: {alive}; /readyz {health}"
     )
-    return 1 if server_errors or not alive else 0
+    return 1 if server_errors or smuggled or not alive else 0
 
 
 if __name__ == "__main__":
