@@ -80,13 +80,24 @@ def create_app(services: Services) -> FastAPI:
             doc_id = session.scalar(select(Document.id).where(Document.scan_id == scan_id))
             return scan_body(scan, doc_id)
 
-    @v1.post("/scans/{scan_id}/retry", status_code=202, tags=["scans"])
+    @v1.post(
+        "/scans/{scan_id}/retry",
+        status_code=202,
+        tags=["scans"],
+        responses={410: {"description": "The upload was refused; there is nothing to retry."}},
+    )
     def retry(scan_id: str, who: Caller) -> dict[str, Any]:
         from ingest.pipeline import dispatch, retry_scan
 
         who.require("counter", "admin")
         with session_scope(services.sessions) as session:
             if _scan(session, who, scan_id) is None:
+                from api.scans import refusal_problem
+
+                # A refused upload has nothing to retry: say why it was refused, as GET does.
+                gone = refusal_problem(session, who, scan_id)
+                if gone is not None:
+                    raise gone
                 raise ApiProblem(404, "scan_not_found", f"no scan {scan_id}")
 
         scan = retry_scan(services, scan_id)

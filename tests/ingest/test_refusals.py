@@ -170,6 +170,11 @@ def test_a_refused_scan_id_answers_410_within_its_scope(make_settings, tmp_path:
         assert body["sha256"] == hashlib.sha256(junk).hexdigest() and not body["quarantined"]
         assert "quarantine/" not in gone.text and "originals/" not in gone.text
 
+        retried = client.post(f"/api/v1/scans/{scan_id}/retry", headers=own)
+        assert (
+            retried.status_code == 410 and retried.json()["reason_code"] == "unsupported_media_type"
+        )
+
         same_unit = client.get(f"/api/v1/scans/{scan_id}", headers=world.headers("cong.ch"))
         assert same_unit.status_code == 410
         admin = client.get(f"/api/v1/scans/{scan_id}", headers={"Authorization": f"Bearer {TOKEN}"})
