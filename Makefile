@@ -17,10 +17,10 @@ system: .stamp-system ## install the Debian packages (tesseract, ghostscript, qp
 	touch $@
 
 venv: .stamp-venv ## create .venv with the pinned Python packages
-.stamp-venv: pyproject.toml requirements.lock
+.stamp-venv: pyproject.toml requirements.lock requirements-test.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -r requirements.lock -r requirements-test.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 

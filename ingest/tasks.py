@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# On SIGTERM a worker lets its running step finish for this long (the container's stop grace
+# period must be longer, or the step is killed half-way and re-run from the start).
+SOFT_SHUTDOWN_SECONDS = 30
 OCR_TASK = "sohoa.ocr"
 SIGN_TASK = "sohoa.sign"
 TASK_FOR_STEP = {Step.OCR: OCR_TASK, Step.SIGN: SIGN_TASK}
@@ -66,7 +69,7 @@ def create_celery(services: Services) -> Celery:
         broker_connection_max_retries=None,
         worker_hijack_root_logger=False,
         worker_max_tasks_per_child=200,
-        worker_soft_shutdown_timeout=30,
+        worker_soft_shutdown_timeout=SOFT_SHUTDOWN_SECONDS,
         visibility_timeout=s.visibility_timeout,
     )
 

