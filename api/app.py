@@ -18,7 +18,7 @@ from api.params import content_disposition
 from api.problems import ApiProblem, RequestGuard, install
 from api.ratelimit import limiter_for
 from api.routers import admin, audit, catalog, dossiers, feed, money, oai, ops, reports
-from api.scans import accept_scan, chunks, scan_body, upload_openapi
+from api.scans import accept_scan, chunks, refusal_problem, scan_body, upload_openapi
 from dossiers.access import Principal, dossier_filter
 from dossiers.models import ComponentScan, Dossier, Result
 from ingest.validate import validate_clerk_id
@@ -69,14 +69,7 @@ def create_app(services: Services) -> FastAPI:
     def get_scan(scan_id: str, who: Caller) -> dict[str, Any]:
         """A scan's status; 410 with the reason when the upload was refused at the door."""
         with session_scope(services.sessions) as session:
-            scan = _scan(session, who, scan_id)
-            if scan is None:
-                from api.scans import refusal_problem
-
-                gone = refusal_problem(session, who, scan_id)
-                if gone is not None:
-                    raise gone
-                raise ApiProblem(404, "scan_not_found", f"no scan {scan_id}")
+            scan = _scan_or_problem(session, who, scan_id)
             doc_id = session.scalar(select(Document.id).where(Document.scan_id == scan_id))
             return scan_body(scan, doc_id)
 
@@ -91,14 +84,7 @@ def create_app(services: Services) -> FastAPI:
 
         who.require("counter", "admin")
         with session_scope(services.sessions) as session:
-            if _scan(session, who, scan_id) is None:
-                from api.scans import refusal_problem
-
-                # A refused upload has nothing to retry: say why it was refused, as GET does.
-                gone = refusal_problem(session, who, scan_id)
-                if gone is not None:
-                    raise gone
-                raise ApiProblem(404, "scan_not_found", f"no scan {scan_id}")
+            _scan_or_problem(session, who, scan_id)  # a refused upload has nothing to retry
 
         scan = retry_scan(services, scan_id)
         if scan.status == ScanStatus.RECEIVED and scan.step:
@@ -242,6 +228,17 @@ def _clerk(who: Principal, asked: str | None) -> str | None:
     if who.role == "counter":
         return who.staff_id
     return asked
+
+
+def _scan_or_problem(session: Session, who: Principal, scan_id: str) -> Scan:
+    """The scan, else 410 with the reason if its upload was refused, else 404."""
+    scan = _scan(session, who, scan_id)
+    if scan is not None:
+        return scan
+    gone = refusal_problem(session, who, scan_id)
+    if gone is not None:
+        raise gone
+    raise ApiProblem(404, "scan_not_found", f"no scan {scan_id}")
 
 
 def _scan(session: Session, who: Principal, scan_id: str) -> Scan | None:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from dossiers.models import ComponentScan
 from ingest.errors import AttemptsExhausted, IngestError, ScanNotFound, WorkDirFull
 from ingest.normalize import normalize
+from ingest.refusals import record_refusal
 from ingest.validate import (
     EXTENSIONS,
     PDF,
@@ -108,13 +109,13 @@ def accept_upload(
     except IngestError as exc:
         # Refused: the counter gets a 4xx with a scan id that keeps answering (410, the reason);
         # the bytes are kept only under quarantine policy (ingest.refusals).
-        _keep_rejected(
+        record_refusal(
             services,
             scan_id,
             spooled,
-            filename,
-            clerk,
             exc,
+            filename=filename,
+            clerk=clerk,
             unit_code=unit_code,
             dossier_id=component.dossier_id if component is not None else None,
         )
@@ -205,32 +206,6 @@ def _existing_scan(
             ComponentScan.component_id == component.component_id
         )
     return session.scalars(stmt.limit(1)).first()
-
-
-def _keep_rejected(
-    services: Services,
-    scan_id: str,
-    spooled: Spooled,
-    filename: str | None,
-    clerk: str,
-    exc: IngestError,
-    *,
-    unit_code: str | None = None,
-    dossier_id: str | None = None,
-) -> None:
-    """A refusal costs a row, not a copy: see ``ingest.refusals`` for what is kept and how long."""
-    from ingest.refusals import record_refusal
-
-    record_refusal(
-        services,
-        scan_id,
-        spooled,
-        exc,
-        filename=filename,
-        clerk=clerk,
-        unit_code=unit_code,
-        dossier_id=dossier_id,
-    )
 
 
 def upload_dir(settings: Any) -> Path:

@@ -30,10 +30,6 @@ from tests.dossiers.world import VN, make_world
 EXAMPLES = 25
 ROLES = {"admin": "quantri", "counter": "lan.nt"}
 
-# Operations known to fail one check: operation -> (the check's title, why). Only that check's
-# failures are then expected; any other fails the test. Empty: every operation passes.
-KNOWN: dict[str, tuple[str, str]] = {}
-
 _tally: Counter[str] = Counter()
 
 
@@ -127,7 +123,4 @@ def _call(case: Any, app: Any, role: str, token: str) -> None:
             _tally[f"check:{title}"] += 1
         label = f"{case.operation.method.upper()} {case.operation.path}"
         print(f"\n[{role}] {label}: {exc}")
-        known = KNOWN.get(label)
-        if known and titles == {known[0]}:
-            pytest.xfail(f"{label}: {known[1]}")
         raise
