@@ -7,13 +7,14 @@ WORKDIR /src
 COPY requirements.lock .
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.lock
 COPY pyproject.toml README.md ./
-COPY api api
 COPY dossiers dossiers
 COPY ingest ingest
 COPY ocr ocr
 COPY signing signing
-COPY sohoa sohoa
+COPY core core
+COPY wiring wiring
 COPY storage storage
+COPY api api
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test system venv lint bench clean
+.PHONY: help run test system venv lint check bench clean
 
 help: ## show the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,11 @@ test: system venv ## run the whole test suite against real services
 
 lint: venv ## ruff
 	$(BIN)/ruff check .
+
+check: venv ## lint, format and types in under a minute, without the test suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: system venv ## benchmark the pipeline against plain ocrmypdf
 	OMP_THREAD_LIMIT=1 $(BIN)/python bench/pipeline.py

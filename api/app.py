@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.auditing import audit_access
 from api.deps import Caller, PublicLimit
+from api.middleware import RequestIdMiddleware
 from api.openapi import install as install_openapi
 from api.params import content_disposition
 from api.problems import ApiProblem, RequestGuard, install
@@ -22,10 +23,9 @@ from api.scans import accept_scan, chunks, refusal_problem, scan_body, upload_op
 from dossiers.access import Principal, dossier_filter
 from dossiers.models import ComponentScan, Dossier, Result
 from ingest.validate import validate_clerk_id
-from sohoa.factory import Services
-from sohoa.logs import RequestIdMiddleware
 from storage.db import session_scope
 from storage.models import Document, Scan, ScanStatus
+from wiring.factory import Services
 
 
 def create_app(services: Services) -> FastAPI:

@@ -6,8 +6,8 @@ from typing import Any
 
 from dossiers.access import Principal
 from dossiers.audit import record
-from sohoa.factory import Services
 from storage.db import session_scope
+from wiring.factory import Services
 
 
 def audit_access(

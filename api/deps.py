@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.middleware import CLIENT_IP_STATE
 from api.problems import ApiProblem
 from api.ratelimit import RateLimiter, Verdict
 from dossiers.access import Principal, authenticate, token_digest
 from dossiers.errors import Unauthenticated
-from sohoa.factory import Services
-from sohoa.logs import CLIENT_IP_STATE
 from storage.db import session_scope
+from wiring.factory import Services
 
 bearer = HTTPBearer(auto_error=False)
 

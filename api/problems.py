@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sohoa.logs import request_id
+from core.errors import SohoaError
+from core.logs import request_id
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ _ABSOLUTE_PATH = re.compile(
 )
 
 
-class ApiProblem(Exception):
+class ApiProblem(SohoaError):
     """An error decided by the API layer itself (auth, lookups, rate limits).
 
     ``headers`` go on the response (``Retry-After`` of a 429); ``extra`` into the body.
@@ -42,11 +43,9 @@ class ApiProblem(Exception):
         headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
-        super().__init__(detail)
+        super().__init__(detail, code=code, **extra)
         self.http_status = status
-        self.code = code
         self.headers = dict(headers or {})
-        self.extra = extra
 
 
 def problem(
@@ -200,12 +199,6 @@ def _refusal(scope: Any) -> JSONResponse | None:
 def install(app: FastAPI) -> None:
     from sqlalchemy.exc import DataError
 
-    from dossiers.errors import DossierError
-    from ingest.errors import IngestError
-    from ocr.errors import OcrError
-    from signing.errors import SigningError
-    from storage.errors import StorageError
-
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
         return problem(
@@ -228,8 +221,7 @@ def install(app: FastAPI) -> None:
             log.error("request failed: %s: %s", code, exc)
         return problem(status, code, str(exc), private_paths=private_paths(request), **extra)
 
-    for cls in (DossierError, IngestError, OcrError, SigningError, StorageError):
-        app.add_exception_handler(cls, _package)
+    app.add_exception_handler(SohoaError, _package)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

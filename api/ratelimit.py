@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import redis
 
-    from sohoa.settings import Settings
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from storage.models import Refusal, Scan
 if TYPE_CHECKING:
     from dossiers.access import Principal
     from ingest.pipeline import ComponentRef
-    from sohoa.factory import Services
+    from wiring.factory import Services
 
 
 def upload_openapi(*, clerk: bool = False) -> dict[str, Any]:

@@ -424,7 +424,7 @@ class Stack:
 
     def _cli(self, *args: str) -> None:
         result = subprocess.run(
-            [sys.executable, "-m", "sohoa.cli", *args],
+            [sys.executable, "-m", "wiring.cli", *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -437,7 +437,7 @@ class Stack:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         with (self.work / f"{name}.log").open("wb") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "sohoa.cli", *args],
+                [sys.executable, "-m", "wiring.cli", *args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

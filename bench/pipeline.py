@@ -218,8 +218,8 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from sohoa.factory import build
-    from sohoa.settings import Settings
+    from core.settings import Settings
+    from wiring.factory import build
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOHOA_")}
     env.update(
@@ -234,7 +234,7 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
     client = TestClient(create_app(services))
     auth = {"Authorization": f"Bearer {TOKEN}"}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "sohoa.cli", "worker", "--concurrency", str(CORES)],
+        [sys.executable, "-m", "wiring.cli", "worker", "--concurrency", str(CORES)],
         env=env,
         stdout=(work / "worker.log").open("wb"),
         stderr=subprocess.STDOUT,
@@ -326,7 +326,7 @@ def main() -> None:
         global RENDERED
         RENDERED = args.pages
         pages = make_pages(work, args.pages, not args.no_corpus)
-        from sohoa.settings import Settings
+        from core.settings import Settings
 
         lang = Settings().ocr_languages
         cpu = tesseract_cpu_per_page(pages, lang)

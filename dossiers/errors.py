@@ -6,18 +6,12 @@ behind HTTP.
 
 from __future__ import annotations
 
-from typing import Any
+from core.errors import SohoaError
 
 
-class DossierError(Exception):
+class DossierError(SohoaError):
     code = "dossier_error"
     http_status = 422
-
-    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        self.extra = extra
 
 
 class NotFound(DossierError):

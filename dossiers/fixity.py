@@ -21,7 +21,7 @@ from storage.errors import ObjectNotFound, StorageError
 from storage.models import Document, Scan
 
 if TYPE_CHECKING:
-    from sohoa.factory import Services
+    from wiring.factory import Services
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20

@@ -6,20 +6,13 @@ what the API answers when the problem is found at upload.
 
 from __future__ import annotations
 
+from core.errors import SohoaError
 
-class IngestError(Exception):
+
+class IngestError(SohoaError):
     code = "ingest_failed"
     http_status = 422
     retryable = False
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-    @property
-    def message(self) -> str:
-        return str(self)
 
 
 class EmptyUpload(IngestError):

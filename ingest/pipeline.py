@@ -48,7 +48,7 @@ from storage.models import Document, Scan, ScanStatus, Step, new_id, utcnow
 from storage.objects import Retention
 
 if TYPE_CHECKING:
-    from sohoa.factory import Services
+    from wiring.factory import Services
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +216,8 @@ def upload_dir(settings: Any) -> Path:
 
 def dispatch(services: Services, scan_id: str, step: str) -> None:
     """Enqueue a step. Losing this message is harmless: the sweeper re-enqueues it."""
+    from core.logs import current_headers
     from ingest.tasks import QUEUE_FOR_STEP, TASK_FOR_STEP
-    from sohoa.logs import current_headers
 
     try:
         services.celery.send_task(

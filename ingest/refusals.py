@@ -23,7 +23,7 @@ from storage.models import Refusal, utcnow
 
 if TYPE_CHECKING:
     from ingest.errors import IngestError
-    from sohoa.factory import Services
+    from wiring.factory import Services
 
 log = logging.getLogger(__name__)
 

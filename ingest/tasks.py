@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, signals
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 
-from sohoa.logs import bind_celery
+from ingest.tasklogs import bind_celery
 from storage.models import Step
 
 if TYPE_CHECKING:
-    from sohoa.factory import Services
+    from wiring.factory import Services
 
 log = logging.getLogger(__name__)
 

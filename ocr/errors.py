@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import subprocess
 
+from core.errors import SohoaError
 
-class OcrError(Exception):
+
+class OcrError(SohoaError):
     """Base of every error raised by :mod:`ocr`."""
 
     code: str = "ocr_failed"
@@ -46,8 +48,7 @@ class OcrEngineError(OcrError):
     http_status = 500
 
     def __init__(self, message: str = "", *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+        super().__init__(message, retryable=retryable)
 
 
 class OcrMissingDependency(OcrError):

@@ -8,6 +8,8 @@ layer and the pipeline task translate errors without knowing where they came fro
 
 from __future__ import annotations
 
+from core.errors import SohoaError
+
 __all__ = [
     "InvalidClerkIdError",
     "InvalidPdfForSigning",
@@ -20,7 +22,7 @@ __all__ = [
 ]
 
 
-class SigningError(Exception):
+class SigningError(SohoaError):
     """Base class: a signature could not be produced (or the signing setup is unusable)."""
 
     code: str = "signing_failed"

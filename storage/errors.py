@@ -7,8 +7,10 @@ database drivers) are turned into these inside the package and never cross its e
 
 from __future__ import annotations
 
+from core.errors import SohoaError
 
-class StorageError(Exception):
+
+class StorageError(SohoaError):
     """Base of every error the storage package raises."""
 
     code: str = "storage_error"

@@ -65,7 +65,7 @@ def pg_database() -> Iterator[str]:
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., object]:
     """Settings for the embedded default in a private data dir; keyword overrides win."""
-    from sohoa.settings import Settings
+    from core.settings import Settings
 
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {

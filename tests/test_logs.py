@@ -28,19 +28,19 @@ from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
-from sohoa import logs
-from sohoa.logs import (
+from api.middleware import RequestIdMiddleware
+from core import logs
+from core.logs import (
     JsonFormatter,
-    RequestIdMiddleware,
     TextFormatter,
     bind,
-    bind_celery,
     configure_logging,
     current_headers,
     logging_dict,
     request_id,
     task_id,
 )
+from ingest.tasklogs import bind_celery
 from tests.fixtures.seaweedfs import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
@@ -432,7 +432,7 @@ def test_logging_dict_configures_the_same_as_configure_logging() -> None:
 def test_the_cli_falls_back_to_text_when_settings_do_not_load(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from sohoa.cli import _configure_logging
+    from wiring.cli import _configure_logging
 
     monkeypatch.setenv("SOHOA_LOG_FORMAT", "json")
     monkeypatch.setenv("SOHOA_LOG_LEVEL", "debug")
@@ -547,11 +547,11 @@ def _env(data: Path, **extra: str) -> dict[str, str]:
 
 
 def _stalled_scan(data: Path) -> str:
-    from sohoa.factory import build
-    from sohoa.settings import Settings
+    from core.settings import Settings
     from storage.db import session_scope
     from storage.models import utcnow
     from tests.factories import make_scan
+    from wiring.factory import build
 
     services = build(Settings(data_dir=data))
     try:
@@ -568,7 +568,7 @@ def test_the_cli_writes_json_lines_on_stderr(tmp_path: Path) -> None:
     data = tmp_path / "data"
     scan_id = _stalled_scan(data)
     proc = subprocess.run(
-        [sys.executable, "-m", "sohoa.cli", "sweep"],
+        [sys.executable, "-m", "wiring.cli", "sweep"],
         env=_env(data, SOHOA_LOG_FORMAT="json"),
         cwd=REPO,
         capture_output=True,
@@ -591,7 +591,7 @@ def test_api_worker_processes_log_json_too(tmp_path: Path) -> None:
     stderr = tmp_path / "stderr"
     with stderr.open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sohoa.cli", "api", "--workers", "2", "--port", str(port)],
+            [sys.executable, "-m", "wiring.cli", "api", "--workers", "2", "--port", str(port)],
             env=_env(data, SOHOA_LOG_FORMAT="json"),
             cwd=REPO,
             stdout=subprocess.DEVNULL,

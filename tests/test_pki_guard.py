@@ -22,17 +22,17 @@ from ingest.validate import spool
 from signing.pki import init_dev_pki
 from signing.report import DEVELOPMENT_PKI_WARNING, simple_report
 from signing.verify import load_certificates, verify_pdf
-from sohoa.factory import (
+from storage.db import session_scope
+from storage.models import Document, Step
+from tests.conftest import TOKEN
+from tests.fixtures.pki import ForeignCa, born_digital_pdf
+from wiring.factory import (
     ConfigurationError,
     Services,
     build,
     check_signing_setup,
     development_pki_in_use,
 )
-from storage.db import session_scope
-from storage.models import Document, Step
-from tests.conftest import TOKEN
-from tests.fixtures.pki import ForeignCa, born_digital_pdf
 
 PRODUCTION_LIKE = [
     {"database_url": "postgresql+psycopg://sohoa@127.0.0.1:1/sohoa"},
@@ -121,7 +121,7 @@ def test_readyz_says_which_pki_signs(
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One born-digital PDF through the pipeline on the embedded default (development PKI)."""
-    from sohoa.settings import Settings
+    from core.settings import Settings
 
     work = tmp_path_factory.mktemp("pki-guard")
     services = build(Settings(data_dir=work / "data", api_token=TOKEN, ocr_jobs=1))

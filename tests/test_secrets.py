@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.routers import oai
 from dossiers import harvest
-from sohoa.factory import URL_SECRET_FILE, Services, build, url_secret
 from tests.api.test_oai import NS, add_records
 from tests.conftest import TOKEN
 from tests.dossiers.world import VN, make_world
+from wiring.factory import URL_SECRET_FILE, Services, build, url_secret
 
 # What api/routers/oai.py signed tokens with when SOHOA_URL_SECRET was unset (issue 13).
 OLD_SOURCE_KEY = b"sohoa-oai-development-key"

@@ -14,8 +14,8 @@ from api.problems import ApiProblem
 from api.routers.catalog import unit_body
 from dossiers import staffing
 from dossiers.catalog import import_catalog, parse_catalog
-from sohoa.factory import enroll_dev_clerk
 from storage.db import session_scope
+from wiring.factory import enroll_dev_clerk
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller, Svc, services
 from api.problems import ApiProblem
+from core.settings import Settings
 from dossiers import harvest
 from dossiers.harvest import HarvestConfig
-from sohoa.settings import Settings
 from storage.db import session_scope
 
 router = APIRouter(tags=["oai-pmh"])

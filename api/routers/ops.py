@@ -28,10 +28,10 @@ from sqlalchemy import func, select
 
 from api.deps import bearer, principal, services
 from api.problems import ApiProblem
-from sohoa.factory import Services, development_pki_in_use
 from storage import db, metrics
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, utcnow
+from wiring.factory import Services, development_pki_in_use
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])

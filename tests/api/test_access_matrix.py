@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.app import create_app
-from sohoa.factory import build
 from tests.conftest import TOKEN
 from tests.dossiers.world import OWN, STAFF, VN, make_world
+from wiring.factory import build
 
 APPLICANT = {"name": "Nguyễn Văn An", "id_type": "CCCD", "id_number": "001090012345"}
 PAPERS = {"don_dang_ky": 1, "giay_chung_nhan": 1, "hop_dong": 1, "to_khai_thue": 2}
@@ -30,7 +30,7 @@ HOLDER_WRITERS = {"vpdk", "quantri"}
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from sohoa.settings import Settings
+    from core.settings import Settings
 
     data = tmp_path_factory.mktemp("matrix")
     services = build(Settings(data_dir=data / "data", api_token=TOKEN, ocr_jobs=1))

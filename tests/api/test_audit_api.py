@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from sohoa.factory import build
 from tests.dossiers.world import VN, make_world
+from wiring.factory import build
 
 APPLICANT = {"name": "Hồ Thị Kim", "id_type": "CCCD", "id_number": "001190004444"}
 BIRTH = {"to_khai": 1, "giay_chung_sinh": 1, "giay_to_tuy_than": 1}

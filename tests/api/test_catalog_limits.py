@@ -19,8 +19,8 @@ from api.app import create_app
 from api.routers import admin
 from dossiers.catalog import parse_catalog, sample_catalog
 from dossiers.errors import CatalogError
-from sohoa.factory import build
 from tests.dossiers.world import VN, World, make_world
+from wiring.factory import build
 
 DEEP = 10_000
 LAUGHS = "\n".join(

@@ -13,9 +13,9 @@ from api.app import create_app
 from api.problems import PATH_MASK, PROBLEM_JSON
 from dossiers.errors import InvalidInput
 from ingest.errors import CorruptFile
-from sohoa.factory import build
 from storage.errors import StorageError
 from tests.conftest import TOKEN
+from wiring.factory import build
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 

@@ -16,10 +16,10 @@ from pdfminer.high_level import extract_text
 from PIL import Image
 
 from api.app import create_app
-from sohoa.factory import build
 from storage.db import session_scope
 from storage.models import Refusal, Scan
 from tests.dossiers.world import VN, make_world
+from wiring.factory import build
 
 APPLICANT = {"name": "Phạm Thị Hương", "id_type": "CCCD", "id_number": "031190004567"}
 BIRTH = {"to_khai": 1, "giay_chung_sinh": 1, "giay_to_tuy_than": 1}

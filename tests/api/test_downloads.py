@@ -16,9 +16,9 @@ from sqlalchemy import update
 from api.app import create_app
 from api.params import content_disposition
 from dossiers.models import ReceiptSeries
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.dossiers.world import OWN, VN, World, make_world
+from wiring.factory import build
 
 APPLICANT = {"name": "Nguyễn Văn An", "id_type": "CCCD", "id_number": "001090012345"}
 PAPERS = {"don_dang_ky": 1, "giay_chung_nhan": 1, "hop_dong": 1, "to_khai_thue": 2}

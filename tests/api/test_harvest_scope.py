@@ -22,11 +22,11 @@ from api.app import create_app
 from api.routers import oai
 from dossiers import staffing
 from dossiers.access import BOOTSTRAP
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.api.test_oai import NS, Rec, add_records, published
 from tests.conftest import TOKEN
 from tests.dossiers.world import FOREIGN, OTHER, OWN, VN, World, make_world
+from wiring.factory import build
 
 N = 90
 PAGE = 7  # small pages: every list goes through several resumption tokens
@@ -78,7 +78,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    from sohoa.settings import Settings
+    from core.settings import Settings
 
     data = tmp_path_factory.mktemp("scope")
     settings = Settings(data_dir=data / "data", api_token=TOKEN, ocr_jobs=1, harvest_grants=GRANTS)

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from sohoa.factory import build
 from tests.dossiers.world import OTHER, OWN, VN, World, make_world
+from wiring.factory import build
 
 APPLICANT = {"name": "Nguyễn Văn An", "id_type": "CCCD", "id_number": "001090012345"}
 INTS = ["99999999999999999999", str(2**63), "-1", "-99999999999999999999", "12a"]

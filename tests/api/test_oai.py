@@ -34,11 +34,11 @@ from api.routers import feed, oai
 from dossiers import harvest
 from dossiers.codes import next_in_sequence
 from dossiers.models import Dossier, Procedure, RepositoryRecord
-from sohoa.factory import build
 from storage.db import session_scope
 from storage.models import new_id
 from tests.conftest import TOKEN
 from tests.dossiers.world import FOREIGN, OTHER, OWN, VN, World, make_world
+from wiring.factory import build
 
 NS = {"o": harvest.OAI_NS, "dc": harvest.DC_NS, "s": harvest.SOHOA_NS}
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -247,7 +247,7 @@ class Env:
 def environment(make_settings: Callable[..., Any] | None, n: int, **settings: Any) -> Iterator[Env]:
     """Records in two provinces; the world's harvester (no unit of its own) is granted both,
     the way an operator grants a national harvester (scope by province: test_harvest_scope)."""
-    from sohoa.settings import Settings
+    from core.settings import Settings
 
     settings.setdefault("harvest_grants", {"harvest": ["*"]})
     if make_settings is not None:

@@ -18,7 +18,6 @@ from httpx import Response
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from sohoa.factory import Services, build
 from storage import metrics
 from storage.db import session_scope
 from storage.models import ScanStatus, Step, utcnow
@@ -26,6 +25,7 @@ from tests.conftest import TOKEN
 from tests.dossiers.world import VN, make_world
 from tests.factories import make_scan
 from tests.fixtures.seaweedfs import free_ports
+from wiring.factory import Services, build
 
 METRICS_TOKEN = "prometheus-scrape-token"
 FAMILIES = {

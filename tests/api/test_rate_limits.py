@@ -16,10 +16,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.middleware import client_address, trusted_networks
 from api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, limiter_for
-from sohoa.factory import build
-from sohoa.logs import JsonFormatter, client_address, trusted_networks
+from core.logs import JsonFormatter
 from tests.conftest import REDIS_URL, TOKEN
+from wiring.factory import build
 
 BAD = {"Authorization": "Bearer not-a-real-token"}
 GOOD = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.app import create_app
-from sohoa.factory import Services, build
 from storage.db import session_scope
 from storage.models import Refusal, Scan, ScanStatus
+from wiring.factory import Services, build
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
 from api.app import create_app
-from sohoa.factory import build
-from sohoa.settings import Settings
+from core.settings import Settings
 from tests.dossiers.world import VN, make_world
+from wiring.factory import build
 
 EXAMPLES = 25
 ROLES = {"admin": "quantri", "counter": "lan.nt"}

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from dossiers.models import Staff
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.dossiers.world import OWN, VN, World, make_world
+from wiring.factory import build
 
 
 @pytest.fixture

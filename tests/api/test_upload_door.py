@@ -20,8 +20,8 @@ from api.app import create_app
 from api.multipart import BadForm, FormLimits, PartHeadersTooLarge, read_upload
 from ingest.errors import IngestError
 from ingest.pipeline import upload_dir
-from sohoa.factory import Services, build
 from tests.conftest import TOKEN
+from wiring.factory import Services, build
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BOUNDARY = b"sohoa-door-test"

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.main import get_command
 
-from sohoa.cli import app
-from sohoa.settings import Settings
+from core.settings import Settings
+from wiring.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ def test_every_sohoa_variable_is_a_setting() -> None:
     for service in compose["services"].values():
         for key in _environment(service):
             if key.startswith("SOHOA_"):
-                assert key in fields, f"{key} is not a setting of sohoa.settings.Settings"
+                assert key in fields, f"{key} is not a setting of core.settings.Settings"
                 seen.add(key)
     example = (REPO / ".env.example").read_text()
     for key in re.findall(r"^#?\s*(SOHOA_[A-Z0-9_]+)=", example, flags=re.M):
@@ -116,7 +116,7 @@ def _service_settings(
 def test_compose_signs_with_the_mounted_certificates_or_refuses_to_start(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, foreign_ca: Any
 ) -> None:
-    from sohoa.factory import ConfigurationError, check_signing_setup, development_pki_in_use
+    from wiring.factory import ConfigurationError, check_signing_setup, development_pki_in_use
 
     api = _compose()["services"]["api"]
     settings = _service_settings(monkeypatch, _dotenv(trial=False))

@@ -13,9 +13,9 @@ from dossiers.errors import Conflict, InvalidInput
 from dossiers.lifecycle import Status
 from dossiers.receipts_doc import parse_receipt_xml
 from dossiers.service import ApplicantIn
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.dossiers.world import OWN, VN, make_world
+from wiring.factory import build
 
 DAY = datetime(2026, 11, 27, 9, 0, tzinfo=VN)
 BUSINESS = {"giay_de_nghi": 1, "ban_sao_cccd": 1}

@@ -18,10 +18,10 @@ from dossiers.catalog import (
 )
 from dossiers.errors import CatalogError, NotFound
 from dossiers.service import ApplicantIn
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.conftest import TOKEN
 from tests.dossiers.world import VN, make_world
+from wiring.factory import build
 
 TODAY = date(2026, 11, 27)
 

@@ -10,9 +10,9 @@ import pytest
 from dossiers.codes import DailySequenceCode, make_generator
 from dossiers.errors import InvalidInput, SequenceExhausted
 from dossiers.service import ApplicantIn
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.dossiers.world import OWN, VN, make_world
+from wiring.factory import build
 
 RECEIVED = datetime(2026, 11, 27, 9, 30, tzinfo=VN)
 PAPERS = {"to_khai": 1, "giay_chung_sinh": 1, "giay_to_tuy_than": 1}

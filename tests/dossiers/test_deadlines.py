@@ -14,10 +14,10 @@ from api.app import create_app
 from dossiers.catalog import import_catalog, parse_catalog
 from dossiers.models import Dossier
 from dossiers.service import ApplicantIn
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.dossiers.test_catalog import _raw_sample
 from tests.dossiers.world import VN, make_world
+from wiring.factory import build
 
 BIRTH = ("1.001193", {"to_khai": 1, "giay_chung_sinh": 1, "giay_to_tuy_than": 1})
 BUSINESS = ("2.000720", {"giay_de_nghi": 1, "ban_sao_cccd": 1})

@@ -16,11 +16,11 @@ from dossiers.fixity import check
 from dossiers.service import ApplicantIn
 from ingest.pipeline import accept_upload, run_step
 from ingest.validate import spool
-from sohoa.factory import build
 from storage.db import session_scope
 from storage.errors import ObjectLocked
 from storage.models import Document
 from tests.dossiers.world import VN, make_world
+from wiring.factory import build
 
 BIRTH = {"to_khai": 1, "giay_chung_sinh": 1, "giay_to_tuy_than": 1}
 
@@ -64,7 +64,7 @@ def test_fixity_reports_a_flipped_byte_and_a_lost_file(make_settings, tmp_path: 
     # The command says the same and exits 1.
     env = {**os.environ, "SOHOA_DATA_DIR": str(services.settings.data_dir)}
     result = subprocess.run(
-        [sys.executable, "-m", "sohoa.cli", "fixity"],
+        [sys.executable, "-m", "wiring.cli", "fixity"],
         env=env,
         capture_output=True,
         text=True,

@@ -19,9 +19,9 @@ from dossiers.errors import (
 )
 from dossiers.lifecycle import TRANSITIONS, Status, next_status
 from dossiers.service import ApplicantIn
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.dossiers.world import OTHER, OWN, VN, make_world
+from wiring.factory import build
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=VN)
 BIRTH = {"to_khai": 1, "giay_chung_sinh": 1, "giay_to_tuy_than": 1}

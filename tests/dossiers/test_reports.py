@@ -28,9 +28,9 @@ from dossiers.catalog import import_catalog, procedure_in_force, sample_catalog
 from dossiers.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dossiers.models import Dossier, QueueTicket, Staff
 from dossiers.service import ApplicantIn
-from sohoa.factory import Services, build
 from storage.db import session_scope
 from tests.conftest import TOKEN
+from wiring.factory import Services, build
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 OWN = "000.00.16.H99"  # urban commune

@@ -14,10 +14,10 @@ from api.app import create_app
 from dossiers.models import RepositoryRecord
 from ingest.pipeline import ComponentRef, accept_upload, run_step
 from ingest.validate import spool
-from sohoa.factory import build
 from storage.db import session_scope
 from tests.dossiers.world import OWN, VN, make_world
 from tests.ocr.pagegen import A6, render_page
+from wiring.factory import build
 
 OWNER = {"name": "Bùi Thị Lan", "id_type": "CCCD", "id_number": "001190007777"}
 PAPERS = {"giay_de_nghi": 1, "ban_sao_cccd": 1}

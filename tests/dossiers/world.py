@@ -12,8 +12,8 @@ from dossiers import staffing
 from dossiers.access import BOOTSTRAP, Principal, principal_for
 from dossiers.catalog import import_catalog, sample_catalog
 from dossiers.models import Staff
-from sohoa.factory import enroll_dev_clerk
 from storage.db import session_scope
+from wiring.factory import enroll_dev_clerk
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 OWN = "000.00.16.H99"  # UBND phường Hòa Bình

@@ -18,9 +18,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from sohoa.factory import Services, build
-from sohoa.settings import Settings
+from core.settings import Settings
 from tests.conftest import REDIS_URL, TOKEN
+from wiring.factory import Services, build
 
 TERMINAL = {"digitized", "failed"}
 
@@ -47,7 +47,7 @@ class Stack:
             [
                 sys.executable,
                 "-m",
-                "sohoa.cli",
+                "wiring.cli",
                 "worker",
                 "--concurrency",
                 str(concurrency),

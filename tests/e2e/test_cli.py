@@ -22,7 +22,7 @@ def _sohoa(*args: str, data_dir: Path, cwd: Path) -> subprocess.CompletedProcess
         SOHOA_DATA_DIR=str(data_dir), OMP_THREAD_LIMIT="1", PYTHONWARNINGS="ignore", COLUMNS="200"
     )
     return subprocess.run(
-        [sys.executable, "-m", "sohoa.cli", *args],
+        [sys.executable, "-m", "wiring.cli", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -136,7 +136,7 @@ def test_sohoa_run_serves_api_and_worker_together(tmp_path: Path) -> None:
     env.update(SOHOA_DATA_DIR=str(tmp_path / "data"), OMP_THREAD_LIMIT="1", PYTHONWARNINGS="ignore")
     log = (tmp_path / "run.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sohoa.cli", "run", "--port", str(port)],
+        [sys.executable, "-m", "wiring.cli", "run", "--port", str(port)],
         env=env,
         cwd=tmp_path,
         stdout=log,

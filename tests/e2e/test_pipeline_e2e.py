@@ -34,7 +34,7 @@ def _signed_file(stack, doc_id: str, dest: Path) -> Path:  # type: ignore[no-unt
 
 def _cli_verify(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sohoa.cli", "verify", str(path)],
+        [sys.executable, "-m", "wiring.cli", "verify", str(path)],
         env=env,
         capture_output=True,
         text=True,

@@ -439,9 +439,9 @@ def _counter_world(stack: Stack):  # type: ignore[no-untyped-def]
     """Staff, units and the catalog written into the deployment's own database."""
     from datetime import UTC, datetime
 
-    from sohoa.factory import build
-    from sohoa.settings import Settings
+    from core.settings import Settings
     from tests.dossiers.world import make_world
+    from wiring.factory import build
 
     values = {
         k.removeprefix("SOHOA_").lower(): v for k, v in stack.env.items() if k.startswith("SOHOA_")

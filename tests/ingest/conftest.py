@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sohoa.factory import Services, build
+from wiring.factory import Services, build
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

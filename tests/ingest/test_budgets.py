@@ -17,10 +17,10 @@ from ingest import errors
 from ingest.normalize import normalize
 from ingest.pipeline import run_step
 from ingest.validate import PDF, Limits, inspect
-from sohoa.factory import Services
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, Step
 from tests.factories import make_scan
+from wiring.factory import Services
 
 LIMITS = Limits(
     max_bytes=50 * 2**20,

@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy import update
 
 from ingest.pipeline import claim, run_step, sweep
-from sohoa.factory import Services
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, Step, utcnow
 from tests.factories import make_scan
+from wiring.factory import Services
 
 
 def _add_scan(services: Services, **kw: object) -> str:

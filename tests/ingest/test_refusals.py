@@ -22,10 +22,10 @@ from ingest.errors import UnsupportedMediaType
 from ingest.pipeline import accept_upload, sweep
 from ingest.refusals import expire_quarantine
 from ingest.validate import Spooled
-from sohoa.factory import Services, build
 from storage.db import session_scope
 from storage.models import Refusal, Scan, utcnow
 from tests.conftest import TOKEN
+from wiring.factory import Services, build
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,11 +17,11 @@ from api.app import create_app
 from ingest.pipeline import accept_upload, run_step, upload_dir
 from ingest.validate import spool
 from signing.verify import load_certificates, verify_pdf
-from sohoa.factory import Services, build
 from storage.db import session_scope
 from storage.models import Document, Scan, ScanStatus, Step
 from tests.fixtures.pki import FOREIGN_SIGNER, ForeignCa, born_digital_pdf
 from tests.ocr.pagegen import A6, render_page, save_pdf
+from wiring.factory import Services, build
 
 pytestmark = pytest.mark.slow
 

@@ -242,7 +242,7 @@ def test_cli_verify_lists_every_signature(
             COLUMNS="200",
         )
         done = subprocess.run(
-            [sys.executable, "-m", "sohoa.cli", "verify", "--json", str(result.path)],
+            [sys.executable, "-m", "wiring.cli", "verify", "--json", str(result.path)],
             env=env,
             capture_output=True,
             text=True,

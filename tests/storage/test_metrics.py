@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sohoa.factory import Services, build
 from storage import metrics
 from storage.db import DatabaseUnavailable, session_scope
 from tests.fixtures.seaweedfs import free_ports
+from wiring.factory import Services, build
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from sohoa.settings import Settings
+from core.errors import SohoaError
+from core.settings import Settings
 from storage import db
 from storage.models import utcnow
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 DEV_CLERKS = (("clerk1", "Nguyễn Thị Lan"), ("clerk2", "Trần Văn Minh"))
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(SohoaError):
     """The settings cannot run this service; an operator must change them before it starts."""
 
     code = "configuration_invalid"

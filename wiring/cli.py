@@ -39,7 +39,7 @@ def _configure_logging(level: str | None = None) -> tuple[str, str]:
 
     Settings that do not load give text at INFO, so the error about them is still readable.
     """
-    from sohoa.logs import configure_logging
+    from core.logs import configure_logging
 
     try:
         settings = _settings()
@@ -58,7 +58,7 @@ def _configure_logging(level: str | None = None) -> tuple[str, str]:
 
 
 def _settings():  # type: ignore[no-untyped-def]
-    from sohoa.settings import Settings
+    from core.settings import Settings
 
     return Settings()
 
@@ -87,7 +87,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run a Celery worker for the pipeline (and the sweeper that re-enqueues stalled scans)."""
-    from sohoa.factory import build
+    from wiring.factory import build
 
     loglevel, _ = _configure_logging(loglevel)
     services = build(_settings())
@@ -128,13 +128,13 @@ def api(
     """Serve the REST API."""
     import uvicorn
 
-    from sohoa.logs import logging_dict
+    from core.logs import logging_dict
 
     level, fmt = _configure_logging()
     if workers > 1:
         # Spawned worker processes start with bare logging; uvicorn applies log_config in each.
         uvicorn.run(
-            "api.asgi:create",
+            "wiring.asgi:create",
             host=host,
             port=port,
             workers=workers,
@@ -144,7 +144,7 @@ def api(
         )
         return
     from api.app import create_app
-    from sohoa.factory import build
+    from wiring.factory import build
 
     # log_config=None: uvicorn keeps its hands off logging (its default installs handlers of its
     # own that stop propagation); our middleware writes the access lines.
@@ -162,7 +162,7 @@ def run(
     import uvicorn
 
     from api.app import create_app
-    from sohoa.factory import build
+    from wiring.factory import build
 
     _configure_logging()
     if not os.environ.get("SOHOA_API_TOKEN"):
@@ -175,7 +175,7 @@ def run(
     services.signers  # noqa: B018 - creates the development PKI before the worker starts
     sample = _load_sample_catalog_if_empty(services)
     worker_proc = subprocess.Popen(
-        [sys.executable, "-m", "sohoa.cli", "worker"],
+        [sys.executable, "-m", "wiring.cli", "worker"],
         env=os.environ.copy(),
         preexec_fn=_die_with_parent,
     )
@@ -219,7 +219,7 @@ def _die_with_parent() -> None:
 def sweep() -> None:
     """Re-enqueue accepted scans that are not running, once."""
     from ingest.pipeline import sweep as do_sweep
-    from sohoa.factory import build
+    from wiring.factory import build
 
     _configure_logging()
     console.print(f"re-enqueued {do_sweep(build(_settings()))} scan(s)")
@@ -244,9 +244,9 @@ def digitize(
     from ingest.pipeline import accept_upload, run_step, upload_dir
     from ingest.validate import read_chunks, spool
     from signing.verify import verify_pdf
-    from sohoa.factory import build
     from storage.db import session_scope
     from storage.models import Document, Scan, Step
+    from wiring.factory import build
 
     _configure_logging("WARNING")
     services = build(_settings())
@@ -365,7 +365,7 @@ def verify(
 ) -> None:
     """Verify a signed PDF; exit 0 only if every signature is intact, valid and trusted."""
     from signing.verify import verify_pdf
-    from sohoa.factory import build
+    from wiring.factory import build
 
     services = build(_settings())
     report = verify_pdf(
@@ -403,7 +403,7 @@ def pki_init(
 ) -> None:
     """Create a development CA, a unit certificate and clerk certificates (NOT for production)."""
     from signing.pki import init_dev_pki
-    from sohoa.factory import DEV_CLERKS
+    from wiring.factory import DEV_CLERKS
 
     settings = _settings()
     clerks = [tuple(c.split(":", 1)) for c in clerk] if clerk else list(DEV_CLERKS)
@@ -456,8 +456,8 @@ def catalog_import(
     """Import units and procedure versions; unchanged procedures are left as they are."""
     from dossiers.catalog import import_catalog, load_catalog_file, sample_catalog
     from dossiers.errors import DossierError
-    from sohoa.factory import build
     from storage.db import session_scope
+    from wiring.factory import build
 
     if (file is None) == (not sample):
         err.print("give a catalog FILE or --sample")
@@ -488,8 +488,8 @@ def staff_add(
     from dossiers import staffing
     from dossiers.access import BOOTSTRAP
     from dossiers.errors import DossierError
-    from sohoa.factory import build, enroll_dev_clerk
     from storage.db import session_scope
+    from wiring.factory import build, enroll_dev_clerk
 
     services = build(_settings())
     try:
@@ -522,8 +522,8 @@ def staff_token(staff_id: Annotated[str, typer.Argument()]) -> None:
     from dossiers import staffing
     from dossiers.access import BOOTSTRAP
     from dossiers.errors import DossierError
-    from sohoa.factory import build
     from storage.db import session_scope
+    from wiring.factory import build
 
     services = build(_settings())
     try:
@@ -541,7 +541,7 @@ def fixity(
 ) -> None:
     """Re-hash every stored object against its recorded SHA-256; exit 1 on any mismatch."""
     from dossiers.fixity import check
-    from sohoa.factory import build
+    from wiring.factory import build
 
     services = build(_settings())
     with Progress(

@@ -1,3 +1,0 @@
-from sohoa.cli import main
-
-main()
