@@ -20,7 +20,7 @@ venv: .stamp-venv ## create .venv with the pinned Python packages
 .stamp-venv: pyproject.toml requirements.lock requirements-test.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock -r requirements-test.lock
+	$(BIN)/pip install -q --require-hashes -r requirements.lock -r requirements-test.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
