@@ -246,11 +246,10 @@ def expected_image_bytes(stream: Stream) -> int | None:
     parms = stream.get("/DecodeParms")
     if isinstance(parms, Array):
         parms = parms[0] if len(parms) else None
-    predictor = int(parms.get("/Predictor", 1)) if isinstance(parms, Dictionary) else 1
-    if predictor >= 10:
-        colors = int(parms.get("/Colors", 1))  # type: ignore[union-attr]
-        pbpc = int(parms.get("/BitsPerComponent", 8))  # type: ignore[union-attr]
-        columns = int(parms.get("/Columns", 1))  # type: ignore[union-attr]
+    if isinstance(parms, Dictionary) and int(parms.get("/Predictor", 1)) >= 10:
+        colors = int(parms.get("/Colors", 1))
+        pbpc = int(parms.get("/BitsPerComponent", 8))
+        columns = int(parms.get("/Columns", 1))
         row = 1 + (columns * colors * pbpc + 7) // 8
     return row * height
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from PIL import Image
 
@@ -52,7 +52,7 @@ class PageQuality:
     language_confidence: float | None = None
     reread_from: str | None = None  # the model whose reading was replaced
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -136,12 +136,20 @@ def warnings(pages: Iterable[PageQuality]) -> list[str]:
     return out
 
 
-def parse_warning(warning: str) -> dict[str, Any] | None:
-    """``{"code", "page", "message"}`` for a rescan warning, None for any other string.
+class RescanNotice(TypedDict):
+    """A rescan warning as the API shows it."""
+
+    code: str
+    page: int  # 1-based
+    message: str  # Vietnamese, for the clerk
+
+
+def parse_warning(warning: str) -> RescanNotice | None:
+    """The notice of a rescan warning, None for any other string.
 
     For the API: scan rows keep warnings as strings (existing rows and tests rely on that).
     """
     m = _WARNING.match(warning)
     if not m:
         return None
-    return {"code": RESCAN, "page": int(m.group(1)), "message": m.group(2)}
+    return RescanNotice(code=RESCAN, page=int(m.group(1)), message=m.group(2))

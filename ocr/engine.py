@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pikepdf
 from PIL import Image
@@ -33,6 +33,9 @@ from ocr.errors import OcrEngineError, OcrError, PdfaValidationError, translate
 from ocr.extract import page_texts
 from ocr.pdfa import PdfaReport, check_pdfa
 from ocr.prepare import MAX_STREAM_BYTES, Attachment, PagePath, Prepared, prepare
+
+if TYPE_CHECKING:
+    from ocrmypdf import ExitCode
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +244,7 @@ class OcrEngine:
         from ocrmypdf.exceptions import PdfaConversionFailedError
 
         try:
-            rc = self._call_ocrmypdf(ocrmypdf, source, output, pages=pages, redo=redo)
+            rc = self._call_ocrmypdf(source, output, pages=pages, redo=redo)
         except PdfaConversionFailedError as exc:
             first = (str(exc).strip().splitlines() or ["OCRmyPDF could not produce PDF/A-2b"])[0]
             raise PdfaValidationError(first) from exc
@@ -251,8 +254,10 @@ class OcrEngine:
             raise OcrEngineError(f"OCRmyPDF exit code {int(rc)}")
 
     def _call_ocrmypdf(
-        self, ocrmypdf: Any, source: Path, output: Path, *, pages: list[int], redo: bool
-    ) -> Any:
+        self, source: Path, output: Path, *, pages: list[int], redo: bool
+    ) -> ExitCode:
+        import ocrmypdf
+
         from ocr import ocrmypdf_plugin as plugin
 
         s = self.settings

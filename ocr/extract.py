@@ -70,10 +70,12 @@ def extract_fields(texts: Sequence[str]) -> ExtractedFields:
     )
 
 
+#: Eth and African D are what Tesseract most often returns for Đ/đ.
+_D_LOOKALIKES = str.maketrans("ÐƉð", "ĐĐđ")
+
+
 def _clean(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
-    # Eth and African D are what Tesseract most often returns for Đ/đ.
-    return text.translate(str.maketrans({"Ð": "Đ", "Ɖ": "Đ", "ð": "đ"}))
+    return unicodedata.normalize("NFC", text).translate(_D_LOOKALIKES)
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -148,7 +150,7 @@ def _iso(day: str, month: str, year: str) -> str | None:
 
 def _dates(text: str) -> Iterable[str]:
     found = [(m.start(), m.group(1), m.group(3), m.group(4)) for m in _NUMERIC_DATE.finditer(text)]
-    found += [(m.start(), *m.group(1, 2, 3)) for m in _WORDED_DATE.finditer(text)]
+    found += [(m.start(), m.group(1), m.group(2), m.group(3)) for m in _WORDED_DATE.finditer(text)]
     for _, day, month, year in sorted(found):
         iso = _iso(day, month, year)
         if iso:

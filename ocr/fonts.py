@@ -16,6 +16,7 @@ import io
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -141,8 +142,21 @@ def _builtin_encoding(path: Path) -> list[str] | None:
     )
 
 
+@dataclass(frozen=True)
+class _Metrics:
+    """What a /FontDescriptor says about the stand-in font, in glyph space (1000 units/em)."""
+
+    bbox: tuple[int, ...]
+    italic_angle: float
+    ascent: int
+    descent: int
+    cap_height: int
+    fixed: bool
+    serif: bool
+
+
 @lru_cache(maxsize=32)
-def _program(path: Path, glyphs: frozenset[str]) -> tuple[bytes, dict[str, int], dict[str, object]]:
+def _program(path: Path, glyphs: frozenset[str]) -> tuple[bytes, dict[str, int], _Metrics]:
     """The font subset to ``glyphs`` as bare CFF, its advance widths and descriptor metrics."""
     from fontTools import subset
     from fontTools.ttLib import TTFont
@@ -165,15 +179,15 @@ def _program(path: Path, glyphs: frozenset[str]) -> tuple[bytes, dict[str, int],
     widths = {name: round(font["hmtx"][name][0] * scale) for name in font.getGlyphOrder()}
     top = cff.cff[cff.cff.fontNames[0]]
     os2, post = font["OS/2"], font["post"]
-    metrics: dict[str, object] = {
-        "bbox": [round(v * scale) for v in top.FontBBox],
-        "italic_angle": float(post.italicAngle),
-        "ascent": round(os2.sTypoAscender * scale),
-        "descent": round(os2.sTypoDescender * scale),
-        "cap_height": round(getattr(os2, "sCapHeight", 700) * scale),
-        "fixed": bool(post.isFixedPitch),
-        "serif": "Roman" in path.name or "Mono" in path.name,
-    }
+    metrics = _Metrics(
+        bbox=tuple(round(v * scale) for v in top.FontBBox),
+        italic_angle=float(post.italicAngle),
+        ascent=round(os2.sTypoAscender * scale),
+        descent=round(os2.sTypoDescender * scale),
+        cap_height=round(getattr(os2, "sCapHeight", 700) * scale),
+        fixed=bool(post.isFixedPitch),
+        serif="Roman" in path.name or "Mono" in path.name,
+    )
     return buf.getvalue(), widths, metrics
 
 
@@ -201,8 +215,8 @@ def embed_standard_font(pdf: pikepdf.Pdf, font: Dictionary) -> bool:
     first, last = min(present), max(present)
     program = Stream(pdf, data)
     program.Subtype = Name.Type1C
-    flags = 4 if symbolic else 32 | (1 if metrics["fixed"] else 0) | (2 if metrics["serif"] else 0)
-    if metrics["italic_angle"]:
+    flags = 4 if symbolic else 32 | (1 if metrics.fixed else 0) | (2 if metrics.serif else 0)
+    if metrics.italic_angle:
         flags |= 64
     base = str(font.BaseFont)[1:]
     font.FontDescriptor = pdf.make_indirect(
@@ -210,11 +224,11 @@ def embed_standard_font(pdf: pikepdf.Pdf, font: Dictionary) -> bool:
             Type=Name.FontDescriptor,
             FontName=Name("/" + base),
             Flags=flags,
-            FontBBox=Array(list(metrics["bbox"])),  # type: ignore[call-overload]
-            ItalicAngle=metrics["italic_angle"],
-            Ascent=metrics["ascent"],
-            Descent=metrics["descent"],
-            CapHeight=metrics["cap_height"],
+            FontBBox=Array(list(metrics.bbox)),
+            ItalicAngle=metrics.italic_angle,
+            Ascent=metrics.ascent,
+            Descent=metrics.descent,
+            CapHeight=metrics.cap_height,
             StemV=80,
             FontFile3=program,
         )

@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import pikepdf
 from ocrmypdf import hookimpl
@@ -48,6 +48,10 @@ from ocrmypdf.builtin_plugins.tesseract_ocr import TesseractOcrEngine
 from PIL import Image
 
 from ocr import capture, language, scanpage
+
+if TYPE_CHECKING:
+    from ocrmypdf import OcrOptions, PageContext
+    from ocrmypdf.helpers import Resolution
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
@@ -93,6 +97,33 @@ def page_options(
         current_page_options.reset(token)
 
 
+class PageReport(TypedDict, total=False):
+    """What a page's hooks found, one JSON file per hook (see :func:`collect`).
+
+    ``filter_ocr_image`` writes the resolutions, the OCR engine the rest.
+    """
+
+    dpi: float | None  # the scan's own resolution
+    ocr_dpi: float | None  # what Tesseract saw
+    language: str
+    language_confidence: float | None
+    reread_from: str | None
+    words: int
+    chars: int
+    confidence: float | None
+    ink: float | None
+
+
+class OcrKwargs(TypedDict):
+    """What :func:`ocr_kwargs` adds to ``ocrmypdf.ocr``; the hooks read ``sohoa_*`` back from
+    ``options.extra_attrs``."""
+
+    language: list[str]
+    sohoa_pages: str
+    sohoa_detect: bool
+    sohoa_upsample_below: float
+
+
 class PageCollector:
     """A folder the page workers write their reports into; removed by :meth:`pages`."""
 
@@ -102,9 +133,9 @@ class PageCollector:
         # A run that fails before collecting must not leave the folder behind.
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
 
-    def pages(self) -> dict[int, dict[str, Any]]:
+    def pages(self) -> dict[int, PageReport]:
         """Page number (1-based) → what its hooks reported; reads once, then removes the folder."""
-        found: dict[int, dict[str, Any]] = {}
+        found: dict[int, PageReport] = {}
         for path in sorted(self.folder.glob("*.json")):
             page = int(path.name.split(".", 1)[0])
             try:
@@ -120,7 +151,7 @@ _current_collector: ContextVar[PageCollector | None] = ContextVar(
 )
 
 
-def ocr_kwargs(languages: str, output: Path) -> dict[str, Any]:
+def ocr_kwargs(languages: str, output: Path) -> OcrKwargs:
     """Keyword arguments for ``ocrmypdf.ocr`` in OcrEngine._ocr; starts this run's collector.
 
     ``languages`` is the engine's setting (``vie``); the caller's :func:`page_options` win.
@@ -130,12 +161,12 @@ def ocr_kwargs(languages: str, output: Path) -> dict[str, Any]:
     collector = PageCollector(output)
     _current_collector.set(collector)
     chosen = list(opts.languages) if opts.languages else languages.split("+")
-    return {
-        "language": chosen,
-        "sohoa_pages": str(collector.folder),
-        "sohoa_detect": opts.languages is None and bool(_DETECT_FROM & set(chosen)),
-        "sohoa_upsample_below": float(opts.upsample_below_dpi),
-    }
+    return OcrKwargs(
+        language=chosen,
+        sohoa_pages=str(collector.folder),
+        sohoa_detect=opts.languages is None and bool(_DETECT_FROM & set(chosen)),
+        sohoa_upsample_below=float(opts.upsample_below_dpi),
+    )
 
 
 def collect(texts: Sequence[str], output: Path) -> list[capture.PageQuality]:
@@ -181,13 +212,13 @@ def collect(texts: Sequence[str], output: Path) -> list[capture.PageQuality]:
     return out
 
 
-def _report(options: Any, page: int | None, **values: Any) -> None:
+def _report(options: OcrOptions, page: int | None, kind: str, report: PageReport) -> None:
     """Write one page's findings where the run's collector will look (if anyone asked)."""
     folder = getattr(options, "sohoa_pages", None)
     if not folder or page is None:
         return
-    name = f"{page:06d}.{values.pop('_kind')}.json"
-    (Path(folder) / name).write_text(json.dumps(values), encoding="utf-8")
+    name = f"{page:06d}.{kind}.json"
+    (Path(folder) / name).write_text(json.dumps(report), encoding="utf-8")
 
 
 _DETECT_FROM = {language.VIE, "Vietnamese"}
@@ -216,7 +247,7 @@ class PageProgress:
         desc: str | None = None,
         unit: str | None = None,
         disable: bool = False,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> None:
         wanted = unit == "page" and desc in _PAGE_STEPS and total
         self._callback = current_progress.get() if wanted else None
@@ -228,8 +259,8 @@ class PageProgress:
         self._emit()
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
-        return False
+    def __exit__(self, *exc_info: object) -> None:
+        """Exceptions pass through."""
 
     def update(self, n: float = 1, *, completed: float | None = None) -> None:
         self._done = completed if completed is not None else self._done + (n or 0)
@@ -257,13 +288,13 @@ def rasterize_pdf_page(
     input_file: Path,
     output_file: Path,
     raster_device: str,
-    raster_dpi: Any,
+    raster_dpi: Resolution[float],
     pageno: int,
-    page_dpi: Any,
+    page_dpi: Resolution[float] | None,
     rotation: int | None,
     filter_vector: bool,
     stop_on_soft_error: bool,
-    options: Any,
+    options: OcrOptions | None,
     use_cropbox: bool,
 ) -> Path | None:
     """Scan pages straight from their image; None hands the page to the next rasterizer."""
@@ -297,7 +328,7 @@ def rasterize_pdf_page(
 
 
 @hookimpl(tryfirst=True)
-def filter_ocr_image(page: Any, image: Image.Image) -> Image.Image | None:
+def filter_ocr_image(page: PageContext, image: Image.Image) -> Image.Image | None:
     """Note the page's scan resolution; upsample a low-resolution raster for Tesseract only.
 
     Returns None (the image untouched, so OCRmyPDF links instead of re-encoding it, and
@@ -323,9 +354,9 @@ def filter_ocr_image(page: Any, image: Image.Image) -> Image.Image | None:
         # The text layer is placed by the OCR image's resolution (hOCR scan_res), so scaling
         # the resolution with the pixels keeps every word where it is on the page.
         bigger.info["dpi"] = (ocr_dpi * factor, ocr_dpi * factor)
-        _report(options, number, _kind="capture", dpi=dpi, ocr_dpi=ocr_dpi * factor)
+        _report(options, number, "capture", PageReport(dpi=dpi, ocr_dpi=ocr_dpi * factor))
         return bigger
-    _report(options, number, _kind="capture", dpi=dpi, ocr_dpi=ocr_dpi)
+    _report(options, number, "capture", PageReport(dpi=dpi, ocr_dpi=ocr_dpi))
     return None
 
 
@@ -364,14 +395,18 @@ class TimedTesseract(TesseractOcrEngine):
     is not Vietnamese is read again with the model that fits it."""
 
     @staticmethod
-    def generate_hocr(input_file: Path, output_hocr: Path, output_text: Path, options: Any) -> None:
+    def generate_hocr(
+        input_file: Path, output_hocr: Path, output_text: Path, options: OcrOptions
+    ) -> None:
         def read(langs: list[str], hocr: Path, text: Path) -> None:
             _timed(TesseractOcrEngine.generate_hocr, input_file, hocr, text, options, langs)
 
         _read_page(read, input_file, output_hocr, output_text, options, hocr=True)
 
     @staticmethod
-    def generate_pdf(input_file: Path, output_pdf: Path, output_text: Path, options: Any) -> None:
+    def generate_pdf(
+        input_file: Path, output_pdf: Path, output_text: Path, options: OcrOptions
+    ) -> None:
         def read(langs: list[str], pdf: Path, text: Path) -> None:
             _timed(TesseractOcrEngine.generate_pdf, input_file, pdf, text, options, langs)
 
@@ -379,11 +414,11 @@ class TimedTesseract(TesseractOcrEngine):
 
 
 def _timed(
-    generate: Callable[..., None],
+    generate: Callable[[Path, Path, Path, OcrOptions], None],
     input_file: Path,
     output: Path,
     output_text: Path,
-    options: Any,
+    options: OcrOptions,
     langs: list[str],
 ) -> None:
     """One Tesseract run with ``langs``; a run that hit the timeout raises."""
@@ -401,7 +436,7 @@ def _read_page(
     input_file: Path,
     output: Path,
     output_text: Path,
-    options: Any,
+    options: OcrOptions,
     *,
     hocr: bool,
 ) -> None:
@@ -429,19 +464,21 @@ def _read_page(
     _report(
         options,
         number,
-        _kind="ocr",
-        language=used,
-        language_confidence=guess.confidence if guess else None,
-        reread_from=reread_from,
-        words=words,
-        chars=len("".join(text.split())),
-        confidence=confidence,
-        ink=ink,
+        "ocr",
+        PageReport(
+            language=used,
+            language_confidence=guess.confidence if guess else None,
+            reread_from=reread_from,
+            words=words,
+            chars=len("".join(text.split())),
+            confidence=confidence,
+            ink=ink,
+        ),
     )
 
 
 @hookimpl
-def get_ocr_engine(options: Any) -> TesseractOcrEngine | None:
+def get_ocr_engine(options: OcrOptions | None) -> TesseractOcrEngine | None:
     if options is not None and getattr(options, "ocr_engine", "auto") not in ("auto", "tesseract"):
         return None
     return TimedTesseract()

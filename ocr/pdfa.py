@@ -88,12 +88,13 @@ def _font_is_embedded(font: Dictionary) -> bool:
     subtype = font.get("/Subtype")
     if subtype == Name.Type3:
         return True  # glyphs are content streams inside the font
+    described: pikepdf.Object = font
     if subtype == Name.Type0:
         descendants = font.get("/DescendantFonts")
         if not isinstance(descendants, pikepdf.Array) or len(descendants) == 0:
             return False
-        font = descendants[0]
-    descriptor = font.get("/FontDescriptor")
+        described = descendants[0]  # the CID font carries the descriptor
+    descriptor = described.get("/FontDescriptor")
     return isinstance(descriptor, Dictionary) and any(k in descriptor for k in _FONT_FILES)
 
 

@@ -36,16 +36,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pikepdf
-from pikepdf import Array, Dictionary, Name, Stream
+from pikepdf import Array, Dictionary, Name, Object, Stream
 from pikepdf.pdfa import Finding
 
 from ocr import budget
 from ocr.errors import OcrInputError, PdfaValidationError
 from ocr.fonts import embed_missing_fonts
-from ocr.scanpage import inherited, page_box, page_rotation, text_drawn
+from ocr.scanpage import (
+    Affine,
+    affine,
+    inherited,
+    multiply,
+    page_box,
+    page_rotation,
+    resource_named,
+    text_drawn,
+)
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -509,7 +521,7 @@ def _trim_images(pdf: pikepdf.Pdf, warnings: list[str]) -> None:
             raw = obj.read_raw_bytes()
             end = budget.jpeg_end(raw)
             if end is not None and end < len(raw):
-                obj.write(raw[:end], filter=Name.DCTDecode, decode_parms=parms)
+                obj.write(raw[:end], filter=Name.DCTDecode, decode_parms=_decode_parms(parms))
                 trimmed += 1
         elif chain == [Name.FlateDecode]:
             expected = budget.expected_image_bytes(obj)
@@ -517,10 +529,21 @@ def _trim_images(pdf: pikepdf.Pdf, warnings: list[str]) -> None:
                 continue
             data, more = budget.inflate_at_most(obj.read_raw_bytes(), expected)
             if more:
-                obj.write(zlib.compress(data, 6), filter=Name.FlateDecode, decode_parms=parms)
+                obj.write(
+                    zlib.compress(data, 6),
+                    filter=Name.FlateDecode,
+                    decode_parms=_decode_parms(parms),
+                )
                 trimmed += 1
     if trimmed:
         warnings.append(f"{trimmed} image(s) carried bytes beyond their picture; removed")
+
+
+def _decode_parms(value: Object | None) -> Dictionary | Array | None:
+    """/DecodeParms as ``Stream.write`` takes them; anything else is malformed (TypeError)."""
+    if value is None or isinstance(value, Dictionary | Array):
+        return value
+    raise TypeError("/DecodeParms must be a dictionary or an array of dictionaries")
 
 
 # --- page classification ----------------------------------------------------------------------
@@ -548,11 +571,6 @@ def classify(path: Path) -> list[PagePath]:
             else:
                 paths.append(PagePath.TEXT)
     return paths
-
-
-def _operands(instruction: object) -> list[Any]:
-    """An instruction's operands; an inline image has its image, which we only count."""
-    return list(getattr(instruction, "operands", []) or [])
 
 
 def readable(text: str) -> bool:
@@ -587,32 +605,31 @@ def image_share(page: pikepdf.Page) -> float:
     return min(covered / area, 1.0)
 
 
-def _image_placements(page: pikepdf.Page) -> Iterator[tuple[float, ...]]:
+def _image_placements(page: pikepdf.Page) -> Iterator[Affine]:
     """The CTM of every image drawn by the page, inside Form XObjects too (bounded depth)."""
-    from ocr.scanpage import _mul
 
     def walk(
-        container: pikepdf.Object | pikepdf.Page,
-        resources: object,
-        ctm: tuple[float, ...],
+        container: Object | pikepdf.Page,
+        resources: Object | None,
+        ctm: Affine,
         depth: int,
-    ) -> Iterator[tuple[float, ...]]:
+    ) -> Iterator[Affine]:
         if depth > 8:
             return
-        stack: list[tuple[float, ...]] = []
+        stack: list[Affine] = []
         xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
         for instruction in pikepdf.parse_content_stream(container, "q Q cm Do BI INLINE IMAGE"):
-            operands, name = _operands(instruction), str(instruction.operator)
+            operands, name = instruction.operands, str(instruction.operator)
             if name == "q":
                 stack.append(ctm)
             elif name == "Q":
                 ctm = stack.pop() if stack else ctm
             elif name == "cm" and len(operands) == 6:
-                ctm = _mul(tuple(float(v) for v in operands), ctm)  # type: ignore[arg-type]
+                ctm = multiply(affine(operands), ctm)
             elif name == "INLINE IMAGE":
                 yield ctm
             elif name == "Do" and isinstance(xobjs, Dictionary):
-                xobj = xobjs.get(operands[0])
+                xobj = resource_named(xobjs, operands[0])
                 if not isinstance(xobj, Stream):
                     continue
                 if xobj.get("/Subtype") == Name.Image:
@@ -620,7 +637,7 @@ def _image_placements(page: pikepdf.Page) -> Iterator[tuple[float, ...]]:
                 elif xobj.get("/Subtype") == Name.Form:
                     matrix = xobj.get("/Matrix")
                     inner = (
-                        _mul(tuple(float(v) for v in matrix), ctm)  # type: ignore[arg-type]
+                        multiply(affine(matrix), ctm)
                         if isinstance(matrix, Array) and len(matrix) == 6
                         else ctm
                     )
@@ -763,7 +780,7 @@ def _rasterize(src: Path, pages: set[int], dest: Path) -> Path:
     return dest
 
 
-def _render(src: Path, index: int) -> tuple[object, float, float]:
+def _render(src: Path, index: int) -> tuple[Image.Image, float, float]:
     """The page drawn by PDFium at up to 300 dpi, with its displayed size in points."""
     from ocr import pdfium
 
@@ -775,11 +792,10 @@ def _render(src: Path, index: int) -> tuple[object, float, float]:
 
 
 def _replace_with_image(
-    pdf: pikepdf.Pdf, page: pikepdf.Page, image: object, width: float, height: float
+    pdf: pikepdf.Pdf, page: pikepdf.Page, image: Image.Image, width: float, height: float
 ) -> None:
-    from PIL import Image, ImageChops
+    from PIL import ImageChops
 
-    assert isinstance(image, Image.Image)
     r, g, b = image.split()
     gray = not ImageChops.difference(r, g).getbbox() and not ImageChops.difference(g, b).getbbox()
     if gray:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import SupportsFloat
 
 import pikepdf
-from pikepdf import Dictionary, Name, Stream
+from pikepdf import Dictionary, Name, Object, Stream
 from PIL import Image
 
 Affine = tuple[float, float, float, float, float, float]
@@ -30,7 +31,13 @@ _PAINT_OPS = {"q", "Q", "cm", "Do"}
 RESAMPLE = Image.Resampling.BILINEAR
 
 
-def _mul(m: Affine, n: Affine) -> Affine:
+def affine(values: Iterable[SupportsFloat]) -> Affine:
+    """Six PDF numbers (``cm`` operands, a /Matrix) as a matrix; ValueError for another count."""
+    a, b, c, d, e, f = (float(v) for v in values)
+    return (a, b, c, d, e, f)
+
+
+def multiply(m: Affine, n: Affine) -> Affine:
     """m then n, in PDF's row-vector convention (``cm`` gives CTM' = M · CTM)."""
     a, b, c, d, e, f = m
     A, B, C, D, E, F = n
@@ -44,7 +51,7 @@ def _mul(m: Affine, n: Affine) -> Affine:
     )
 
 
-def inherited(node: Dictionary, key: str) -> object:
+def inherited(node: Dictionary, key: str) -> Object | None:
     """Page attributes (/Resources, /Rotate, /MediaBox) may live on an ancestor /Pages node."""
     for _ in range(64):  # a deeper page tree is hostile
         if key in node:
@@ -59,15 +66,28 @@ def inherited(node: Dictionary, key: str) -> object:
 def page_rotation(page: pikepdf.Page) -> int:
     value = inherited(page.obj, "/Rotate")
     try:
-        return int(value) % 360 if value is not None else 0  # type: ignore[call-overload]
+        return int(value) % 360 if value is not None else 0
     except (TypeError, ValueError):
         return 0
 
 
 def page_box(page: pikepdf.Page) -> tuple[float, float, float, float]:
     box = inherited(page.obj, "/MediaBox")
-    x0, y0, x1, y1 = (float(v) for v in box)  # type: ignore[union-attr]
+    if box is None:
+        raise TypeError("page without a /MediaBox")
+    x0, y0, x1, y1 = (float(v) for v in box)
     return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def resource_named(resources: Dictionary, operand: Object) -> Object | None:
+    """The resource a content-stream operand names (the ``/Im0`` of ``/Im0 Do``), or None.
+
+    A damaged stream may give a number or a string instead of a name: pikepdf then raises
+    (TypeError, PdfError), and every caller treats that as unreadable content.
+    """
+    # pikepdf's stub takes only a Name (or str, int) key; its binding takes any object.
+    value: Object | None = resources.get(operand)  # type: ignore[call-overload]
+    return value
 
 
 def page_has_text(page: pikepdf.Page) -> bool:
@@ -83,13 +103,13 @@ def text_drawn(page: pikepdf.Page) -> tuple[bool, bool]:
     seen: set[tuple[int, int]] = set()
     found = False
 
-    def walk(container: object, resources: object, mode: int) -> bool:
+    def walk(container: Object | pikepdf.Page, resources: Object | None, mode: int) -> bool:
         """True as soon as a visible glyph is drawn."""
         nonlocal found
         stack: list[int] = []
         xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
-        for operands, op in pikepdf.parse_content_stream(container, "q Q Tr Tj TJ ' \" Do"):
-            name = str(op)
+        for instruction in pikepdf.parse_content_stream(container, "q Q Tr Tj TJ ' \" Do"):
+            operands, name = instruction.operands, str(instruction.operator)
             if name == "q":
                 stack.append(mode)
             elif name == "Q":
@@ -97,7 +117,7 @@ def text_drawn(page: pikepdf.Page) -> tuple[bool, bool]:
             elif name == "Tr":
                 mode = int(operands[0]) if operands else mode
             elif name == "Do":
-                xobj = xobjs.get(operands[0]) if isinstance(xobjs, Dictionary) else None
+                xobj = resource_named(xobjs, operands[0]) if isinstance(xobjs, Dictionary) else None
                 if (
                     isinstance(xobj, Stream)
                     and xobj.get("/Subtype") == Name.Form
@@ -124,9 +144,11 @@ def single_image(page: pikepdf.Page) -> tuple[Stream, Affine] | None:
     xobjs = resources.get("/XObject") if isinstance(resources, Dictionary) else None
     if not isinstance(xobjs, Dictionary):
         return None
-    ctm, stack, found = _IDENTITY, [], None
-    for operands, op in pikepdf.parse_content_stream(page):
-        name = str(op)
+    ctm = _IDENTITY
+    stack: list[Affine] = []
+    found: tuple[Stream, Affine] | None = None
+    for instruction in pikepdf.parse_content_stream(page):
+        operands, name = instruction.operands, str(instruction.operator)
         if name not in _PAINT_OPS:
             return None
         if name == "q":
@@ -134,9 +156,9 @@ def single_image(page: pikepdf.Page) -> tuple[Stream, Affine] | None:
         elif name == "Q":
             ctm = stack.pop() if stack else ctm
         elif name == "cm":
-            ctm = _mul(tuple(float(v) for v in operands), ctm)  # type: ignore[arg-type]
+            ctm = multiply(affine(operands), ctm)
         else:
-            xobj = xobjs.get(operands[0])
+            xobj = resource_named(xobjs, operands[0])
             if found is not None or not isinstance(xobj, Stream):
                 return None
             if xobj.get("/Subtype") != Name.Image or any(
@@ -151,6 +173,7 @@ def single_image(page: pikepdf.Page) -> tuple[Stream, Affine] | None:
 
 def decode(xobj: Stream, *, min_size: tuple[int, int] | None = None) -> Image.Image | None:
     """Decode an image XObject with Pillow; ``min_size`` lets a JPEG decode at 1/2..1/8 scale."""
+    im: Image.Image
     try:
         filters = xobj.get("/Filter")
         if filters == Name.DCTDecode or (
