@@ -12,7 +12,7 @@ stored as one row per bucket (non-cumulative ``<name>_bucket`` with ``le``), plu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import Float, String, select
@@ -58,18 +58,24 @@ def parse_label_key(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(",") if part)
 
 
+# Both dialects spell the upsert alike (ON CONFLICT … DO UPDATE); others have none.
+_INSERTS: dict[str, Callable[[type[MetricCounter]], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
 def add(session: Session, name: str, labels: Mapping[str, str], amount: float = 1.0) -> None:
     """Add to a counter inside the caller's transaction (the count commits with the work)."""
     dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    stmt = insert(MetricCounter).values(
+    stmt = _INSERTS[dialect](MetricCounter).values(
         name=name, labels=label_key(labels), value=amount, updated_at=utcnow()
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[MetricCounter.name, MetricCounter.labels],
         set_={"value": MetricCounter.value + stmt.excluded.value, "updated_at": utcnow()},
     )
-    session.execute(stmt)
+    session.execute(upsert)
 
 
 def bucket_for(seconds: float, buckets: Iterable[float] = STAGE_BUCKETS) -> str:

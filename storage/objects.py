@@ -45,7 +45,10 @@ from storage.errors import (
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
     from minio import Minio
+    from minio.helpers import DictType
+    from urllib3 import BaseHTTPResponse
 
 __all__ = [
     "LocalObjectStore",
@@ -197,7 +200,10 @@ class ObjectStore(Protocol):
     ``[a-z0-9-]``; values are any strings (non-ASCII is percent-encoded on the wire).
     """
 
-    supports_retention: bool
+    @property
+    def supports_retention(self) -> bool:
+        """Whether ``retention`` and ``legal_hold`` can be honoured (else RetentionNotSupported)."""
+        ...
 
     def put(
         self,
@@ -402,9 +408,10 @@ class LocalObjectStore(_StoreBase):
 
     def _read_meta(self, key: str) -> dict[str, Any]:
         try:
-            return cast(dict[str, Any], json.loads(self._meta_path(key).read_text("utf-8")))
+            meta: dict[str, Any] = json.loads(self._meta_path(key).read_text("utf-8"))
         except FileNotFoundError:
             return {}
+        return meta
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -536,7 +543,7 @@ class LocalObjectStore(_StoreBase):
     def open(self, key: str) -> BinaryIO:
         path = self._data_path(key)
         try:
-            return cast(BinaryIO, path.open("rb"))
+            return path.open("rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(f"no object {key!r}") from None
         except OSError as exc:
@@ -670,7 +677,7 @@ class _HashingReader:
 class _S3Body(io.RawIOBase):
     """A GET response as a raw stream; releases the connection and maps network errors."""
 
-    def __init__(self, response: Any, key: str) -> None:
+    def __init__(self, response: BaseHTTPResponse, key: str) -> None:
         super().__init__()
         self._response = response
         self._key = key
@@ -681,7 +688,7 @@ class _S3Body(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
         try:
             data = self._response.read(len(view))
@@ -905,7 +912,7 @@ class S3ObjectStore(_StoreBase):
 
         validate_key(key)
         _check_content_type(content_type)
-        headers = {f"x-amz-meta-{k}": v for k, v in _encode_metadata(metadata).items()}
+        headers: DictType = {f"x-amz-meta-{k}": v for k, v in _encode_metadata(metadata).items()}
         expected = _normalize_sha256(sha256)
         if expected is not None:
             headers["x-amz-meta-sha256"] = expected
@@ -916,12 +923,13 @@ class S3ObjectStore(_StoreBase):
             result = client.put_object(
                 self._bucket,
                 key,
+                # minio only calls read(); its annotation asks for a whole BinaryIO.
                 cast(BinaryIO, reader),
                 length=-1,
                 part_size=self._part_size,
                 num_parallel_uploads=self._parallel,
                 content_type=content_type,
-                metadata=cast(Any, headers) or None,
+                metadata=headers or None,
                 retention=(MinioRetention(retention.mode, retention.until) if retention else None),
                 legal_hold=legal_hold,
             )
@@ -996,11 +1004,11 @@ class S3ObjectStore(_StoreBase):
         return _S3Body(response, key)
 
     def open(self, key: str) -> BinaryIO:
-        return cast(BinaryIO, io.BufferedReader(self._get(key), buffer_size=256 * 1024))
+        return io.BufferedReader(self._get(key), buffer_size=256 * 1024)
 
     def _open_with_sha(self, key: str) -> tuple[BinaryIO, str | None]:
         body = self._get(key)
-        return cast(BinaryIO, io.BufferedReader(body, buffer_size=256 * 1024)), body.sha256
+        return io.BufferedReader(body, buffer_size=256 * 1024), body.sha256
 
     def stat(self, key: str) -> ObjectInfo:
         from minio.time import from_iso8601utc
