@@ -13,5 +13,10 @@ network access); the application factory wires the pieces once per process:
   (``scan_stamp_lines``) and its placement on page 1.
 * ``signing.sign``      -- ``DocumentSigner.sign`` (PAdES B-B, or B-T with
   ``make_timestamper``), returning a ``SignResult`` with the file's SHA-256.
-* ``signing.verify``    -- ``verify_pdf``: offline validation into a JSON-ready report.
+* ``signing.validation`` -- ``validate_pdf``: the one offline validation of a file's
+  signatures and document timestamps, as facts (``FileValidation``).
+* ``signing.verify``    -- ``verify_pdf``: that validation as the JSON of ``sohoa verify`` and
+  the API's ``/verification``.
+* ``signing.report``    -- ``simple_report``/``render_pdf``: that validation as the auditor's
+  DSS-style simple report, in JSON and as a PDF.
 """

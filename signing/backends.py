@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from pyhanko.sign.signers import Signer, SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -39,6 +40,7 @@ from signing.pki import UNIT_ID, validate_clerk_id
 
 if TYPE_CHECKING:
     import pkcs11
+    from pyhanko.sign.pkcs11 import PKCS11Signer
 
 __all__ = [
     "CachedKeySigner",
@@ -77,7 +79,7 @@ def common_name(cert: x509.Certificate) -> str:
     cn = cert.subject.native.get("common_name")
     if isinstance(cn, list):
         cn = cn[-1]
-    return cn or cert.subject.human_friendly
+    return str(cn) if cn else str(cert.subject.human_friendly)
 
 
 # --- PKCS#12 -------------------------------------------------------------------------------
@@ -85,7 +87,7 @@ def common_name(cert: x509.Certificate) -> str:
 
 def load_pkcs12(
     path: Path, password: bytes
-) -> tuple[object, x509.Certificate, list[x509.Certificate]]:
+) -> tuple[PrivateKeyTypes, x509.Certificate, list[x509.Certificate]]:
     """Read and decrypt a PKCS#12 file: (pyca private key, certificate, other certificates).
 
     A module-level function on purpose: it is the expensive step that must run once per key
@@ -118,15 +120,16 @@ class CachedKeySigner(SimpleSigner):
 
     def __init__(
         self,
-        private_key: object,
+        private_key: RSAPrivateKey | EllipticCurvePrivateKey,
         signing_cert: x509.Certificate,
         other_certs: Sequence[x509.Certificate] = (),
         *,
         prefer_pss: bool = False,
     ) -> None:
-        store = SimpleCertificateStore()
+        # pyhanko_certvalidator leaves SimpleCertificateStore.__init__ unannotated
+        store = SimpleCertificateStore()  # type: ignore[no-untyped-call]
         store.register_multiple(other_certs)
-        der = private_key.private_bytes(  # type: ignore[attr-defined]
+        der = private_key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
@@ -203,15 +206,15 @@ class Pkcs12Backend(_SignerIdentity):
 # --- PKCS#11 -------------------------------------------------------------------------------
 
 
-def _pkcs11() -> object:
-    """Import python-pkcs11 only when a PKCS#11 backend is used (it loads a C extension)."""
+def _require_pkcs11() -> None:
+    """Import python-pkcs11 only when a PKCS#11 backend is used (it loads a C extension), so
+    that its absence reads as a configuration error; callers then import from it."""
     try:
-        import pkcs11
+        import pkcs11  # noqa: F401
     except ImportError as exc:  # pragma: no cover - installed with pyhanko[pkcs11]
         raise SignerConfigError(
             "PKCS#11 signing needs python-pkcs11: pip install 'pyhanko[pkcs11]'"
         ) from exc
-    return pkcs11
 
 
 class _Token:
@@ -247,7 +250,8 @@ class _Token:
             return self._session
 
     def _open(self) -> pkcs11.Session:
-        p11 = _pkcs11()
+        _require_pkcs11()
+        from pkcs11 import exceptions as p11
         from pyhanko.config.pkcs11 import TokenCriteria
         from pyhanko.sign.pkcs11 import open_pkcs11_session
 
@@ -297,10 +301,18 @@ def _token(module_path: str, label: str, pin: str) -> _Token:
         return token
 
 
-def _make_hsm_signer(token: _Token, **kwargs: object) -> Signer:
+def _make_hsm_signer(
+    token: _Token,
+    *,
+    cert_label: str,
+    key_label: str,
+    prefer_pss: bool,
+    ca_chain: Sequence[x509.Certificate] | None,
+) -> PKCS11Signer:
     """Build a ``PKCS11Signer`` subclass bound to ``token`` (class made lazily: no pkcs11
     import unless PKCS#11 is configured)."""
-    p11 = _pkcs11()
+    _require_pkcs11()
+    from pkcs11 import exceptions as p11
     from pyhanko.sign.pkcs11 import PKCS11Signer
 
     permanent = (
@@ -313,10 +325,6 @@ def _make_hsm_signer(token: _Token, **kwargs: object) -> Signer:
 
     class _HsmSigner(PKCS11Signer):
         """Signs under the token lock and survives a lost session by reopening it once."""
-
-        def load(self) -> None:
-            with token.lock:
-                self._load_objects()
 
         async def async_sign_raw(
             self, data: bytes, digest_algorithm: str, dry_run: bool = False
@@ -336,7 +344,9 @@ def _make_hsm_signer(token: _Token, **kwargs: object) -> Signer:
                     try:
                         if attempt == 2:
                             self.pkcs11_session = token.reopen(self.pkcs11_session)
-                            self._key_handle = self._pull_signing_key_handle()
+                            # pyHanko leaves _pull_signing_key_handle unannotated
+                            handle = self._pull_signing_key_handle()  # type: ignore[no-untyped-call]
+                            self._key_handle = handle
                         assert self._key_handle is not None
                         signature = self._key_handle.sign(data, **spec.sign_kwargs)
                         break
@@ -357,7 +367,21 @@ def _make_hsm_signer(token: _Token, **kwargs: object) -> Signer:
                 signature = spec.post_sign_transform(signature)
             return signature
 
-    return _HsmSigner(token.session(), **kwargs)
+    return _HsmSigner(
+        token.session(),
+        cert_label=cert_label,
+        key_label=key_label,
+        prefer_pss=prefer_pss,
+        ca_chain=ca_chain,
+    )
+
+
+def _load_hsm_objects(signer: PKCS11Signer, token: _Token) -> None:
+    """Find the certificate and key handle on the token now, under its lock, so that a wrong
+    label or a lost session surfaces when the backend loads rather than when it signs."""
+    with token.lock:
+        # pyHanko leaves _load_objects unannotated
+        signer._load_objects()  # type: ignore[no-untyped-call]
 
 
 class Pkcs11Backend(_SignerIdentity):
@@ -400,7 +424,9 @@ class Pkcs11Backend(_SignerIdentity):
         return signer
 
     def _load(self) -> Signer:
-        p11 = _pkcs11()
+        _require_pkcs11()
+        from pkcs11 import exceptions as p11
+
         token = _token(self.module_path, self.token_label, self._pin)
         for attempt in (1, 2):
             signer = _make_hsm_signer(
@@ -411,7 +437,7 @@ class Pkcs11Backend(_SignerIdentity):
                 ca_chain=self._ca_chain or None,
             )
             try:
-                signer.load()  # type: ignore[attr-defined]
+                _load_hsm_objects(signer, token)
             except p11.PKCS11Error as exc:
                 if type(exc) is p11.PKCS11Error:  # pyHanko's "could not find ..." lookups
                     raise SignerConfigError(
@@ -422,7 +448,7 @@ class Pkcs11Backend(_SignerIdentity):
                     raise KeyUnavailableError(
                         f"PKCS#11 token {self.token_label!r} unusable: {exc!r}"
                     ) from exc
-                token.reopen(signer.pkcs11_session)  # type: ignore[attr-defined]
+                token.reopen(signer.pkcs11_session)
                 continue
             log.info("loaded PKCS#11 key %r from token %r", self.key_label, self.token_label)
             return signer
@@ -525,10 +551,10 @@ class SignerRegistry:
             if path is None:
                 self._chain = ()
             else:
-                from pyhanko.keys import load_certs_from_pemder
+                from pyhanko.keys import load_certs_from_pemder_data
 
                 try:
-                    self._chain = tuple(load_certs_from_pemder([str(path)]))
+                    self._chain = tuple(load_certs_from_pemder_data(Path(path).read_bytes()))
                 except (OSError, ValueError) as exc:
                     raise SignerConfigError(f"cannot read CA chain {path}: {exc}") from None
         return self._chain

@@ -17,9 +17,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from asn1crypto import x509
+
+if TYPE_CHECKING:
+    from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
 __all__ = [
     "FoundSignature",
@@ -118,7 +121,7 @@ def find_signed_input(path: Path) -> SignedInput | None:
     return SignedInput(signatures=signatures, perms=perms)
 
 
-def _found(sig: Any) -> FoundSignature:
+def _found(sig: EmbeddedPdfSignature) -> FoundSignature:
     if sig.sig_object_type == "/DocTimeStamp":
         return FoundSignature(field_name=str(sig.field_name), kind="timestamp")
     kind: SignatureKind = "approval"

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -47,6 +48,16 @@ _ISSUING_CN = "sohoa DEVELOPMENT Issuing CA — NOT FOR PRODUCTION"
 _TSA_CN = "sohoa DEVELOPMENT TSA — NOT FOR PRODUCTION"
 _KEY_SIZE = 2048
 _CN_MAX = 64  # X.520 ub-common-name; cryptography refuses longer common names
+
+
+class _PkiMeta(TypedDict):
+    """``pki.json``: what was issued, so a restart adds clerks instead of regenerating."""
+
+    version: int
+    unit_name: str
+    unit_code: str
+    clerks: dict[str, str]
+
 
 _README = """\
 sohoa DEVELOPMENT PKI -- NOT FOR PRODUCTION
@@ -175,7 +186,7 @@ def _init(
     with _locked(directory / ".pki.lock"):
         meta_path = directory / "pki.json"
         if meta_path.exists():
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta: _PkiMeta = json.loads(meta_path.read_text(encoding="utf-8"))
             missing = [(cid, name) for cid, name in clerks if cid not in meta["clerks"]]
             if missing:
                 issuer_cert, issuer_key = _load_issuer(directory, pw)
@@ -202,7 +213,7 @@ def _create(
     unit_code: str,
     clerks: Sequence[tuple[str, str]],
     pw: bytes,
-) -> dict:
+) -> _PkiMeta:
     now = _now()
     root_key = _new_key()
     root_name = _name(cn=_ROOT_CN, org=DEV_MARK)
@@ -253,7 +264,7 @@ def _create(
         tsa=True,
     )
     _write_leaf(directory / "tsa", "tsa", tsa, tsa_key, issuer, root, pw)
-    meta: dict = {"version": 1, "unit_name": unit_name, "unit_code": unit_code, "clerks": {}}
+    meta: _PkiMeta = {"version": 1, "unit_name": unit_name, "unit_code": unit_code, "clerks": {}}
     for cid, name in clerks:
         _issue_clerk(directory, cid, name, unit_name, issuer, issuer_key, root, pw)
         meta["clerks"][cid] = name

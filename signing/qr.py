@@ -21,8 +21,9 @@ def qr_runs(payload: str) -> tuple[int, list[tuple[int, int, int]]]:
     """The QR of ``payload`` (level M, no quiet zone) as its width in modules and the
     horizontal runs of dark modules, ``(row, first column, length)``: one rectangle each."""
     qr = segno.make(payload, error="m", micro=False, boost_error=False)
-    width, _ = qr.symbol_size(scale=1, border=0)
-    runs = []
+    size, _ = qr.symbol_size(scale=1, border=0)
+    width = int(size)  # a whole number of modules at scale 1
+    runs: list[tuple[int, int, int]] = []
     for r, row in enumerate(qr.matrix_iter(scale=1, border=0)):
         cells = list(row)
         c = 0

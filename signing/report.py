@@ -1,6 +1,8 @@
 """The auditor's signature validation report, shaped like EU DSS's "simple report".
 
-Each signature gets one of DSS's three indications, with a DSS sub-indication saying why:
+A presentation of :func:`signing.validation.validate_pdf`, as JSON (:meth:`SimpleReport.to_dict`)
+and as a PDF (:func:`render_pdf`). Each signature gets one of DSS's three indications, with a
+DSS sub-indication saying why:
 
 * ``TOTAL_FAILED``: the signed bytes or the signature value are broken (``HASH_FAILURE``,
   ``SIG_CRYPTO_FAILURE``), the signature does not cover a whole revision or cannot be parsed
@@ -21,36 +23,45 @@ value recorded at signing time: pyHanko accepts a B-LT file cut back to its sign
 and Info-dictionary edits as "LTA updates" (notes/signing.md §4), so only that hash proves the
 file is the one that was stored.
 
-Validation is offline and soft-fail, exactly as :mod:`signing.verify`: revocation is checked
-only against data embedded in the file (the report warns when there is none). This module
-validates with pyHanko itself rather than through :func:`signing.verify.verify_pdf`, because
-it needs what that report drops (the AdES sub-indication, certificate details, document
-timestamps) and a chosen validation time.
+Validation is offline and soft-fail: revocation is checked only against data embedded in the
+file (the report warns when there is none).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
-from enum import Enum
-from io import BytesIO
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from asn1crypto import x509
 
-from signing._aio import run_sync
-from signing.backends import common_name
 from signing.stamp import VN_TZ
-from signing.verify import development_chain
+from signing.validation import (
+    INDETERMINATE,
+    PADES_SUBFILTER,
+    TOTAL_FAILED,
+    TOTAL_PASSED,
+    Failure,
+    FileValidation,
+    Indication,
+    SignatureValidation,
+    SignerInfo,
+    TimestampCheck,
+    validate_pdf,
+)
 
 __all__ = [
+    "DEVELOPMENT_PKI_WARNING",
+    "INDETERMINATE",
+    "TOTAL_FAILED",
+    "TOTAL_PASSED",
     "DocumentInfo",
+    "Indication",
     "SignatureResult",
     "SignerInfo",
     "SimpleReport",
@@ -59,13 +70,10 @@ __all__ = [
     "simple_report",
 ]
 
-Indication = Literal["TOTAL_PASSED", "INDETERMINATE", "TOTAL_FAILED"]
 Coverage = Literal["ENTIRE_FILE", "ENTIRE_REVISION", "PARTIAL"]
 Modifications = Literal["NONE", "ALLOWED", "DISALLOWED", "UNKNOWN"]
+Verdict = tuple[Indication, str | None]
 
-TOTAL_PASSED: Indication = "TOTAL_PASSED"
-INDETERMINATE: Indication = "INDETERMINATE"
-TOTAL_FAILED: Indication = "TOTAL_FAILED"
 _RANK = {TOTAL_PASSED: 0, INDETERMINATE: 1, TOTAL_FAILED: 2}
 
 VALIDATION_POLICY = (
@@ -74,8 +82,6 @@ VALIDATION_POLICY = (
 )
 REPORT_FORMAT = "sohoa-simple-report/1"
 
-_PADES = "/ETSI.CAdES.detached"
-_SIGNING_CERT_ATTRS = {"signing_certificate", "signing_certificate_v2"}
 FONT_DIR = Path("/usr/share/fonts/truetype/noto")
 DEVELOPMENT_PKI_WARNING = (
     "Ký bằng PKI phát triển của sohoa, KHÔNG có giá trị pháp lý (signed with sohoa's "
@@ -98,20 +104,6 @@ class DocumentInfo:
 
 
 @dataclass(frozen=True)
-class SignerInfo:
-    """The signing certificate, as an auditor identifies the signer."""
-
-    common_name: str
-    organization: str | None = None
-    organizational_unit: str | None = None
-    serial_number: str | None = None
-    issuer_common_name: str | None = None
-    not_before: datetime | None = None
-    not_after: datetime | None = None
-    certificate_sha256: str | None = None
-
-
-@dataclass(frozen=True)
 class TimestampInfo:
     """An RFC 3161 token: a signature timestamp, or a document timestamp (``/DocTimeStamp``).
 
@@ -123,6 +115,12 @@ class TimestampInfo:
     time: datetime | None = None
     tsa_name: str | None = None
     valid: bool | None = None
+
+    @classmethod
+    def of(cls, check: TimestampCheck | None) -> TimestampInfo:
+        if check is None:
+            return cls()
+        return cls(present=True, time=check.time, tsa_name=check.tsa_name, valid=check.ok)
 
 
 @dataclass(frozen=True)
@@ -154,6 +152,70 @@ class SignatureResult:
     def passed(self) -> bool:
         return self.indication == TOTAL_PASSED
 
+    @classmethod
+    def of(cls, sig: SignatureValidation, file: FileValidation) -> SignatureResult:
+        """``sig``'s indication, sub-indication, level and the words that explain them."""
+        if sig.failure is not None:
+            return _unvalidated(sig, sig.failure)
+        errors: list[str] = []
+        warnings: list[str] = []
+        coverage = _coverage(sig.coverage)
+        modifications = _modifications(sig)
+        indication, sub = _judge(sig, coverage, modifications, errors)
+        timestamp = TimestampInfo.of(sig.timestamp)
+        level = _pades_level(sig, timestamp, file, warnings)
+
+        mod_level = sig.modification_level
+        if modifications == "ALLOWED" and mod_level != "LTA_UPDATES":
+            warnings.append(
+                f"Tài liệu có cập nhật sau khi ký, được phép ({mod_level}): ví dụ một chữ ký sau "
+                "hoặc điền biểu mẫu; phần cập nhật không thuộc phạm vi chữ ký này."
+            )
+        elif modifications == "UNKNOWN":
+            warnings.append(
+                "Không phân tích được các cập nhật sau khi ký (modifications not analysed)."
+            )
+        if sig.development_pki:
+            warnings.insert(0, DEVELOPMENT_PKI_WARNING)
+        if not timestamp.present:
+            warnings.append(
+                "Không có dấu thời gian: thời gian ký chỉ là khai báo của người ký "
+                "(no signature timestamp; the signing time is claimed)."
+            )
+        elif (
+            timestamp.valid
+            and timestamp.time is not None
+            and sig.signing_time
+            and sig.signing_time > timestamp.time
+        ):
+            warnings.append(
+                "Thời gian ký khai báo muộn hơn dấu thời gian (claimed signing time after the "
+                "signature timestamp)."
+            )
+        if level not in ("PAdES-BASELINE-LT", "PAdES-BASELINE-LTA"):
+            warnings.append(
+                "Tệp không chứa dữ liệu thu hồi chứng thư; tình trạng thu hồi không được kiểm "
+                "tra (no revocation data embedded; revocation not checked)."
+            )
+        return cls(
+            id=sig.id,
+            field_name=sig.field_name,
+            indication=indication,
+            sub_indication=sub,
+            signer=sig.signer,
+            signing_time=sig.signing_time,
+            timestamp=timestamp,
+            pades_level=level,
+            coverage=coverage,
+            modifications_after_signing=modifications,
+            modification_level=mod_level,
+            digest_algorithm=sig.digest_algorithm,
+            signature_algorithm=sig.signature_algorithm,
+            errors=tuple(errors),
+            warnings=tuple(warnings),
+            development_pki=sig.development_pki,
+        )
+
 
 @dataclass(frozen=True)
 class SimpleReport:
@@ -182,7 +244,7 @@ class SimpleReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; keys are always present, in a fixed order, datetimes ISO 8601."""
-        data = {
+        data: dict[str, object] = {
             "format": REPORT_FORMAT,
             "validation_policy": VALIDATION_POLICY,
             "validation_time": self.validation_time,
@@ -197,10 +259,73 @@ class SimpleReport:
             "errors": self.errors,
             "warnings": self.warnings,
         }
-        return _jsonable(data)
+        return {key: _jsonable(value) for key, value in data.items()}
+
+    @classmethod
+    def of(cls, validation: FileValidation) -> SimpleReport:
+        """The DSS-style verdict on ``validation``, with errors and warnings in words."""
+        v = validation
+        document = DocumentInfo(
+            filename=v.filename,
+            sha256=v.sha256,
+            size=v.size,
+            pages=v.pages,
+            stored_hash_match=v.stored_hash_match,
+        )
+        if v.read_error is not None:
+            reason = v.read_error.strerror or v.read_error.message
+            return cls(
+                document=document,
+                validation_time=v.validation_time,
+                indication=INDETERMINATE,
+                sub_indication="SIGNED_DATA_NOT_FOUND",
+                errors=(f"Không đọc được tệp (cannot read file): {reason}",),
+            )
+        if v.format_error is not None:
+            return cls(
+                document=document,
+                validation_time=v.validation_time,
+                indication=TOTAL_FAILED,
+                sub_indication="FORMAT_FAILURE",
+                errors=(f"Không phải tệp PDF đọc được (not a readable PDF): {v.format_error}",),
+            )
+        signatures = [SignatureResult.of(s, v) for s in v.signatures]
+        doc_timestamps = [TimestampInfo.of(ts.check) for ts in v.document_timestamps]
+        errors: list[str] = []
+        warnings: list[str] = [
+            f"Dấu thời gian tài liệu {n} không hợp lệ (document timestamp not valid)."
+            for n, ts in enumerate(doc_timestamps, start=1)
+            if not ts.valid
+        ]
+        if any(s.development_pki for s in signatures):
+            warnings.insert(0, DEVELOPMENT_PKI_WARNING)
+        indication: Indication
+        sub: str | None
+        if signatures:
+            worst = max(signatures, key=lambda s: _RANK[s.indication])
+            indication, sub = worst.indication, worst.sub_indication
+        else:
+            indication, sub = INDETERMINATE, None
+            warnings.append("Tệp không có chữ ký số nào (no signature found).")
+        if v.stored_hash_match is False:
+            indication, sub = TOTAL_FAILED, "STORED_HASH_MISMATCH"
+            errors.append(
+                "Mã băm SHA-256 của tệp khác giá trị đã lưu khi ký: đây không phải tệp đã được "
+                "lưu (stored hash mismatch)."
+            )
+        return cls(
+            document=document,
+            validation_time=v.validation_time,
+            indication=indication,
+            sub_indication=sub,
+            signatures=tuple(signatures),
+            document_timestamps=tuple(doc_timestamps),
+            errors=tuple(errors),
+            warnings=tuple(warnings),
+        )
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -208,9 +333,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
-
-
-# --- validation ----------------------------------------------------------------------------
 
 
 def simple_report(
@@ -228,244 +350,39 @@ def simple_report(
     which certificates must be valid; pass it for reproducible reports. A naive datetime is a
     programming error (``ValueError``).
     """
-    if validation_time is None:
-        validation_time = datetime.now(UTC)
-    elif validation_time.utcoffset() is None:
-        raise ValueError("validation_time must be timezone-aware")
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return SimpleReport(
-            document=DocumentInfo(filename=path.name),
-            validation_time=validation_time,
-            indication=INDETERMINATE,
-            sub_indication="SIGNED_DATA_NOT_FOUND",
-            errors=(f"Không đọc được tệp (cannot read file): {exc.strerror or exc}",),
-        )
-    sha256 = hashlib.sha256(data).hexdigest()
-    match = None if expected_sha256 is None else sha256 == expected_sha256.strip().lower()
-    document = DocumentInfo(
-        filename=path.name, sha256=sha256, size=len(data), stored_hash_match=match
-    )
-    try:
-        pages, signatures, doc_timestamps = run_sync(
-            lambda: _validate_file(data, trust_roots, other_certs, validation_time)
-        )
-    except Exception as exc:  # garbage in, report out: the verifier must never crash
-        return SimpleReport(
-            document=document,
-            validation_time=validation_time,
-            indication=TOTAL_FAILED,
-            sub_indication="FORMAT_FAILURE",
-            errors=(
-                f"Không phải tệp PDF đọc được (not a readable PDF): {type(exc).__name__}: {exc}",
-            ),
-        )
-    document = replace(document, pages=pages)
-    errors: list[str] = []
-    warnings: list[str] = [
-        f"Dấu thời gian tài liệu {n} không hợp lệ (document timestamp not valid)."
-        for n, (ts, _) in enumerate(doc_timestamps, start=1)
-        if not ts.valid
-    ]
-    if any(s.development_pki for s in signatures):
-        warnings.insert(0, DEVELOPMENT_PKI_WARNING)
-    if signatures:
-        worst = max(signatures, key=lambda s: _RANK[s.indication])
-        indication, sub = worst.indication, worst.sub_indication
-    else:
-        indication, sub = INDETERMINATE, None
-        warnings.append("Tệp không có chữ ký số nào (no signature found).")
-    if match is False:
-        indication, sub = TOTAL_FAILED, "STORED_HASH_MISMATCH"
-        errors.append(
-            "Mã băm SHA-256 của tệp khác giá trị đã lưu khi ký: đây không phải tệp đã được "
-            "lưu (stored hash mismatch)."
-        )
-    return SimpleReport(
-        document=document,
+    validation = validate_pdf(
+        path,
+        trust_roots=trust_roots,
+        other_certs=other_certs,
+        expected_sha256=expected_sha256,
         validation_time=validation_time,
-        indication=indication,
-        sub_indication=sub,
-        signatures=tuple(signatures),
-        document_timestamps=tuple(ts for ts, _ in doc_timestamps),
-        errors=tuple(errors),
-        warnings=tuple(warnings),
     )
+    return SimpleReport.of(validation)
 
 
-async def _validate_file(
-    data: bytes,
-    trust_roots: Sequence[x509.Certificate],
-    other_certs: Sequence[x509.Certificate],
-    moment: datetime,
-) -> tuple[int | None, list[SignatureResult], list[tuple[TimestampInfo, int]]]:
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko_certvalidator import ValidationContext
-
-    reader = PdfFileReader(BytesIO(data))
-    sigs = list(reader.embedded_regular_signatures)
-    doc_ts_sigs = list(reader.embedded_timestamp_signatures)
-    pages = _page_count(reader)
-    if not sigs and not doc_ts_sigs:
-        return pages, [], []
-    vc = ValidationContext(
-        trust_roots=list(trust_roots),
-        other_certs=list(other_certs),
-        allow_fetching=False,
-        moment=moment,
-    )
-    try:
-        doc_timestamps = [await _doc_timestamp(ts, vc) for ts in doc_ts_sigs]
-        results = [await _signature(reader, sig, vc, moment, doc_timestamps) for sig in sigs]
-    finally:
-        await vc.aclose()
-    return pages, results, doc_timestamps
+# --- the verdict ---------------------------------------------------------------------------
 
 
-def _page_count(reader: Any) -> int | None:
-    try:
-        return int(reader.root["/Pages"]["/Count"])
-    except Exception:  # a broken page tree does not stop signature validation
-        return None
-
-
-async def _doc_timestamp(ts: Any, vc: Any) -> tuple[TimestampInfo, int]:
-    from pyhanko.sign.validation import async_validate_pdf_timestamp
-
-    try:
-        st = await async_validate_pdf_timestamp(ts, vc)
-    except Exception:
-        return TimestampInfo(present=True, valid=False), ts.signed_revision
-    info = TimestampInfo(
-        present=True,
-        time=st.timestamp,
-        tsa_name=common_name(st.signing_cert),
-        valid=bool(st.intact and st.valid and st.trusted),
-    )
-    return info, ts.signed_revision
-
-
-async def _signature(
-    reader: Any,
-    sig: Any,
-    vc: Any,
-    moment: datetime,
-    doc_timestamps: list[tuple[TimestampInfo, int]],
-) -> SignatureResult:
-    from pyhanko.sign.validation import async_validate_pdf_signature
-    from pyhanko.sign.validation.errors import SignatureValidationError
-
-    field_name = str(sig.field_name)
-    sig_id = _signature_id(sig)
-    signer = None
-    dev = False
-    with contextlib.suppress(Exception):  # the CMS blob may be too broken to name anyone
-        signer = _signer_info(sig.signer_cert)
-        known = [*sig.other_embedded_certs, *vc.certificate_registry]
-        dev = development_chain(sig.signer_cert, known)
-    try:
-        st = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
-    except SignatureValidationError as exc:
-        sub = exc.ades_subindication
-        if sub is None or sub.name == "GENERIC":
-            indication, sub_name = TOTAL_FAILED, "FORMAT_FAILURE"
-        else:
-            indication = _indication_of(sub)
-            sub_name = sub.name
-        return SignatureResult(
-            id=sig_id,
-            field_name=field_name,
-            indication=indication,
-            sub_indication=sub_name,
-            signer=signer,
-            errors=(f"Không kiểm tra được chữ ký (signature cannot be validated): {exc}",),
-            development_pki=dev,
-        )
-    except Exception as exc:  # a malformed signature must not hide the other signatures
-        return SignatureResult(
-            id=sig_id,
-            field_name=field_name,
-            indication=TOTAL_FAILED,
-            sub_indication="FORMAT_FAILURE",
-            signer=signer,
-            errors=(f"Chữ ký không đọc được (malformed signature): {type(exc).__name__}: {exc}",),
-            development_pki=dev,
-        )
-
-    errors: list[str] = []
-    warnings: list[str] = []
-    coverage = _coverage(st.coverage)
-    modifications, mod_level = _modifications(st)
-    chain = [*sig.other_embedded_certs, *vc.certificate_registry]
-    indication, sub = _judge(st, chain, coverage, modifications, moment, errors)
-
-    tsv = st.timestamp_validity
-    timestamp = TimestampInfo()
-    if tsv is not None:
-        timestamp = TimestampInfo(
-            present=True,
-            time=tsv.timestamp,
-            tsa_name=common_name(tsv.signing_cert),
-            valid=bool(tsv.intact and tsv.valid and tsv.trusted),
-        )
-    level = _pades_level(reader, sig, st, timestamp, doc_timestamps, warnings)
-
-    if modifications == "ALLOWED" and mod_level != "LTA_UPDATES":
-        warnings.append(
-            f"Tài liệu có cập nhật sau khi ký, được phép ({mod_level}): ví dụ một chữ ký sau "
-            "hoặc điền biểu mẫu; phần cập nhật không thuộc phạm vi chữ ký này."
-        )
-    elif modifications == "UNKNOWN":
-        warnings.append(
-            "Không phân tích được các cập nhật sau khi ký (modifications not analysed)."
-        )
-    if dev:
-        warnings.insert(0, DEVELOPMENT_PKI_WARNING)
-    if not timestamp.present:
-        warnings.append(
-            "Không có dấu thời gian: thời gian ký chỉ là khai báo của người ký "
-            "(no signature timestamp; the signing time is claimed)."
-        )
-    elif timestamp.valid and st.signer_reported_dt and st.signer_reported_dt > tsv.timestamp:
-        warnings.append(
-            "Thời gian ký khai báo muộn hơn dấu thời gian (claimed signing time after the "
-            "signature timestamp)."
-        )
-    if level not in ("PAdES-BASELINE-LT", "PAdES-BASELINE-LTA"):
-        warnings.append(
-            "Tệp không chứa dữ liệu thu hồi chứng thư; tình trạng thu hồi không được kiểm "
-            "tra (no revocation data embedded; revocation not checked)."
-        )
+def _unvalidated(sig: SignatureValidation, failure: Failure) -> SignatureResult:
+    """A signature pyHanko refused or could not read: its AdES status when pyHanko named one,
+    else a format failure."""
+    indication: Indication = TOTAL_FAILED
+    sub = "FORMAT_FAILURE"
+    if failure.rejected:
+        if failure.ades is not None:
+            indication, sub = failure.ades.indication, failure.ades.sub_indication
+        error = f"Không kiểm tra được chữ ký (signature cannot be validated): {failure.message}"
+    else:
+        error = f"Chữ ký không đọc được (malformed signature): {failure}"
     return SignatureResult(
-        id=sig_id,
-        field_name=field_name,
+        id=sig.id,
+        field_name=sig.field_name,
         indication=indication,
         sub_indication=sub,
-        signer=_signer_info(st.signing_cert),
-        signing_time=st.signer_reported_dt,
-        timestamp=timestamp,
-        pades_level=level,
-        coverage=coverage,
-        modifications_after_signing=modifications,
-        modification_level=mod_level,
-        digest_algorithm=st.md_algorithm,
-        signature_algorithm=st.pkcs7_signature_mechanism,
-        errors=tuple(errors),
-        warnings=tuple(warnings),
-        development_pki=dev,
+        signer=sig.signer,
+        errors=(error,),
+        development_pki=sig.development_pki,
     )
-
-
-def _indication_of(sub: Enum) -> Indication:
-    from pyhanko.sign.ades.report import AdESFailure, AdESPassed
-
-    if isinstance(sub, AdESFailure):
-        return TOTAL_FAILED
-    if isinstance(sub, AdESPassed):
-        return TOTAL_PASSED
-    return INDETERMINATE
 
 
 _CHAIN_MESSAGES = {
@@ -483,20 +400,18 @@ _CHAIN_MESSAGES = {
 
 
 def _judge(
-    st: Any,
-    chain: Sequence[x509.Certificate],
+    sig: SignatureValidation,
     coverage: Coverage | None,
     modifications: Modifications,
-    moment: datetime,
     errors: list[str],
-) -> tuple[Indication, str | None]:
+) -> Verdict:
     """Indication and sub-indication, the most serious problem first (DSS's order)."""
-    if not st.intact:
+    if not sig.intact:
         errors.append(
             "Nội dung đã ký bị thay đổi: mã băm không khớp (the signed bytes were altered)."
         )
         return TOTAL_FAILED, "HASH_FAILURE"
-    if not st.valid:
+    if not sig.valid:
         errors.append("Giá trị chữ ký không hợp lệ (the signature value does not verify).")
         return TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
     if coverage == "PARTIAL":
@@ -506,99 +421,72 @@ def _judge(
         )
         return TOTAL_FAILED, "FORMAT_FAILURE"
 
-    result: tuple[Indication, str | None] = (TOTAL_PASSED, None)
-    indic = st.trust_problem_indic
-    if indic is not None or st.validation_path is None:
-        name = indic.name if indic is not None else "NO_CERTIFICATE_CHAIN_FOUND"
-        if name == "CERTIFICATE_CHAIN_GENERAL_FAILURE":
-            name = _out_of_bounds(st, chain, moment) or name
-        indication = _indication_of(indic) if indic is not None else INDETERMINATE
-        message = _CHAIN_MESSAGES.get(name, "Chuỗi chứng thư không hợp lệ")
-        errors.append(f"{message} ({name}).")
-        result = _worse(result, (indication, name))
+    result: Verdict = (TOTAL_PASSED, None)
+    chain = sig.chain_problem
+    if chain is not None:
+        message = _CHAIN_MESSAGES.get(chain.sub_indication, "Chuỗi chứng thư không hợp lệ")
+        errors.append(f"{message} ({chain.sub_indication}).")
+        result = _worse(result, (chain.indication, chain.sub_indication))
     if modifications == "DISALLOWED":
         errors.append(
             f"Tài liệu bị sửa đổi sau khi ký theo cách không được phép "
-            f"({st.modification_level.name if st.modification_level else 'OTHER'})."
+            f"({sig.modification_level or 'OTHER'})."
         )
         result = _worse(result, (INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"))
-    if not st.seed_value_ok:
+    if sig.seed_value_error is not None:
         errors.append(
             f"Chữ ký không đáp ứng ràng buộc của ô chữ ký (seed value constraints): "
-            f"{st.seed_value_constraint_error}"
+            f"{sig.seed_value_error}"
         )
         result = _worse(result, (INDETERMINATE, "SIG_CONSTRAINTS_FAILURE"))
     for label, tst in (
-        ("Dấu thời gian (signature timestamp)", st.timestamp_validity),
-        ("Dấu thời gian nội dung (content timestamp)", st.content_timestamp_validity),
+        ("Dấu thời gian (signature timestamp)", sig.timestamp),
+        ("Dấu thời gian nội dung (content timestamp)", sig.content_timestamp),
     ):
-        if tst is None or (tst.intact and tst.valid and tst.trusted):
+        if tst is None or tst.ok:
             continue
         if not (tst.intact and tst.valid):
             reason, sub = "bị hỏng (broken)", "SIG_CONSTRAINTS_FAILURE"
         else:
-            sub = (
-                tst.trust_problem_indic.name
-                if tst.trust_problem_indic is not None
-                else "NO_CERTIFICATE_CHAIN_FOUND"
-            )
+            sub = tst.trust_problem or "NO_CERTIFICATE_CHAIN_FOUND"
             reason = f"không được tin cậy (TSA untrusted: {sub})"
         errors.append(f"{label} {reason}.")
         result = _worse(result, (INDETERMINATE, sub))
-    if result[0] == TOTAL_PASSED and not st.bottom_line:  # pragma: no cover - safety net
+    if result[0] == TOTAL_PASSED and not sig.bottom_line:  # pragma: no cover - safety net
         errors.append("pyHanko không chấp nhận chữ ký này (bottom line false).")
         result = (INDETERMINATE, "GENERIC")
     return result
 
 
-def _worse(
-    a: tuple[Indication, str | None], b: tuple[Indication, str | None]
-) -> tuple[Indication, str | None]:
+def _worse(a: Verdict, b: Verdict) -> Verdict:
     return b if _RANK[b[0]] > _RANK[a[0]] else a
 
 
-def _out_of_bounds(st: Any, chain: Sequence[x509.Certificate], moment: datetime) -> str | None:
-    """Refine pyHanko's catch-all chain failure into DSS's time-bound codes where we can.
-
-    pyHanko gives ``OUT_OF_BOUNDS_NO_POE`` only for an expired signer certificate; an expired
-    CA certificate comes back as a general failure whose time horizon is that expiry.
-    """
-    horizon = st.error_time_horizon
-    for cert in (st.signing_cert, *chain):
-        validity = cert["tbs_certificate"]["validity"]
-        not_after = validity["not_after"].native
-        if not_after < moment and (cert is st.signing_cert or horizon == not_after):
-            return "OUT_OF_BOUNDS_NO_POE"
-        if validity["not_before"].native > moment and cert is st.signing_cert:
-            return "NOT_YET_VALID"
-    return None
-
-
-def _coverage(level: Any) -> Coverage | None:
+def _coverage(level: str | None) -> Coverage | None:
     if level is None:
         return None
-    if level.name in ("ENTIRE_FILE", "ENTIRE_REVISION"):
-        return level.name  # type: ignore[no-any-return]
+    if level == "ENTIRE_FILE":
+        return "ENTIRE_FILE"
+    if level == "ENTIRE_REVISION":
+        return "ENTIRE_REVISION"
     return "PARTIAL"
 
 
-def _modifications(st: Any) -> tuple[Modifications, str | None]:
-    level = st.modification_level
+def _modifications(sig: SignatureValidation) -> Modifications:
+    level = sig.modification_level
     if level is None:
-        return "UNKNOWN", None
-    if level.name == "NONE":
-        return "NONE", "NONE"
-    if st.docmdp_ok and level.name != "OTHER":
-        return "ALLOWED", level.name
-    return "DISALLOWED", level.name
+        return "UNKNOWN"
+    if level == "NONE":
+        return "NONE"
+    if sig.docmdp_ok and level != "OTHER":
+        return "ALLOWED"
+    return "DISALLOWED"
 
 
 def _pades_level(
-    reader: Any,
-    sig: Any,
-    st: Any,
+    sig: SignatureValidation,
     timestamp: TimestampInfo,
-    doc_timestamps: list[tuple[TimestampInfo, int]],
+    file: FileValidation,
     warnings: list[str],
 ) -> str | None:
     """The highest PAdES baseline level whose requirements this signature meets.
@@ -607,13 +495,10 @@ def _pades_level(
     LT: the DSS holds revocation data (CRL or OCSP) for the signer's certificate; LTA: a
     valid document timestamp over a later revision. Each level needs the previous one.
     """
-    if sig.sig_object.get("/SubFilter") != _PADES:
-        warnings.append(
-            f"Chữ ký không theo chuẩn PAdES (SubFilter {sig.sig_object.get('/SubFilter')})."
-        )
+    if sig.subfilter != PADES_SUBFILTER:
+        warnings.append(f"Chữ ký không theo chuẩn PAdES (SubFilter {sig.subfilter}).")
         return "PDF-NOT-ETSI"
-    attrs = {a["type"].native for a in sig.signer_info["signed_attrs"]}
-    if not attrs & _SIGNING_CERT_ATTRS:
+    if not sig.signing_certificate_attribute:
         warnings.append(
             "Thiếu thuộc tính signing-certificate: chưa đạt PAdES-BASELINE-B "
             "(no signing certificate attribute)."
@@ -621,67 +506,13 @@ def _pades_level(
         return None
     if not timestamp.valid:
         return "PAdES-BASELINE-B"
-    if not _dss_has_revinfo_for(reader, st.signing_cert):
+    if not sig.dss_revocation_data:
         return "PAdES-BASELINE-T"
-    if not any(ts.valid and rev > sig.signed_revision for ts, rev in doc_timestamps):
+    if not any(
+        ts.check.ok and ts.signed_revision > sig.signed_revision for ts in file.document_timestamps
+    ):
         return "PAdES-BASELINE-LT"
     return "PAdES-BASELINE-LTA"
-
-
-def _dss_has_revinfo_for(reader: Any, cert: x509.Certificate) -> bool:
-    """A CRL from the certificate's issuer, or an OCSP response about its serial, in /DSS."""
-    from asn1crypto import crl, ocsp
-
-    try:
-        dss = reader.root.get("/DSS")
-        if dss is None:
-            return False
-        dss = dss.get_object()
-        for ref in dss.get("/CRLs", ()):
-            with contextlib.suppress(Exception):
-                if crl.CertificateList.load(ref.get_object().data).issuer == cert.issuer:
-                    return True
-        for ref in dss.get("/OCSPs", ()):
-            with contextlib.suppress(Exception):
-                resp = ocsp.OCSPResponse.load(ref.get_object().data)
-                basic = resp["response_bytes"]["response"].parsed
-                for single in basic["tbs_response_data"]["responses"]:
-                    if single["cert_id"]["serial_number"].native == cert.serial_number:
-                        return True
-    except Exception:  # an unreadable DSS simply gives no long-term level
-        return False
-    return False
-
-
-def _signature_id(sig: Any) -> str:
-    """Stable across reports (DSS-style): derived from the signature value itself."""
-    try:
-        raw = sig.pkcs7_content
-    except Exception:
-        raw = str(sig.field_name).encode()
-    return "S-" + hashlib.sha256(raw).hexdigest()[:16].upper()
-
-
-def _signer_info(cert: x509.Certificate) -> SignerInfo:
-    subject = cert.subject.native
-    issuer = cert.issuer.native
-    validity = cert["tbs_certificate"]["validity"]
-    return SignerInfo(
-        common_name=common_name(cert),
-        organization=_first(subject.get("organization_name")),
-        organizational_unit=_first(subject.get("organizational_unit_name")),
-        serial_number=f"{cert.serial_number:X}",
-        issuer_common_name=_first(issuer.get("common_name")),
-        not_before=validity["not_before"].native,
-        not_after=validity["not_after"].native,
-        certificate_sha256=cert.sha256.hex(),
-    )
-
-
-def _first(value: Any) -> str | None:
-    if isinstance(value, list):
-        value = value[-1] if value else None
-    return None if value is None else str(value)
 
 
 # --- the PDF -------------------------------------------------------------------------------

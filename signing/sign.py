@@ -33,15 +33,19 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.signers.pdf_signer import PdfSigningSession
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
+from pyhanko.stamp import BaseStampStyle
 
 from signing._aio import run_sync
 from signing.backends import SignerBackend
@@ -105,12 +109,29 @@ class SignResult:
 class _ZonedPdfSigner(signers.PdfSigner):
     """``PdfSigner`` whose signing time is taken in a chosen zone instead of the host's."""
 
-    def __init__(self, *args: object, tz: tzinfo, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        signature_meta: signers.PdfSignatureMetadata,
+        signer: signers.Signer,
+        *,
+        timestamper: TimeStamper | None,
+        stamp_style: BaseStampStyle | None,
+        new_field_spec: fields.SigFieldSpec,
+        tz: tzinfo,
+    ) -> None:
+        super().__init__(
+            signature_meta,
+            signer,
+            timestamper=timestamper,
+            stamp_style=stamp_style,
+            new_field_spec=new_field_spec,
+        )
         self._tz = tz
         self.signing_time: datetime | None = None
 
-    def init_signing_session(self, pdf_out, existing_fields_only=False):  # type: ignore[no-untyped-def]
+    def init_signing_session(
+        self, pdf_out: BasePdfFileWriter, existing_fields_only: bool = False
+    ) -> PdfSigningSession:
         session = super().init_signing_session(pdf_out, existing_fields_only)
         # /M has one-second resolution; report exactly what the file says.
         session.system_time = datetime.now(self._tz).replace(microsecond=0)
@@ -210,9 +231,32 @@ class DocumentSigner:
             field_name=used_field,
         )
 
-    async def async_sign(self, *args: object, **kwargs: object) -> SignResult:
+    async def async_sign(
+        self,
+        src: Path,
+        dst: Path,
+        backend: SignerBackend,
+        *,
+        stamp_lines: Sequence[str] | None,
+        position: Position = "top-left",
+        reason: str,
+        location: str,
+        field_name: str = "SohoaSignature",
+        visible: bool = True,
+    ) -> SignResult:
         """:meth:`sign` on a worker thread, for async callers (FastAPI handlers)."""
-        return await asyncio.to_thread(self.sign, *args, **kwargs)  # type: ignore[arg-type]
+        return await asyncio.to_thread(
+            self.sign,
+            src,
+            dst,
+            backend,
+            stamp_lines=stamp_lines,
+            position=position,
+            reason=reason,
+            location=location,
+            field_name=field_name,
+            visible=visible,
+        )
 
     def _sign_into(
         self,
@@ -265,7 +309,12 @@ class DocumentSigner:
                 pyhanko_signer,
                 timestamper=self.timestamper,
                 stamp_style=style,
-                new_field_spec=fields.SigFieldSpec(field_name, on_page=0, box=rect),
+                new_field_spec=fields.SigFieldSpec(
+                    field_name,
+                    on_page=0,
+                    # pyHanko annotates the box as ints but writes reals, as PDF rectangles are
+                    box=rect,  # type: ignore[arg-type]
+                ),
                 tz=self.tz,
             )
             try:
@@ -310,7 +359,8 @@ class DocumentSigner:
     def _placement(
         writer: IncrementalPdfFileWriter, position: Position
     ) -> tuple[tuple[float, float, float, float], int]:
-        page_ref, _ = writer.prev.find_page_for_modification(0)
+        # pyHanko leaves find_page_for_modification unannotated
+        page_ref, _ = writer.prev.find_page_for_modification(0)  # type: ignore[no-untyped-call]
         page = page_ref.get_object()
         media = _rectangle(_inherited(page, "/MediaBox"))
         if media is None:
@@ -326,8 +376,16 @@ class DocumentSigner:
                 min(xs[1], m[0][1]),
                 min(ys[1], m[1][1]),
             ]
-        rotate = _inherited(page, "/Rotate")
-        return stamp_box(box, int(rotate) if rotate is not None else 0, position)
+        return stamp_box(box, _rotation(_inherited(page, "/Rotate")), position)
+
+
+def _rotation(value: object) -> int:
+    """A page's /Rotate as an int (0 when absent); a non-number is a broken page."""
+    if value is None:
+        return 0
+    if isinstance(value, int | float | Decimal | str):
+        return int(value)
+    raise TypeError(f"/Rotate is not a number: {type(value).__name__}")
 
 
 def _rectangle(value: object) -> list[float] | None:
@@ -397,9 +455,15 @@ def _inherited(page: generic.DictionaryObject, key: str) -> object | None:
         if not isinstance(node, generic.DictionaryObject):
             return None
         if key in node:
-            return node[key]
+            value: object = node[key]
+            return value
         parent = node.get("/Parent")
         if parent is None:
             return None
-        node = parent.get_object() if isinstance(parent, generic.IndirectObject) else parent
+        if isinstance(parent, generic.IndirectObject):
+            # Dereferenceable declares get_object's type; IndirectObject's override does not.
+            reference: generic.Dereferenceable = parent
+            node = reference.get_object()
+        else:
+            node = parent
     return None

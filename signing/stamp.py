@@ -26,6 +26,7 @@ from typing import Literal
 from pyhanko.pdf_utils import generic, layout, text
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 from pyhanko.pdf_utils.layout import BoxConstraints
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import TextStamp, TextStampStyle
 
 from signing.errors import SignerConfigError, StampFontMissingError
@@ -217,21 +218,33 @@ def stamp_box(
     else:  # 270: visual right = user -y, visual down = user -x
         y = ury - margin - w if left else lly + margin
         rect = (urx - margin - h, y, urx - margin, y + w)
-    return tuple(round(v, 2) for v in rect), rot  # type: ignore[return-value]
+    llx, lly, urx, ury = rect
+    return (round(llx, 2), round(lly, 2), round(urx, 2), round(ury, 2)), rot
 
 
 class _RotatedTextStamp(TextStamp):
     """A text stamp whose appearance carries a /Matrix that cancels the page rotation."""
 
-    def __init__(self, *, rotation: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        *,
+        writer: BasePdfFileWriter,
+        style: TextStampStyle,
+        box: BoxConstraints,
+        text_params: dict[str, object] | None,
+        rotation: int,
+    ) -> None:
+        super().__init__(writer=writer, style=style, text_params=text_params, box=box)
         self._rotation = rotation
 
     def as_form_xobject(self) -> generic.StreamObject:
         xobj = super().as_form_xobject()
         matrix = _MATRICES.get(self._rotation)
         if matrix:
-            xobj["/Matrix"] = generic.ArrayObject([generic.NumberObject(v) for v in matrix])
+            xobj["/Matrix"] = generic.ArrayObject(
+                # pyHanko leaves NumberObject.__new__ unannotated
+                [generic.NumberObject(v) for v in matrix]  # type: ignore[no-untyped-call]
+            )
         return xobj
 
 
@@ -241,7 +254,9 @@ class VnTextStampStyle(TextStampStyle):
 
     page_rotation: int = 0
 
-    def create_stamp(self, writer, box, text_params):  # type: ignore[no-untyped-def]
+    def create_stamp(
+        self, writer: BasePdfFileWriter, box: BoxConstraints, text_params: dict[str, object]
+    ) -> TextStamp:
         if self.page_rotation in (90, 270) and box.width_defined and box.height_defined:
             box = BoxConstraints(width=box.height, height=box.width)
         return _RotatedTextStamp(
@@ -287,7 +302,7 @@ def _style(font_path: Path, template: str, rotation: int, font_size: int) -> VnT
         inner_content_layout=layout.SimpleBoxLayoutRule(
             x_align=layout.AxisAlignment.ALIGN_MIN,
             y_align=layout.AxisAlignment.ALIGN_MID,
-            margins=layout.Margins.uniform(5),
+            margins=layout.Margins(left=5, right=5, top=5, bottom=5),
         ),
         border_width=1,
         page_rotation=rotation,

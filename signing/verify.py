@@ -1,9 +1,8 @@
 """Signature verification reports for auditors and ``sohoa verify``.
 
-Validation is offline (``allow_fetching=False``) against the trust roots the caller passes,
-with pyHanko's default soft-fail revocation policy: certificates without reachable CRL/OCSP
-(the development PKI has none) are not rejected for it. A production verifier that must prove
-non-revocation should embed revocation data at signing time (PAdES B-LT) instead.
+A presentation of :func:`signing.validation.validate_pdf`: offline, against the trust roots the
+caller passes, revocation soft-fail. :meth:`VerificationReport.to_dict` is the JSON the API's
+``/verification`` answers and the CLI prints.
 
 ``ok`` is deliberately stricter than pyHanko's ``bottom_line``. pyHanko accepts a file whose
 later revisions were cut off, and Info-dictionary edits as "LTA updates" (notes/signing.md §4),
@@ -17,19 +16,22 @@ someone the verifier trusts, and the diff policy found nothing but signing and f
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from asn1crypto import x509
-from cryptography import x509 as pyca_x509
 
-from signing._aio import run_sync
-from signing.backends import common_name
-from signing.errors import SignerConfigError
+from signing.validation import (
+    PADES_SUBFILTER,
+    FileValidation,
+    SignatureValidation,
+    development_chain,
+    is_development_name,
+    load_certificates,
+    validate_pdf,
+)
 
 __all__ = [
     "SignatureReport",
@@ -39,47 +41,6 @@ __all__ = [
     "load_certificates",
     "verify_pdf",
 ]
-
-_PADES = "/ETSI.CAdES.detached"
-# signing.pki names every CA of the development PKI "sohoa DEVELOPMENT ... NOT FOR PRODUCTION".
-_DEV_WORDS = ("sohoa DEVELOPMENT", "NOT FOR PRODUCTION")
-_MAX_CHAIN = 8
-
-
-def is_development_name(name: Any) -> bool:
-    """Whether an X.509 name (asn1crypto or cryptography) is one of the development PKI's."""
-    if hasattr(name, "native"):  # asn1crypto
-        values = [str(v) for v in name.native.values()]
-    else:  # cryptography
-        values = [str(attr.value) for attr in name]
-    return any(all(word in v for word in _DEV_WORDS) for v in values)
-
-
-def development_chain(cert: x509.Certificate, certs: Sequence[x509.Certificate]) -> bool:
-    """Whether ``cert`` was issued under the development PKI, walking its issuers through
-    ``certs`` (embedded and known certificates) up to the root."""
-    by_subject = {c.subject.hashable: c for c in certs}
-    for _ in range(_MAX_CHAIN):
-        if is_development_name(cert.issuer):
-            return True
-        issuer = by_subject.get(cert.issuer.hashable)
-        if issuer is None or issuer.subject.hashable == cert.subject.hashable:
-            return False
-        cert = issuer
-    return False
-
-
-def load_certificates(path: Path) -> list[x509.Certificate]:
-    """Certificates from a PEM (one or several) or DER file, e.g. ``ca.pem``/``chain.pem``."""
-    from pyhanko.keys import load_certs_from_pemder
-
-    try:
-        certs = list(load_certs_from_pemder([str(path)]))
-    except (OSError, ValueError) as exc:
-        raise SignerConfigError(f"cannot read certificates from {path}: {exc}") from None
-    if not certs:
-        raise SignerConfigError(f"no certificate in {path}")
-    return certs
 
 
 @dataclass(frozen=True)
@@ -100,6 +61,8 @@ class SignatureReport:
     docmdp_ok: bool | None = None
     bottom_line: bool = False
     pades_level: str | None = None
+    """What the signature carries, not what validated: ``B-B`` a PAdES signature, ``B-T`` a
+    timestamp token, ``B-LT`` a /DSS in the file, ``B-LTA`` a later document timestamp."""
     summary: str | None = None
     error: str | None = None
     later_changes_signed: bool = False
@@ -124,6 +87,31 @@ class SignatureReport:
             and self.bottom_line
             and changes_ok
             and self.timestamp_trusted is not False
+        )
+
+    @classmethod
+    def of(cls, sig: SignatureValidation, file: FileValidation) -> SignatureReport:
+        """``sig`` as ``sohoa verify`` shows it; ``later_changes_signed`` is the file's to say."""
+        if sig.failure is not None:
+            return cls(field_name=sig.field_name, error=str(sig.failure))
+        ts = sig.timestamp
+        return cls(
+            field_name=sig.field_name,
+            intact=sig.intact,
+            valid=sig.valid,
+            trusted=sig.trusted,
+            signer=sig.signer.common_name if sig.signer is not None else None,
+            signer_subject=sig.signer_subject,
+            signing_time=sig.signing_time.isoformat() if sig.signing_time else None,
+            timestamp=ts.time.isoformat() if ts is not None and ts.time is not None else None,
+            timestamp_trusted=None if ts is None else ts.ok,
+            coverage=sig.coverage,
+            modification_level=sig.modification_level,
+            docmdp_ok=sig.docmdp_ok,
+            bottom_line=sig.bottom_line,
+            pades_level=_carried_level(sig, file),
+            summary=sig.summary,
+            development_pki=sig.development_pki,
         )
 
 
@@ -154,6 +142,37 @@ class VerificationReport:
         data["signatures"] = [{**asdict(sig), "ok": sig.ok} for sig in self.signatures]
         return data
 
+    @classmethod
+    def of(cls, validation: FileValidation) -> VerificationReport:
+        """The verdict on ``validation``: ``ok`` = signed, every signature
+        :attr:`SignatureReport.ok`, and the SHA-256 matches when one was given."""
+        v = validation
+        if v.read_error is not None:
+            reason = v.read_error.strerror or v.read_error.kind
+            return cls(
+                filename=v.filename, signed=False, ok=False, error=f"cannot read file: {reason}"
+            )
+        if v.format_error is not None:
+            return cls(
+                filename=v.filename,
+                signed=False,
+                ok=False,
+                sha256=v.sha256,
+                sha256_matches=v.stored_hash_match,
+                error=f"not a readable PDF: {v.format_error}",
+            )
+        signatures = _mark_later_changes_signed([SignatureReport.of(s, v) for s in v.signatures])
+        signed = bool(signatures)
+        ok = signed and all(s.ok for s in signatures) and v.stored_hash_match is not False
+        return cls(
+            filename=v.filename,
+            signed=signed,
+            ok=ok,
+            sha256=v.sha256,
+            sha256_matches=v.stored_hash_match,
+            signatures=tuple(signatures),
+        )
+
 
 def verify_pdf(
     path: Path,
@@ -162,46 +181,26 @@ def verify_pdf(
     other_certs: Sequence[x509.Certificate] = (),
     expected_sha256: str | None = None,
 ) -> VerificationReport:
-    """Validate every signature in ``path`` offline. Never raises on bad input.
+    """Validate every signature in ``path`` offline, now. Never raises on bad input.
 
-    ``ok`` = signed, every signature :attr:`SignatureReport.ok`, and the file's SHA-256 equals
-    ``expected_sha256`` when one is given. A non-PDF, a corrupted file or an unreadable path
-    gives ``ok=False`` with ``error`` set.
+    A non-PDF, a corrupted file or an unreadable path gives ``ok=False`` with ``error`` set.
     """
-    name = Path(path).name
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return VerificationReport(
-            filename=name,
-            signed=False,
-            ok=False,
-            error=f"cannot read file: {exc.strerror or type(exc).__name__}",
-        )
-    sha256 = hashlib.sha256(data).hexdigest()
-    matches = None if expected_sha256 is None else sha256 == expected_sha256.strip().lower()
-    try:
-        signatures = run_sync(lambda: _validate_all(data, trust_roots, other_certs))
-    except Exception as exc:  # garbage in, report out: the verifier must never crash
-        return VerificationReport(
-            filename=name,
-            signed=False,
-            ok=False,
-            sha256=sha256,
-            sha256_matches=matches,
-            error=f"not a readable PDF: {type(exc).__name__}: {exc}",
-        )
-    signatures = _mark_later_changes_signed(signatures)
-    signed = bool(signatures)
-    ok = signed and all(s.ok for s in signatures) and matches is not False
-    return VerificationReport(
-        filename=name,
-        signed=signed,
-        ok=ok,
-        sha256=sha256,
-        sha256_matches=matches,
-        signatures=tuple(signatures),
+    validation = validate_pdf(
+        path, trust_roots=trust_roots, other_certs=other_certs, expected_sha256=expected_sha256
     )
+    return VerificationReport.of(validation)
+
+
+def _carried_level(sig: SignatureValidation, file: FileValidation) -> str | None:
+    if sig.subfilter != PADES_SUBFILTER:
+        return None
+    if sig.timestamp is None:
+        return "B-B"
+    if not file.has_dss:
+        return "B-T"
+    if any(ts.signed_revision > sig.signed_revision for ts in file.document_timestamps):
+        return "B-LTA"
+    return "B-LT"
 
 
 def _mark_later_changes_signed(signatures: list[SignatureReport]) -> list[SignatureReport]:
@@ -215,67 +214,3 @@ def _mark_later_changes_signed(signatures: list[SignatureReport]) -> list[Signat
         covered = covered or sig.ok
         out.append(sig)
     return out[::-1]
-
-
-async def _validate_all(
-    data: bytes,
-    trust_roots: Sequence[x509.Certificate],
-    other_certs: Sequence[x509.Certificate],
-) -> list[SignatureReport]:
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko_certvalidator import ValidationContext
-
-    reader = PdfFileReader(BytesIO(data))
-    sigs = list(reader.embedded_regular_signatures)
-    if not sigs:
-        return []
-    doc_ts_revisions = [ts.signed_revision for ts in reader.embedded_timestamp_signatures]
-    has_dss = "/DSS" in reader.root
-    vc = ValidationContext(
-        trust_roots=list(trust_roots), other_certs=list(other_certs), allow_fetching=False
-    )
-    try:
-        return [await _one(sig, vc, has_dss, doc_ts_revisions) for sig in sigs]
-    finally:
-        await vc.aclose()
-
-
-async def _one(sig: Any, vc: Any, has_dss: bool, doc_ts_revisions: list[int]) -> SignatureReport:
-    from pyhanko.sign.validation import async_validate_pdf_signature
-
-    field_name = str(sig.field_name)
-    try:
-        st = await async_validate_pdf_signature(sig, vc, ts_validation_context=vc)
-    except Exception as exc:  # a malformed CMS blob must not hide the other signatures
-        return SignatureReport(field_name=field_name, error=f"{type(exc).__name__}: {exc}")
-    cert = st.signing_cert
-    tsv = st.timestamp_validity
-    level = None
-    if sig.sig_object.get("/SubFilter") == _PADES:
-        level = "B-B"
-        if tsv is not None:
-            level = "B-T"
-            if has_dss:
-                level = "B-LT"
-                if any(rev > sig.signed_revision for rev in doc_ts_revisions):
-                    level = "B-LTA"
-    mod = st.modification_level
-    known = [*sig.other_embedded_certs, *vc.certificate_registry]
-    return SignatureReport(
-        field_name=field_name,
-        intact=bool(st.intact),
-        valid=bool(st.valid),
-        trusted=bool(st.trusted),
-        signer=common_name(cert),
-        signer_subject=pyca_x509.load_der_x509_certificate(cert.dump()).subject.rfc4514_string(),
-        signing_time=st.signer_reported_dt.isoformat() if st.signer_reported_dt else None,
-        timestamp=tsv.timestamp.isoformat() if tsv is not None else None,
-        timestamp_trusted=(None if tsv is None else bool(tsv.intact and tsv.valid and tsv.trusted)),
-        coverage=st.coverage.name if st.coverage is not None else None,
-        modification_level=mod.name if mod is not None else None,
-        docmdp_ok=st.docmdp_ok,
-        bottom_line=bool(st.bottom_line),
-        pades_level=level,
-        summary=st.summary(),
-        development_pki=development_chain(cert, known),
-    )
