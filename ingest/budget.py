@@ -29,7 +29,7 @@ from ingest.errors import (
 from ocr import budget as measure
 
 if TYPE_CHECKING:
-    from ingest.validate import Limits
+    from ingest.limits import Limits
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,8 @@ class IngestError(SohoaError):
     code = "ingest_failed"
     http_status = 422
     retryable = False
+    #: The id a refused upload was given: it keeps answering (410, with the reason).
+    scan_id: str | None = None
 
 
 class EmptyUpload(IngestError):

@@ -13,9 +13,14 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.errors import CorruptFile
-from ingest.validate import PDF, Limits, damaged_image, image_too_large, inspect, pillow_limit
+from ingest.limits import Limits
+from ingest.validate import PDF, damaged_image, image_too_large, inspect, pillow_limit
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +134,14 @@ def _needs_flatten(img: object) -> bool:
     )
 
 
-def _flatten_frames(img: object, count: int, work_dir: Path) -> list[Path]:
+def _flatten_frames(img: Image.Image, count: int, work_dir: Path) -> list[Path]:
     """img2pdf refuses alpha; composite on white and keep the pixels lossless as PNG."""
     from PIL import Image
 
     out: list[Path] = []
     for i in range(count):
-        img.seek(i)  # type: ignore[attr-defined]
-        frame = img.convert("RGBA") if img.mode in ("P", "PA", "LA", "RGBA") else img  # type: ignore[attr-defined]
+        img.seek(i)
+        frame = img.convert("RGBA") if img.mode in ("P", "PA", "LA", "RGBA") else img
         if frame.mode == "RGBA":
             background = Image.new("RGB", frame.size, "white")
             background.paste(frame, mask=frame.getchannel("A"))
@@ -144,7 +149,7 @@ def _flatten_frames(img: object, count: int, work_dir: Path) -> list[Path]:
         elif frame.mode not in ("L", "RGB", "1"):
             frame = frame.point(lambda v: v / 256).convert("L")
         path = work_dir / f"frame-{i:04d}.png"
-        dpi = img.info.get("dpi")  # type: ignore[attr-defined]
+        dpi = img.info.get("dpi")
         frame.save(path, format="PNG", dpi=dpi) if dpi else frame.save(path, format="PNG")
         out.append(path)
     return out

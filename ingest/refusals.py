@@ -23,7 +23,7 @@ from storage.models import Refusal, utcnow
 
 if TYPE_CHECKING:
     from ingest.errors import IngestError
-    from wiring.factory import Services
+    from ingest.ports import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ QUARANTINE_PREFIX = "quarantine/"
 
 
 def record_refusal(
-    services: Services,
+    pipeline: Pipeline,
     scan_id: str,
     spooled: Spooled,
     exc: IngestError,
@@ -43,7 +43,7 @@ def record_refusal(
 ) -> Refusal:
     """Record why an upload was refused and, if policy says so, quarantine its bytes once."""
     now = utcnow()
-    key, until = _quarantine(services, scan_id, spooled, exc, now)
+    key, until = _quarantine(pipeline, scan_id, spooled, exc, now)
     refusal = Refusal(
         id=scan_id,
         sha256=spooled.sha256,
@@ -58,7 +58,7 @@ def record_refusal(
         quarantine_key=key,
         quarantine_until=until,
     )
-    with session_scope(services.sessions) as session:
+    with session_scope(pipeline.pipeline_deps.sessions) as session:
         session.add(refusal)
         metrics.add(session, metrics.FAILURES, {"reason": exc.code, "stage": "upload"})
         session.flush()
@@ -67,23 +67,23 @@ def record_refusal(
 
 
 def _quarantine(
-    services: Services, scan_id: str, spooled: Spooled, exc: IngestError, now: datetime
+    pipeline: Pipeline, scan_id: str, spooled: Spooled, exc: IngestError, now: datetime
 ) -> tuple[str | None, datetime | None]:
-    settings = services.settings
-    if not settings.quarantine_refused or spooled.size > settings.quarantine_max_bytes:
+    config, deps = pipeline.pipeline_config, pipeline.pipeline_deps
+    if not config.quarantine_refused or spooled.size > config.quarantine_max_bytes:
         return None, None
-    until = now + timedelta(days=settings.quarantine_days)
-    with session_scope(services.sessions) as session:
+    until = now + timedelta(days=config.quarantine_days)
+    with session_scope(deps.sessions) as session:
         kept = session.scalar(
             select(Refusal.quarantine_key)
             .where(Refusal.sha256 == spooled.sha256, Refusal.quarantine_key.is_not(None))
             .limit(1)
         )
     # Trust the row only if the object is still there (the sweeper may have just expired it).
-    if kept is not None and services.store.exists(kept):
+    if kept is not None and deps.store.exists(kept):
         return kept, until
     key = f"{QUARANTINE_PREFIX}{scan_id}"
-    services.store.put_file(
+    deps.store.put_file(
         key,
         spooled.path,
         content_type="application/octet-stream",
@@ -93,14 +93,15 @@ def _quarantine(
     return key, until
 
 
-def expire_quarantine(services: Services, now: datetime | None = None) -> int:
+def expire_quarantine(pipeline: Pipeline, now: datetime | None = None) -> int:
     """Delete quarantined bytes whose every refusal is past its ``quarantine_until``.
 
     The refusal rows stay (without a key): the scan ids keep answering 410. Returns the number
     of objects deleted. Called by the sweeper; safe to run from several processes at once.
     """
     now = now or utcnow()
-    with session_scope(services.sessions) as session:
+    deps = pipeline.pipeline_deps
+    with session_scope(deps.sessions) as session:
         keys = list(
             session.scalars(
                 select(Refusal.quarantine_key)
@@ -113,7 +114,7 @@ def expire_quarantine(services: Services, now: datetime | None = None) -> int:
     for key in keys:
         assert key is not None
         # The rows first: a refusal arriving meanwhile then stores the bytes afresh.
-        with session_scope(services.sessions) as session:
+        with session_scope(deps.sessions) as session:
             latest = session.scalar(
                 select(func.max(Refusal.quarantine_until)).where(Refusal.quarantine_key == key)
             )
@@ -125,7 +126,7 @@ def expire_quarantine(services: Services, now: datetime | None = None) -> int:
                 .values(quarantine_key=None, quarantine_until=None)
                 .execution_options(synchronize_session=False)
             )
-        services.store.delete(key)
+        deps.store.delete(key)
         deleted += 1
         log.info("quarantined upload %s expired and was deleted", key)
     return deleted

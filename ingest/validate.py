@@ -29,6 +29,7 @@ from ingest.errors import (
     WrongPassword,
     XfaForm,
 )
+from ingest.limits import Limits
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -38,21 +39,6 @@ PDF = "application/pdf"
 EXTENSIONS = {JPEG: "jpg", PNG: "png", TIFF: "tif", PDF: "pdf"}
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one upload may cost; the PDF budgets are explained in :mod:`ingest.budget`."""
-
-    max_bytes: int
-    max_pages: int
-    max_page_pixels: int
-    max_total_pixels: int
-    max_page_area_in2: float = 1_300.0
-    max_document_pixels: int = 5_000_000_000
-    max_stream_bytes: int = 256 * 2**20
-    max_inflated_bytes: int = 4 * 2**30
-    max_inflation_ratio: float = 100.0
 
 
 @dataclass

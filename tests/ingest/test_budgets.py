@@ -14,9 +14,10 @@ from pikepdf import Name
 from PIL import Image
 
 from ingest import errors
+from ingest.limits import Limits
 from ingest.normalize import normalize
-from ingest.pipeline import run_step
-from ingest.validate import PDF, Limits, inspect
+from ingest.runner import run_step
+from ingest.validate import PDF, inspect
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, Step
 from tests.factories import make_scan

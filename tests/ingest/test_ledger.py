@@ -8,7 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from ingest.pipeline import claim, run_step, sweep
+from ingest.ledger import claim
+from ingest.pipeline import sweep
+from ingest.runner import run_step
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, Step, utcnow
 from tests.factories import make_scan

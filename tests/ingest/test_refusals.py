@@ -19,8 +19,9 @@ from sqlalchemy import func, select, update
 
 from api.app import create_app
 from ingest.errors import UnsupportedMediaType
-from ingest.pipeline import accept_upload, sweep
+from ingest.pipeline import sweep
 from ingest.refusals import expire_quarantine
+from ingest.upload import accept_upload
 from ingest.validate import Spooled
 from storage.db import session_scope
 from storage.models import Refusal, Scan, utcnow
@@ -58,7 +59,8 @@ def _junk(tmp_path: Path, size: int, seed: bytes = b"junk") -> Spooled:
 def _refuse(services: Services, spooled: Spooled, **kw: object) -> str:
     with pytest.raises(UnsupportedMediaType) as info:
         accept_upload(services, spooled, filename="../../junk.pdf", **kw)  # type: ignore[arg-type]
-    return info.value.scan_id  # type: ignore[attr-defined]
+    assert info.value.scan_id is not None
+    return info.value.scan_id
 
 
 def _stored(services: Services) -> dict[str, int]:

@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ingest.pipeline import accept_upload, run_step, upload_dir
+from ingest.runner import run_step
+from ingest.upload import accept_upload, upload_dir
 from ingest.validate import spool
 from signing.verify import load_certificates, verify_pdf
 from storage.db import session_scope
@@ -37,7 +38,9 @@ def sqlite_services(make_settings) -> Services:  # type: ignore[no-untyped-def]
 
 def _upload(services: Services, path: Path, **kw: object) -> str:
     spooled = spool(
-        [path.read_bytes()], upload_dir(services.settings) / f"up-{path.name}", max_bytes=10**8
+        [path.read_bytes()],
+        upload_dir(services.pipeline_config) / f"up-{path.name}",
+        max_bytes=10**8,
     )
     return accept_upload(services, spooled, filename=path.name, **kw).scan.id  # type: ignore[arg-type]
 

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from ingest import errors
+from ingest.limits import Limits
 from ingest.normalize import MISSING_DPI_WARNING, normalize
-from ingest.validate import JPEG, PDF, PNG, TIFF, Limits, display_name, inspect, sniff, spool
+from ingest.validate import JPEG, PDF, PNG, TIFF, display_name, inspect, sniff, spool
 
 LIMITS = Limits(
     max_bytes=50 * 2**20, max_pages=20, max_page_pixels=60_000_000, max_total_pixels=200_000_000
