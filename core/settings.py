@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     dossier_code_format: str = "tt01-2018"
     sign_forms: bool = True
     system_name: str = "sohoa"
+    # Noto Sans regular and bold (fonts-noto-core) for forms, receipts, reports and stamps.
+    font_dir: Path = Path("/usr/share/fonts/truetype/noto")
     # Dossiers per staff member per year by area type; figures attributed to QĐ 468 but
     # unverified, hence settings.
     staff_norm_urban: int = 1600

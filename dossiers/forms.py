@@ -2,7 +2,8 @@
 
 Choices, and why:
 
-* fpdf2 with Noto Sans embedded (and subset by fpdf2): every Vietnamese letter has a
+* fpdf2 with Noto Sans embedded (and subset by fpdf2), set up by :func:`paper.page.a4_document`
+  from the :class:`paper.fonts.Fonts` in the form's context: every Vietnamese letter has a
   precomposed glyph, so text is NFC-normalised and needs no shaping engine; the PDF carries a
   ToUnicode map, so the text can be searched and extracted with its diacritics.
 * A QR code at the top left of page 1, as TT 01/2023 asks of every paper printed from a TTHC
@@ -35,15 +36,15 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from dossiers.errors import DossierError
-from signing.qr import qr_runs
+from paper.fonts import DEFAULT_FONTS, FontMissingError, Fonts
+from paper.page import FAMILY, a4_document
+from paper.qr import qr_runs
 
 if TYPE_CHECKING:
     from signing.backends import SignerBackend
     from signing.sign import DocumentSigner, SignResult
 
 __all__ = [
-    "FONT_BOLD",
-    "FONT_REGULAR",
     "FORM_TITLES",
     "QR_BOX_MM",
     "SIGNATURE_AREA_MM",
@@ -64,8 +65,6 @@ __all__ = [
     "sign_form",
 ]
 
-FONT_REGULAR = Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf")
-FONT_BOLD = Path("/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf")
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 FORM_TITLES: Mapping[str, str] = {
@@ -83,7 +82,7 @@ QR_BOX_MM = (10.0, 8.0, 40.0, 38.0)
 SIGNATURE_AREA_MM = (128.0, 0.0, 210.0, 32.0)
 _BODY_TOP = 42.0
 _MARGIN = 15.0
-_FAMILY = "NotoSans"
+_FAMILY = FAMILY
 
 _RESULT_LABELS = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn"}
 _SIGN_REASON = "Phát hành biểu mẫu một cửa"
@@ -136,7 +135,8 @@ class HandoverRow:
 
 @dataclass(frozen=True)
 class FormContext:
-    """What every form shares. ``issued_at`` must be aware; ``place`` heads the date line."""
+    """What every form shares. ``issued_at`` must be aware; ``place`` heads the date line;
+    ``system_name`` and ``fonts`` are the installation's, handed down by the dossier kernel."""
 
     unit_name: str
     unit_code: str
@@ -148,6 +148,7 @@ class FormContext:
     staff_name: str
     place: str = ""
     system_name: str = "sohoa"
+    fonts: Fonts = DEFAULT_FONTS
 
 
 # --- formatting ----------------------------------------------------------------------------
@@ -243,32 +244,50 @@ class _Pdf(FPDF):
         self.cell(0, 5, f"{self.footer_text} - Trang {self.page_no()}/{{nb}}", align="C")
 
 
+def _document(
+    fonts: Fonts,
+    *,
+    title: str,
+    author: str,
+    subject: str,
+    creator: str,
+    created_at: datetime,
+    footer: str,
+) -> _Pdf:
+    """An A4 page with the margins, page break and fonts every one-stop paper shares."""
+    pdf = a4_document(
+        _Pdf,
+        fonts,
+        margins=(_MARGIN, 12, _MARGIN),
+        bottom=18,
+        title=title,
+        subject=subject,
+        author=author,
+        creator=creator,
+        lang="vi-VN",
+        created_at=created_at,
+        family=_FAMILY,
+    )
+    pdf.footer_text = footer
+    return pdf
+
+
 class _Form:
     """One form being laid out: the fpdf2 document plus the few building blocks forms share."""
 
     def __init__(self, form_no: str, ctx: FormContext) -> None:
-        for font in (FONT_REGULAR, FONT_BOLD):
-            if not font.is_file():
-                raise FormError(
-                    f"form font {font} missing: apt-get install fonts-noto-core",
-                    code="font_missing",
-                )
         self.ctx = ctx
         self.form_no = form_no
         self.title = FORM_TITLES[form_no]
-        pdf = _Pdf(orientation="P", unit="mm", format="A4")
-        pdf.footer_text = _t(f"Mẫu {form_no} - Mã hồ sơ: {ctx.dossier_code}")
-        pdf.set_margins(_MARGIN, 12, _MARGIN)
-        pdf.set_auto_page_break(True, margin=18)
-        pdf.add_font(_FAMILY, "", str(FONT_REGULAR))
-        pdf.add_font(_FAMILY, "B", str(FONT_BOLD))
-        pdf.set_title(self.title)
-        pdf.set_author(_t(ctx.unit_name))
-        pdf.set_subject(_t(f"Mẫu {form_no} - Mã hồ sơ {ctx.dossier_code}"))
-        pdf.set_creator(_t(ctx.system_name))
-        pdf.set_lang("vi-VN")
-        pdf.set_creation_date(_local(ctx.issued_at, "issued_at"))
-        self.pdf: FPDF = pdf
+        self.pdf: FPDF = _document(
+            ctx.fonts,
+            title=self.title,
+            author=_t(ctx.unit_name),
+            subject=_t(f"Mẫu {form_no} - Mã hồ sơ {ctx.dossier_code}"),
+            creator=_t(ctx.system_name),
+            created_at=_local(ctx.issued_at, "issued_at"),
+            footer=_t(f"Mẫu {form_no} - Mã hồ sơ: {ctx.dossier_code}"),
+        )
 
     # Top of page 1: QR left, dossier code in the middle, the stamp area right (left blank).
     def header(self, payload: str) -> None:
@@ -440,10 +459,11 @@ def _begin(form_no: str, ctx: FormContext, payload: str) -> _Form:
 
 
 def _run(form_no: str, build: Callable[[], Path]) -> Path:
-    """Call ``build`` and turn any fpdf2/segno failure into a :class:`FormError`."""
+    """Call ``build`` and turn any fpdf2/segno failure into a :class:`FormError`; a missing
+    font stays a :class:`~paper.fonts.FontMissingError`, which the operator has to fix."""
     try:
         return build()
-    except FormError:
+    except (FormError, FontMissingError):
         raise
     except Exception as exc:
         raise FormError(f"form {form_no} could not be rendered: {exc!r}") from exc

@@ -16,7 +16,7 @@ from dossiers.models import Dossier, DossierComponent, DossierForm, Handover, Pr
 from storage import metrics
 
 if TYPE_CHECKING:
-    from dossiers.service import DossierService
+    from dossiers.kernel import DossierKernel
 
 ID_LABELS = {"CCCD": "Số CCCD", "CMND": "Số CMND", "HC": "Số hộ chiếu", "MST": "Mã số thuế"}
 KIND_LABELS = {"original": "Bản chính", "copy": "Bản sao"}
@@ -24,7 +24,7 @@ PARTY_CITIZEN = "Công dân / tổ chức"
 
 
 def issue(
-    service: DossierService,
+    service: DossierKernel,
     session: Session,
     dossier: Dossier,
     form_no: str,
@@ -139,7 +139,7 @@ def issue(
 
 
 def context(
-    service: DossierService, session: Session, dossier: Dossier, principal: Principal
+    service: DossierKernel, session: Session, dossier: Dossier, principal: Principal
 ) -> forms.FormContext:
     """What every paper of this dossier prints: unit, codes, applicant, time, issuer."""
     unit = session.get(Unit, dossier.unit_code)
@@ -162,6 +162,7 @@ def context(
         staff_name=principal.name,
         place=unit.place,
         system_name=service.system_name,
+        fonts=service.fonts,
     )
 
 

@@ -14,9 +14,10 @@ Choices, and why:
   procedure codes). It is built with ElementTree, so user text is always escaped.
 * Parsing refuses any DOCTYPE or entity declaration before building a tree: defusedxml is not
   installed, and a receipt has no business declaring entities (billion laughs, XXE).
-* The PDFs reuse :mod:`dossiers.forms` (Noto fonts, the vector QR top-left, the blank top-right
-  kept for :func:`dossiers.forms.sign_form`, tables whose heading repeats, atomic save), so a
-  receipt signs and reads back exactly like the one-stop forms.
+* The PDFs reuse :mod:`dossiers.forms` (its A4 page and Noto fonts from :mod:`paper`, the
+  vector QR top-left, the blank top-right kept for :func:`dossiers.forms.sign_form`, tables
+  whose heading repeats, atomic save), so a receipt signs and reads back exactly like the
+  one-stop forms.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from dossiers.forms import (
     _local,
     _t,
 )
+from paper.fonts import DEFAULT_FONTS, Fonts
 
 __all__ = [
     "PAYMENT_METHODS",
@@ -446,31 +448,22 @@ class _Paper(forms._Form):
         creator: str,
         created_at: datetime,
         footer: str,
+        fonts: Fonts,
         ctx: FormContext | None = None,
     ) -> None:
-        for font in (forms.FONT_REGULAR, forms.FONT_BOLD):
-            if not font.is_file():
-                raise FormError(
-                    f"form font {font} missing: apt-get install fonts-noto-core",
-                    code="font_missing",
-                )
         if ctx is not None:
             self.ctx = ctx
         self.form_no = name
         self.title = _t(title)
-        pdf = forms._Pdf(orientation="P", unit="mm", format="A4")
-        pdf.footer_text = _t(footer)
-        pdf.set_margins(_MARGIN, 12, _MARGIN)
-        pdf.set_auto_page_break(True, margin=18)
-        pdf.add_font(_FAMILY, "", str(forms.FONT_REGULAR))
-        pdf.add_font(_FAMILY, "B", str(forms.FONT_BOLD))
-        pdf.set_title(self.title)
-        pdf.set_author(_t(author))
-        pdf.set_subject(_t(subject))
-        pdf.set_creator(_t(creator))
-        pdf.set_lang("vi-VN")
-        pdf.set_creation_date(_local(created_at, "created_at"))
-        self.pdf: FPDF = pdf
+        self.pdf: FPDF = forms._document(
+            fonts,
+            title=self.title,
+            author=_t(author),
+            subject=_t(subject),
+            creator=_t(creator),
+            created_at=_local(created_at, "created_at"),
+            footer=_t(footer),
+        )
 
     @contextlib.contextmanager
     def column(self, x0: float, x1: float, top: float) -> Iterator[None]:
@@ -539,7 +532,9 @@ def _party_lines(paper: _Paper, label: str, party: ReceiptParty, size: float) ->
 # --- the e-receipt -------------------------------------------------------------------------
 
 
-def render_receipt_pdf(doc: ReceiptDoc, out: Path, *, system_name: str = "sohoa") -> Path:
+def render_receipt_pdf(
+    doc: ReceiptDoc, out: Path, *, system_name: str = "sohoa", fonts: Fonts = DEFAULT_FONTS
+) -> Path:
     """The receipt as an A4 page: QR top-left, signature area top-right left blank."""
     payload = receipt_qr_payload(doc, system_name=system_name)
     words = amount_in_words(doc.total)
@@ -565,6 +560,7 @@ def render_receipt_pdf(doc: ReceiptDoc, out: Path, *, system_name: str = "sohoa"
             creator=system_name,
             created_at=doc.issued_at,
             footer=f"Biên lai điện tử - Ký hiệu {doc.series} - Số {doc.number_text}",
+            fonts=fonts,
         )
         pdf = paper.pdf
         pdf.add_page()
@@ -655,6 +651,7 @@ def render_return_record(
             creator=ctx.system_name,
             created_at=ctx.issued_at,
             footer=f"Biên bản giao nhận kết quả - Mã hồ sơ: {ctx.dossier_code}",
+            fonts=ctx.fonts,
             ctx=ctx,
         )
         paper.header(payload)
@@ -704,6 +701,7 @@ def render_reconciliation(
     issued_count: int,
     voided_count: int,
     out: Path,
+    fonts: Fonts = DEFAULT_FONTS,
 ) -> Path:
     """Bảng đối chiếu: one collector's receipts of one day, for the unit's accountant.
 
@@ -755,6 +753,7 @@ def render_reconciliation(
             creator="sohoa",
             created_at=datetime.combine(day, time(0), tzinfo=forms.VN_TZ),
             footer=f"Bảng đối chiếu thu phí, lệ phí - {staff_name} - ngày {day:%d/%m/%Y}",
+            fonts=fonts,
         )
         pdf = paper.pdf
         pdf.add_page()

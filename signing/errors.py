@@ -41,7 +41,9 @@ class SignerConfigError(SigningError):
 
 
 class StampFontMissingError(SignerConfigError):
-    """The font for the visible stamp is missing; Courier would break PDF/A and Vietnamese."""
+    """The stamp's font file is there but unreadable; Courier would break PDF/A and Vietnamese.
+
+    A missing font is :class:`paper.fonts.FontMissingError`, as for every printed page."""
 
     code = "stamp_font_missing"
 

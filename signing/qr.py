@@ -10,32 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pikepdf
-import segno
 
+from paper.qr import qr_runs
 from signing.errors import SigningError
 
 MM = 72 / 25.4
-
-
-def qr_runs(payload: str) -> tuple[int, list[tuple[int, int, int]]]:
-    """The QR of ``payload`` (level M, no quiet zone) as its width in modules and the
-    horizontal runs of dark modules, ``(row, first column, length)``: one rectangle each."""
-    qr = segno.make(payload, error="m", micro=False, boost_error=False)
-    size, _ = qr.symbol_size(scale=1, border=0)
-    width = int(size)  # a whole number of modules at scale 1
-    runs: list[tuple[int, int, int]] = []
-    for r, row in enumerate(qr.matrix_iter(scale=1, border=0)):
-        cells = list(row)
-        c = 0
-        while c < width:
-            if not cells[c]:
-                c += 1
-                continue
-            start = c
-            while c < width and cells[c]:
-                c += 1
-            runs.append((r, start, c - start))
-    return width, runs
 
 
 def overlay_qr(

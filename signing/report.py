@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from asn1crypto import x509
 
+from paper.fonts import DEFAULT_FONTS, Fonts
 from signing.stamp import VN_TZ
 from signing.validation import (
     INDETERMINATE,
@@ -82,7 +83,6 @@ VALIDATION_POLICY = (
 )
 REPORT_FORMAT = "sohoa-simple-report/1"
 
-FONT_DIR = Path("/usr/share/fonts/truetype/noto")
 DEVELOPMENT_PKI_WARNING = (
     "Ký bằng PKI phát triển của sohoa, KHÔNG có giá trị pháp lý (signed with sohoa's "
     "development PKI: a test signature, not for production)."
@@ -540,13 +540,13 @@ _MODIFICATION_TEXT = {
 }
 
 
-def render_pdf(report: SimpleReport, out: Path) -> Path:
+def render_pdf(report: SimpleReport, out: Path, *, fonts: Fonts = DEFAULT_FONTS) -> Path:
     """Write ``report`` as "BÁO CÁO XÁC THỰC CHỮ KÝ SỐ" (A4, Noto Sans embedded) to ``out``.
 
     Labels are Vietnamese with DSS's English terms; times are shown in Vietnam time. The file
     is written atomically. Returns ``out``.
     """
-    pdf = _ReportPdf(report)
+    pdf = _ReportPdf(report, fonts)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -575,8 +575,10 @@ class _ReportPdf:
 
     LABEL_W = 62.0
 
-    def __init__(self, report: SimpleReport) -> None:
+    def __init__(self, report: SimpleReport, fonts: Fonts) -> None:
         from fpdf import FPDF
+
+        from paper.page import a4_document
 
         when = _fmt_time(report.validation_time)
 
@@ -594,17 +596,18 @@ class _ReportPdf:
                 )
 
         self.report = report
-        pdf = _Doc(format="A4")
-        pdf.set_margins(16, 14, 16)
-        pdf.set_auto_page_break(True, margin=16)
-        pdf.add_font("NotoSans", "", str(FONT_DIR / "NotoSans-Regular.ttf"))
-        pdf.add_font("NotoSans", "B", str(FONT_DIR / "NotoSans-Bold.ttf"))
-        pdf.set_title("Báo cáo xác thực chữ ký số")
-        pdf.set_subject(f"Signature validation report: {report.document.filename}")
-        pdf.set_creator("sohoa")
-        pdf.set_author("sohoa")
-        pdf.set_lang("vi")
-        pdf.set_creation_date(report.validation_time)
+        pdf = a4_document(
+            _Doc,
+            fonts,
+            margins=(16, 14, 16),
+            bottom=16,
+            title="Báo cáo xác thực chữ ký số",
+            subject=f"Signature validation report: {report.document.filename}",
+            author="sohoa",
+            creator="sohoa",
+            lang="vi",
+            created_at=report.validation_time,
+        )
         self.pdf = pdf
 
     def output(self) -> bytearray:

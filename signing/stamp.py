@@ -29,10 +29,10 @@ from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import TextStamp, TextStampStyle
 
+from paper.fonts import DEFAULT_FONTS, Fonts
 from signing.errors import SignerConfigError, StampFontMissingError
 
 __all__ = [
-    "DEFAULT_FONT_SOURCE",
     "SCAN_STAMP_NOTE",
     "STAMP_HEIGHT",
     "STAMP_MARGIN",
@@ -48,7 +48,6 @@ __all__ = [
     "stamp_style",
 ]
 
-DEFAULT_FONT_SOURCE = Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf")
 VN_TZ = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
 SCAN_STAMP_NOTE = "Bản số hóa từ bản giấy"
 STAMP_WIDTH = 200.0
@@ -83,20 +82,19 @@ _SUBSET_VERSION = "2"
 _MATRICES = {90: (0, 1, -1, 0, 0, 0), 180: (-1, 0, 0, -1, 0, 0), 270: (0, -1, 1, 0, 0, 0)}
 
 
-def ensure_stamp_font(cache_dir: Path, source: Path = DEFAULT_FONT_SOURCE) -> Path:
-    """Return a Vietnamese subset of ``source`` in ``cache_dir``, making it once.
+def ensure_stamp_font(cache_dir: Path, fonts: Fonts = DEFAULT_FONTS) -> Path:
+    """Return a Vietnamese subset of ``fonts.regular`` in ``cache_dir``, making it once.
 
     The file name carries a digest of the source (path, size, mtime) and the subset spec, so
-    a font upgrade makes a new subset instead of reusing a stale one.
+    a font upgrade makes a new subset instead of reusing a stale one. A missing source is a
+    :class:`paper.fonts.FontMissingError`, as for every other printed page.
     """
-    source = Path(source)
+    fonts.check(bold=False)
+    source = fonts.regular
     try:
         st = source.stat()
-    except FileNotFoundError:
-        raise StampFontMissingError(
-            f"stamp font {source} not found; install it with "
-            "'apt-get install fonts-noto-core' (Noto Sans: Vietnamese glyphs, 1000 units/em)"
-        ) from None
+    except OSError as exc:
+        raise StampFontMissingError(f"cannot read stamp font {source}: {exc}") from exc
     digest = hashlib.sha256(
         f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}|{_SUBSET_VERSION}|{_UNICODE_RANGES}".encode()
     ).hexdigest()[:12]

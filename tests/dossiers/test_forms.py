@@ -14,7 +14,6 @@ import pytest
 import zxingcpp
 from pdfminer.high_level import extract_text
 
-from dossiers import forms
 from dossiers.forms import (
     FORM_TITLES,
     QR_BOX_MM,
@@ -33,6 +32,7 @@ from dossiers.forms import (
     render_supplement_request,
     sign_form,
 )
+from paper.fonts import DEFAULT_FONTS, FontMissingError, Fonts
 from signing.backends import Pkcs12Backend
 from signing.pki import DevPki
 from signing.sign import DocumentSigner
@@ -342,11 +342,47 @@ def test_bad_input_is_a_form_error(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
-def test_missing_font_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(forms, "FONT_BOLD", tmp_path / "NoSuchFont-Bold.ttf")
-    with pytest.raises(FormError, match="fonts-noto-core") as err:
-        render_refusal(CTX, reason=REFUSAL, out=tmp_path / "03.pdf")
+def test_missing_font_directory_is_reported(tmp_path: Path) -> None:
+    """A wrong SOHOA_FONT_DIR is the operator's error with its fix, not an fpdf2 traceback."""
+    ctx = dataclasses.replace(CTX, fonts=Fonts(tmp_path / "no-such-dir"))
+    with pytest.raises(FontMissingError, match="apt-get install fonts-noto-core") as err:
+        render_refusal(ctx, reason=REFUSAL, out=tmp_path / "03.pdf")
+    assert err.value.code == "font_missing" and err.value.http_status == 500
+    assert str(tmp_path / "no-such-dir" / "NotoSans-Regular.ttf") in str(err.value)
+    assert not (tmp_path / "03.pdf").exists()
+
+
+def test_missing_bold_font_is_reported(tmp_path: Path) -> None:
+    only_regular = tmp_path / "fonts"
+    only_regular.mkdir()
+    (only_regular / DEFAULT_FONTS.regular.name).symlink_to(DEFAULT_FONTS.regular)
+    ctx = dataclasses.replace(CTX, fonts=Fonts(only_regular))
+    with pytest.raises(FontMissingError, match=r"NotoSans-Bold\.ttf") as err:
+        render_receipt(
+            ctx,
+            components=[],
+            sets=1,
+            processing_time="Trong ngày",
+            received_at=RECEIVED,
+            appointment=APPOINTMENT,
+            collect_at="Tại Bộ phận Một cửa",
+            fees=[],
+            out=tmp_path / "01.pdf",
+        )
     assert err.value.code == "font_missing"
+
+
+def test_fonts_come_from_the_context(tmp_path: Path) -> None:
+    """Another directory with the same files prints the same form, byte for byte."""
+    elsewhere = tmp_path / "fonts"
+    elsewhere.mkdir()
+    for font in (DEFAULT_FONTS.regular, DEFAULT_FONTS.bold):
+        (elsewhere / font.name).symlink_to(font)
+    default = render_refusal(CTX, reason=REFUSAL, out=tmp_path / "a.pdf")
+    moved = render_refusal(
+        dataclasses.replace(CTX, fonts=Fonts(elsewhere)), reason=REFUSAL, out=tmp_path / "b.pdf"
+    )
+    assert moved.read_bytes() == default.read_bytes()
 
 
 def test_long_control_sheet_wraps_onto_more_pages(tmp_path: Path) -> None:

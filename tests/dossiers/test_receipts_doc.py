@@ -17,7 +17,6 @@ import zxingcpp
 from pdfminer.high_level import extract_text
 from PIL import Image
 
-from dossiers import receipts_doc
 from dossiers.forms import (
     QR_BOX_MM,
     SIGNATURE_AREA_MM,
@@ -42,6 +41,7 @@ from dossiers.receipts_doc import (
     render_reconciliation,
     render_return_record,
 )
+from paper.fonts import FontMissingError, Fonts
 from signing.backends import Pkcs12Backend
 from signing.pki import DevPki
 from signing.sign import DocumentSigner
@@ -602,11 +602,34 @@ def test_rendering_is_deterministic(rendered: dict[str, Path], tmp_path: Path) -
     assert again.read_bytes() == rendered["receipt"].read_bytes()
 
 
-def test_missing_font_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(receipts_doc.forms, "FONT_REGULAR", tmp_path / "NoSuch.ttf")
-    with pytest.raises(FormError, match="fonts-noto-core") as err:
-        render_receipt_pdf(DOC, tmp_path / "r.pdf")
+def test_missing_font_is_reported(tmp_path: Path) -> None:
+    fonts = Fonts(tmp_path / "no-such-dir")
+    with pytest.raises(FontMissingError, match="fonts-noto-core") as err:
+        render_receipt_pdf(DOC, tmp_path / "r.pdf", fonts=fonts)
     assert err.value.code == "font_missing"
+    with pytest.raises(FontMissingError):
+        render_reconciliation(
+            unit_name="Bưu điện xã Hòa Bình",
+            staff_name="Trần Thị Bích",
+            day=dt.date(2026, 11, 28),
+            rows=[],
+            totals={},
+            issued_count=0,
+            voided_count=0,
+            out=tmp_path / "dc.pdf",
+            fonts=fonts,
+        )
+    with pytest.raises(FontMissingError):
+        render_return_record(
+            dataclasses.replace(CTX, fonts=fonts),
+            results=RESULTS,
+            recipient_name="Nguyễn Thị Lan",
+            recipient_id="001190054321",
+            relation="Người được ủy quyền",
+            handed_at=dt.datetime(2026, 11, 30, 9, 15, tzinfo=UTC),
+            out=tmp_path / "bb.pdf",
+        )
+    assert not list(tmp_path.iterdir())
 
 
 # --- signing -------------------------------------------------------------------------------

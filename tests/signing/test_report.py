@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from paper.fonts import FontMissingError, Fonts
 from signing.backends import Pkcs12Backend
 from signing.pki import DevPki
 from signing.report import DEVELOPMENT_PKI_WARNING, SimpleReport, render_pdf, simple_report
@@ -522,3 +523,14 @@ def test_render_pdf_of_unreadable_file(trust_roots: list, tmp_path: Path) -> Non
     report: SimpleReport = simple_report(path, trust_roots=trust_roots)
     text = _pdf_text(render_pdf(report, tmp_path / "r.pdf"))
     assert "TOTAL_FAILED" in text and "FORMAT_FAILURE" in text and "x.pdf" in text
+
+
+def test_render_pdf_without_fonts(trust_roots: list, tmp_path: Path) -> None:
+    path = tmp_path / "x.pdf"
+    path.write_bytes(b"garbage")
+    report = simple_report(path, trust_roots=trust_roots)
+    out = tmp_path / "out" / "r.pdf"
+    with pytest.raises(FontMissingError, match="fonts-noto-core") as err:
+        render_pdf(report, out, fonts=Fonts(tmp_path / "no-such-dir"))
+    assert err.value.code == "font_missing"
+    assert not out.parent.exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fontTools.ttLib import TTFont
 
-from signing.errors import StampFontMissingError
+from paper.fonts import DEFAULT_FONTS, FontMissingError, Fonts
 from signing.stamp import ensure_stamp_font
 
 
@@ -22,6 +22,18 @@ def test_font_subset_is_cached(stamp_font: Path) -> None:
     assert stamp_font.stat().st_size < 120_000
 
 
-def test_missing_font_says_how_to_install(tmp_path: Path) -> None:
-    with pytest.raises(StampFontMissingError, match="apt-get install fonts-noto-core"):
-        ensure_stamp_font(tmp_path, source=tmp_path / "NotoSans-Regular.ttf")
+def test_missing_font_directory_says_how_to_install(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with pytest.raises(FontMissingError, match="apt-get install fonts-noto-core") as err:
+        ensure_stamp_font(cache, Fonts(tmp_path / "no-such-dir"))
+    assert err.value.code == "font_missing"
+    assert not cache.exists()
+
+
+def test_stamp_needs_only_the_regular_font(tmp_path: Path) -> None:
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    (fonts / DEFAULT_FONTS.regular.name).symlink_to(DEFAULT_FONTS.regular)
+    subset = ensure_stamp_font(tmp_path / "cache", Fonts(fonts))
+    with TTFont(str(subset)) as font:
+        assert font["head"].unitsPerEm == 1000
