@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, false, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from dossiers.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from dossiers.models import ApiToken, BackupAssignment, Dossier, Handover, Staff, Unit
@@ -145,7 +145,9 @@ def dossier_filter(principal: Principal) -> ColumnElement[bool]:
     return false()
 
 
-def unit_filter(principal: Principal, column: ColumnElement[str]) -> ColumnElement[bool]:
+def unit_filter(
+    principal: Principal, column: ColumnElement[str] | InstrumentedAttribute[str]
+) -> ColumnElement[bool]:
     """Rows keyed by a unit code (lists, reports, tickets): the caller's units only."""
     if principal.role == "admin":
         return true()

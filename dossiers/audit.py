@@ -21,10 +21,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, BigInteger, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -73,36 +73,61 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "at": iso_utc(self.at),
-            "actor_id": self.actor_id,
-            "actor_role": self.actor_role,
-            "action": self.action,
-            "subject_type": self.subject_type,
-            "subject_id": self.subject_id,
-            "dossier_id": self.dossier_id,
-            "data": self.data,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
+    def view(self) -> AuditEventView:
+        return AuditEventView(
+            seq=self.seq,
+            at=iso_utc(self.at),
+            actor_id=self.actor_id,
+            actor_role=self.actor_role,
+            action=self.action,
+            subject_type=self.subject_type,
+            subject_id=self.subject_id,
+            dossier_id=self.dossier_id,
+            data=self.data,
+            prev_hash=self.prev_hash,
+            hash=self.hash,
+        )
 
 
-@dataclass(frozen=True)
-class ChainReport:
+class AuditEventView(BaseModel):
+    """One event as an auditor reads it: every field the hash covers, and the hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(description="Position in the chain: 1, 2, 3 … without gaps.")
+    at: str = Field(description="When, in UTC, ISO 8601 with microseconds (as hashed).")
+    actor_id: str = Field(description="Staff id of who acted.")
+    actor_role: str
+    action: str = Field(description='What happened, e.g. "dossier.receive".')
+    subject_type: str = Field(description='What it happened to, e.g. "dossier", "document".')
+    subject_id: str
+    dossier_id: str | None = Field(description="The dossier concerned, if any.")
+    data: dict[str, Any] = Field(
+        description="Ids, codes and numbers of the event; no personal data."
+    )
+    prev_hash: str = Field(description="The previous event's hash (64 zeros for the first).")
+    hash: str = Field(description="SHA-256 (hex) of this event's canonical JSON.")
+
+
+class ChainReport(BaseModel):
     """``checked`` counts the events that passed; ``head_hash`` is the last one's, to be kept
     outside the database so a later verification can show the past was not rewritten."""
 
-    ok: bool
-    checked: int
-    first_broken_seq: int | None = None
-    reason: str | None = None  # hash_mismatch | missing_event | prev_hash_mismatch | …
-    head_seq: int = 0
-    head_hash: str = GENESIS
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    ok: bool
+    checked: int = Field(description="Events that passed, from the first.")
+    first_broken_seq: int | None = Field(
+        default=None, description="The first event that is missing, edited or out of place."
+    )
+    reason: str | None = Field(
+        default=None,
+        description="hash_mismatch, prev_hash_mismatch, missing_event or unexpected_event.",
+    )
+    head_seq: int = Field(default=0, description="The last event that passed.")
+    head_hash: str = Field(
+        default=GENESIS, description="Its hash: keep it outside the database to compare later."
+    )
 
 
 def iso_utc(at: datetime) -> str:
@@ -250,7 +275,14 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
     checked, last_seq, last_hash = 0, 0, GENESIS
 
     def broken(seq: int, reason: str) -> ChainReport:
-        return ChainReport(False, checked, seq, reason, last_seq, last_hash)
+        return ChainReport(
+            ok=False,
+            checked=checked,
+            first_broken_seq=seq,
+            reason=reason,
+            head_seq=last_seq,
+            head_hash=last_hash,
+        )
 
     while last_seq < given:
         rows = session.execute(
@@ -273,7 +305,7 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
         return broken(last_seq + 1, "missing_event")
     if top_seq > given:  # a row the counter never gave out
         return broken(given + 1, "unexpected_event")
-    return ChainReport(True, checked, None, None, last_seq, last_hash)
+    return ChainReport(ok=True, checked=checked, head_seq=last_seq, head_hash=last_hash)
 
 
 def list_events(

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ from dossiers.models import (
 from storage import metrics
 
 if TYPE_CHECKING:
-    from dossiers.service import DossierService
+    from dossiers.kernel import DossierKernel
 
 METHODS = {"cash": "TM", "transfer": "CK"}
 BLOCKING = ("receipt", "supplement", "assessed")  # must be paid before the dossier goes on
@@ -50,6 +51,140 @@ class Payer:
     name: str
     address: str = ""
     tax_code: str = ""
+
+
+# -- read models ------------------------------------------------------------------------------
+
+
+class FeeItem(BaseModel):
+    """A fee or charge a dossier owes, or has paid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    code: str = Field(
+        description="The procedure's fee code; NV-01, NV-02, … for amounts the agency assessed."
+    )
+    name: str
+    kind: str = Field(description="fee: a state fee (lệ phí); charge: for a service (phí).")
+    amount: int = Field(description="VND.")
+    collect_at: str = Field(
+        description="When it is collected: receipt (at reception), supplement, return (with "
+        "the result) or assessed (by the agency; the dossier waits in status 6 until paid)."
+    )
+    status: str = Field(description="due or paid.")
+    payment_id: str | None = Field(description="The payment that settled it; null while due.")
+
+    @classmethod
+    def of(cls, f: DossierFee) -> FeeItem:
+        return cls(
+            id=f.id,
+            code=f.code,
+            name=f.name,
+            kind=f.kind,
+            amount=f.amount,
+            collect_at=f.collect_at,
+            status=f.status,
+            payment_id=f.payment_id,
+        )
+
+
+class ReceiptLineItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="The fee's name as printed on the receipt.")
+    amount: int = Field(description="VND.")
+
+
+class ReceiptView(BaseModel):
+    """An e-receipt (biên lai điện tử) as issued, with where to fetch its XML and PDF."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    form_symbol: str = Field(description="Form symbol (ký hiệu mẫu) registered for the series.")
+    series: str = Field(description="Receipt series (ký hiệu biên lai).")
+    number: int = Field(description="Number within the series, gap-free from 1.")
+    number_text: str = Field(description="The number as printed: seven digits, zero-padded.")
+    issued_at: str = Field(description="ISO 8601 with its UTC offset.")
+    method: str = Field(description="cash or transfer.")
+    amount: int = Field(description="Total in VND.")
+    amount_words: str = Field(description="The total in Vietnamese words, as printed.")
+    payer_name: str
+    lines: list[ReceiptLineItem]
+    status: str = Field(description="issued or voided (never deleted).")
+    void_reason: str | None = Field(description="Why it was voided; null while issued.")
+    replaces_id: str | None = Field(description="The voided receipt this one replaces.")
+    dossier_id: str
+    staff_id: str = Field(description="Who issued it.")
+    xml_sha256: str
+    pdf_sha256: str
+    xml_url: str
+    pdf_url: str
+
+    @classmethod
+    def of(cls, r: Receipt) -> ReceiptView:
+        return cls(
+            id=r.id,
+            form_symbol=r.form_symbol,
+            series=r.series,
+            number=r.number,
+            number_text=f"{r.number:07d}",
+            issued_at=r.issued_at.isoformat(),
+            method=r.method,
+            amount=r.amount,
+            amount_words=r.amount_words,
+            payer_name=r.payer_name,
+            lines=[ReceiptLineItem.model_validate(line) for line in r.lines],
+            status=r.status,
+            void_reason=r.void_reason,
+            replaces_id=r.replaces_id,
+            dossier_id=r.dossier_id,
+            staff_id=r.staff_id,
+            xml_sha256=r.xml_sha256,
+            pdf_sha256=r.pdf_sha256,
+            xml_url=f"/api/v1/receipts/{r.id}/xml",
+            pdf_url=f"/api/v1/receipts/{r.id}/pdf",
+        )
+
+
+class PaymentTaken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payment_id: str
+    receipt: ReceiptView
+    status: int = Field(description="The dossier's status after the payment (national code).")
+
+
+class VoidOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voided: ReceiptView
+    replacement: ReceiptView | None = Field(
+        description="The receipt issued in its place; null when the payment was reversed."
+    )
+
+
+class Reconciliation(BaseModel):
+    """One counter's day (đối chiếu): receipts issued and voided against the payments taken."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_code: str
+    day: date = Field(description="The local day (Asia/Ho_Chi_Minh).")
+    staff_id: str | None = Field(description="The one collector counted; null: all of them.")
+    issued: int = Field(description="Receipts still valid.")
+    voided: int = Field(description="Receipts voided.")
+    totals: dict[str, int] = Field(
+        description="Valid receipts' amounts by method (cash, transfer), VND."
+    )
+    total: int = Field(description="VND.")
+    payments: dict[str, int] = Field(
+        description="Payments taken and not reversed, by method (cash, transfer), VND."
+    )
+    payments_total: int = Field(description="VND.")
+    balanced: bool = Field(description="The receipts' totals equal the payments' by method.")
+    receipts: list[ReceiptView] = Field(description="By series and number.")
 
 
 def create_fees(
@@ -90,26 +225,13 @@ def unpaid(session: Session, dossier_id: str, stages: Sequence[str]) -> list[Dos
     )
 
 
-def fee_body(f: DossierFee) -> dict[str, Any]:
-    return {
-        "id": f.id,
-        "code": f.code,
-        "name": f.name,
-        "kind": f.kind,
-        "amount": f.amount,
-        "collect_at": f.collect_at,
-        "status": f.status,
-        "payment_id": f.payment_id,
-    }
-
-
 class Cashier:
-    def __init__(self, dossiers: DossierService) -> None:
+    def __init__(self, dossiers: DossierKernel) -> None:
         self.dossiers = dossiers
 
     # -- fees ---------------------------------------------------------------------------------
 
-    def fees(self, principal: Principal, ref: str) -> list[dict[str, Any]]:
+    def fees(self, principal: Principal, ref: str) -> list[FeeItem]:
         with self.dossiers.tx() as session:
             dossier = self.dossiers.find(session, principal, ref)
             rows = session.scalars(
@@ -117,7 +239,7 @@ class Cashier:
                 .where(DossierFee.dossier_id == dossier.id)
                 .order_by(DossierFee.created_at)
             )
-            return [fee_body(f) for f in rows]
+            return [FeeItem.of(f) for f in rows]
 
     def request_payment(
         self, principal: Principal, ref: str, *, items: Sequence[tuple[str, int]], reason: str
@@ -130,7 +252,7 @@ class Cashier:
         svc = self.dossiers
         with svc.tx() as session:
             dossier = svc.find(session, principal, ref, lock=True)
-            svc._require_holder(principal, dossier)
+            svc.require_holder(principal, dossier)
             for i, (name, amount) in enumerate(items, 1):
                 session.add(
                     DossierFee(
@@ -142,7 +264,7 @@ class Cashier:
                         collect_at="assessed",
                     )
                 )
-            svc._move(
+            svc.move(
                 session,
                 dossier,
                 principal,
@@ -162,7 +284,7 @@ class Cashier:
         fee_ids: Sequence[str] | None = None,
         payer: Payer | None = None,
         reference: str = "",
-    ) -> dict[str, Any]:
+    ) -> PaymentTaken:
         """Take payment for due fee items (all that are due now by default) and issue the
         receipt. A dossier waiting for payment goes on when nothing blocking is left."""
         if method not in METHODS:
@@ -170,7 +292,7 @@ class Cashier:
         svc = self.dossiers
         with svc.tx() as session:
             dossier = svc.find(session, principal, ref, lock=True)
-            svc._require_counter(principal, dossier)
+            svc.require_counter(principal, dossier)
             if dossier.status in (Status.NEW, Status.REFUSED, Status.WITHDRAWN, Status.STOPPED):
                 raise Conflict(
                     f"dossier in status {dossier.status} takes no payment",
@@ -218,7 +340,7 @@ class Cashier:
             receipt = self._issue(
                 session, dossier, payment, principal, [(f.name, f.amount) for f in chosen], who
             )
-            svc._event(
+            svc.event(
                 session,
                 dossier,
                 principal,
@@ -232,17 +354,15 @@ class Cashier:
             if dossier.status == Status.AWAITING_PAYMENT and not unpaid(
                 session, dossier.id, BLOCKING
             ):
-                svc._move(
+                svc.move(
                     session,
                     dossier,
                     principal,
                     "paid" if dossier.route_index >= 0 else "paid_before_routing",
                 )
-            return {
-                "payment_id": payment.id,
-                "receipt": receipt_body(receipt),
-                "status": dossier.status,
-            }
+            return PaymentTaken(
+                payment_id=payment.id, receipt=ReceiptView.of(receipt), status=dossier.status
+            )
 
     def _series(self, session: Session, unit_code: str, day: date) -> ReceiptSeries:
         series = session.scalar(
@@ -351,7 +471,7 @@ class Cashier:
         svc = self.dossiers
         with tempfile.TemporaryDirectory() as tmp:
             rendered = rd.render_receipt_pdf(
-                doc, Path(tmp) / "receipt.pdf", system_name=svc.system_name
+                doc, Path(tmp) / "receipt.pdf", system_name=svc.system_name, fonts=svc.fonts
             )
             final = rendered
             if svc.form_signer is not None:
@@ -374,7 +494,7 @@ class Cashier:
         *,
         reason: str,
         replace_with: Payer | None = None,
-    ) -> dict[str, Any]:
+    ) -> VoidOutcome:
         """Void a receipt. With ``replace_with`` a replacement is issued for the same payment
         (the fees stay paid); without, the payment is reversed and its fees are due again."""
         if not reason.strip():
@@ -385,7 +505,7 @@ class Cashier:
             if receipt is None:
                 raise NotFound(f"no receipt {receipt_id}", code="receipt_not_found")
             dossier = svc.find(session, principal, receipt.dossier_id, lock=True)
-            svc._require_counter(principal, dossier)
+            svc.require_counter(principal, dossier)
             if receipt.status != "issued":
                 raise Conflict(
                     f"receipt {receipt.series}/{receipt.number} is already {receipt.status}",
@@ -410,7 +530,7 @@ class Cashier:
                     select(DossierFee).where(DossierFee.payment_id == payment.id)
                 ):
                     fee.status, fee.payment_id = "due", None
-            svc._event(
+            svc.event(
                 session,
                 dossier,
                 principal,
@@ -421,12 +541,12 @@ class Cashier:
                 series=receipt.series,
                 replacement=replacement.number if replacement else None,
             )
-            return {
-                "voided": receipt_body(receipt),
-                "replacement": receipt_body(replacement) if replacement else None,
-            }
+            return VoidOutcome(
+                voided=ReceiptView.of(receipt),
+                replacement=ReceiptView.of(replacement) if replacement else None,
+            )
 
-    def receipts(self, principal: Principal, ref: str) -> list[dict[str, Any]]:
+    def receipts(self, principal: Principal, ref: str) -> list[ReceiptView]:
         with self.dossiers.tx() as session:
             dossier = self.dossiers.find(session, principal, ref)
             rows = session.scalars(
@@ -434,7 +554,7 @@ class Cashier:
                 .where(Receipt.dossier_id == dossier.id)
                 .order_by(Receipt.issued_at, Receipt.number)
             )
-            return [receipt_body(r) for r in rows]
+            return [ReceiptView.of(r) for r in rows]
 
     def receipt(self, principal: Principal, receipt_id: str) -> Receipt:
         with self.dossiers.tx() as session:
@@ -449,7 +569,7 @@ class Cashier:
 
     def reconciliation(
         self, principal: Principal, unit_code: str, day: date, staff_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Reconciliation:
         """Receipts of one counter and day (and one staff member if named) against payments."""
         principal.require("counter", "auditor", "admin")
         with self.dossiers.tx() as session:
@@ -475,19 +595,19 @@ class Cashier:
             for p in payments:
                 if p.reversed_at is None:
                     paid[p.method] += p.amount
-            return {
-                "unit_code": unit_code,
-                "day": day.isoformat(),
-                "staff_id": staff_id,
-                "issued": sum(1 for r in receipts if r.status == "issued"),
-                "voided": sum(1 for r in receipts if r.status == "voided"),
-                "totals": totals,
-                "total": sum(totals.values()),
-                "payments": paid,
-                "payments_total": sum(paid.values()),
-                "balanced": totals == paid,
-                "receipts": [receipt_body(r) for r in receipts],
-            }
+            return Reconciliation(
+                unit_code=unit_code,
+                day=day,
+                staff_id=staff_id,
+                issued=sum(1 for r in receipts if r.status == "issued"),
+                voided=sum(1 for r in receipts if r.status == "voided"),
+                totals=totals,
+                total=sum(totals.values()),
+                payments=paid,
+                payments_total=sum(paid.values()),
+                balanced=totals == paid,
+                receipts=[ReceiptView.of(r) for r in receipts],
+            )
 
     def reconciliation_pdf(
         self, principal: Principal, unit_code: str, day: date, staff_id: str | None, out: Path
@@ -501,14 +621,14 @@ class Cashier:
             unit_name = unit.name
         rows = [
             (
-                r["series"],
-                r["number"],
-                r["payer_name"],
-                r["amount"],
-                r["method"],
-                "replacement" if r["replaces_id"] and r["status"] == "issued" else r["status"],
+                r.series,
+                r.number,
+                r.payer_name,
+                r.amount,
+                r.method,
+                "replacement" if r.replaces_id and r.status == "issued" else r.status,
             )
-            for r in report["receipts"]
+            for r in report.receipts
         ]
         with tempfile.TemporaryDirectory() as tmp:
             rendered = rd.render_reconciliation(
@@ -516,38 +636,14 @@ class Cashier:
                 staff_name=staff_id or "Tất cả nhân viên",
                 day=day,
                 rows=rows,
-                totals=report["totals"],
-                issued_count=report["issued"],
-                voided_count=report["voided"],
+                totals=report.totals,
+                issued_count=report.issued,
+                voided_count=report.voided,
                 out=Path(tmp) / "reconciliation.pdf",
+                fonts=self.dossiers.fonts,
             )
             if self.dossiers.form_signer is not None:
                 self.dossiers.form_signer(rendered, out, unit_name)
             else:
                 out.write_bytes(rendered.read_bytes())
         return out
-
-
-def receipt_body(r: Receipt) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "form_symbol": r.form_symbol,
-        "series": r.series,
-        "number": r.number,
-        "number_text": f"{r.number:07d}",
-        "issued_at": r.issued_at.isoformat(),
-        "method": r.method,
-        "amount": r.amount,
-        "amount_words": r.amount_words,
-        "payer_name": r.payer_name,
-        "lines": r.lines,
-        "status": r.status,
-        "void_reason": r.void_reason,
-        "replaces_id": r.replaces_id,
-        "dossier_id": r.dossier_id,
-        "staff_id": r.staff_id,
-        "xml_sha256": r.xml_sha256,
-        "pdf_sha256": r.pdf_sha256,
-        "xml_url": f"/api/v1/receipts/{r.id}/xml",
-        "pdf_url": f"/api/v1/receipts/{r.id}/pdf",
-    }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -128,20 +127,132 @@ class CatalogSpec(BaseModel):
     procedures: list[ProcedureSpec] = Field(default_factory=list)
 
 
-@dataclass
-class ImportReport:
-    created: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    retired: list[str] = field(default_factory=list)
-    units: list[str] = field(default_factory=list)
+class ImportReport(BaseModel):
+    """What one import did, by procedure code (units by unit code)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample: bool = Field(default=False, description="The catalog is the bundled sample.")
+    created: list[str] = Field(default_factory=list, description="Procedures given a new version.")
+    unchanged: list[str] = Field(
+        default_factory=list, description="Procedures whose version in force already matched."
+    )
+    retired: list[str] = Field(
+        default_factory=list, description="Procedures closed because the catalog omits them."
+    )
+    units: list[str] = Field(default_factory=list, description="Units added or updated.")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "unchanged": self.unchanged,
-            "retired": self.retired,
-            "units": self.units,
-        }
+        return self.model_dump()
+
+
+# -- read models ------------------------------------------------------------------------------
+
+
+class UnitView(BaseModel):
+    """A unit as the API shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="Electronic agency code (QĐ 20/2020), e.g. 000.00.16.H08.")
+    name: str
+    kind: str = Field(description="one_stop (a one-stop counter) or agency.")
+    level: str = Field(description="province, district, commune or ministry.")
+    area: str = Field(description="urban, rural or remote: sets the staff norm.")
+    province_code: str = Field(description="The last part of the unit code, e.g. H08.")
+    valid_from: date
+    valid_to: date | None = Field(description="Last day open; null while the unit is open.")
+    successor_code: str | None = Field(description="The unit it was merged into, if any.")
+    postal_contact: dict[str, str] = Field(
+        description="The postal service's contact at this unit: name, phone, email, enterprise."
+    )
+
+    @classmethod
+    def of(cls, u: Unit) -> UnitView:
+        return cls(
+            code=u.code,
+            name=u.name,
+            kind=u.kind,
+            level=u.level,
+            area=u.area,
+            province_code=u.province_code,
+            valid_from=u.valid_from,
+            valid_to=u.valid_to,
+            successor_code=u.successor_code,
+            postal_contact=u.postal_contact,
+        )
+
+
+class UnitList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[UnitView]
+
+
+class ProcedureView(BaseModel):
+    """One version of a procedure (thủ tục hành chính) as the API shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="National procedure code, e.g. 1.001193.")
+    version: int = Field(description="1, 2, …: a new version per effective date.")
+    name: str
+    field_code: str = Field(description="The field (lĩnh vực) the procedure belongs to.")
+    field_name: str
+    level: str = Field(description="The level whose units decide it.")
+    agencies: list[str] = Field(description="Unit codes of the competent agencies, in order.")
+    processing_days: int = Field(description="Working days to process; 0 is same-day.")
+    same_day: bool = Field(description="Settled the day it is received (processing_days 0).")
+    effective_from: date
+    effective_to: date | None = Field(description="Last day in force; null while in force.")
+    components: list[ComponentSpec] = Field(description="The papers (thành phần hồ sơ).")
+    fees: list[FeeSpec] = Field(description="Fees (lệ phí) and charges (phí), in VND.")
+    results: list[ResultSpec] = Field(description="The documents the procedure results in.")
+    sample: bool = Field(description="From the bundled sample catalog, not an official one.")
+
+    @classmethod
+    def of(cls, p: Procedure) -> ProcedureView:
+        return cls(**_procedure_fields(p))
+
+
+def _procedure_fields(p: Procedure) -> dict[str, Any]:
+    return {
+        "code": p.code,
+        "version": p.version,
+        "name": p.name,
+        "field_code": p.field_code,
+        "field_name": p.field_name,
+        "level": p.level,
+        "agencies": p.agency_codes,
+        "processing_days": p.processing_days,
+        "same_day": p.processing_days == 0,
+        "effective_from": p.effective_from,
+        "effective_to": p.effective_to,
+        "components": p.components,
+        "fees": p.fees,
+        "results": p.results,
+        "sample": p.sample,
+    }
+
+
+class ProcedureList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ProcedureView]
+
+
+class ProcedureVersion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    effective_from: date
+    effective_to: date | None = Field(description="Last day in force; null while in force.")
+
+
+class ProcedureDetail(ProcedureView):
+    """The version in force on a day, and the dates of every version."""
+
+    versions: list[ProcedureVersion]
 
 
 def parse_catalog(
@@ -268,7 +379,7 @@ def import_catalog(
     session: Session, spec: CatalogSpec, *, replace: bool = False, today: date
 ) -> ImportReport:
     """Add units and procedure versions; with ``replace``, retire procedures not listed."""
-    report = ImportReport()
+    report = ImportReport(sample=spec.sample)
     for u in spec.units:
         unit = session.get(Unit, u.code)
         if unit is None:
@@ -383,3 +494,32 @@ def procedures_in_force(
         q = fold(query)
         rows = [p for p in rows if q in fold(f"{p.code} {p.name} {p.field_name}")]
     return rows
+
+
+def list_procedures(
+    session: Session, at: date, *, query: str | None = None, field_code: str | None = None
+) -> ProcedureList:
+    """The versions in force on ``at``, by code; ``query`` matches code, name or field."""
+    rows = procedures_in_force(session, at, query=query, field_code=field_code)
+    return ProcedureList(items=[ProcedureView.of(p) for p in rows])
+
+
+def procedure_detail(session: Session, code: str, at: date) -> ProcedureDetail:
+    """The version of ``code`` in force on ``at``, with the dates of all its versions."""
+    proc = procedure_in_force(session, code, at)
+    versions = [
+        ProcedureVersion(
+            version=v.version, effective_from=v.effective_from, effective_to=v.effective_to
+        )
+        for v in session.scalars(
+            select(Procedure).where(Procedure.code == code).order_by(Procedure.version)
+        )
+    ]
+    return ProcedureDetail(**_procedure_fields(proc), versions=versions)
+
+
+def list_units(session: Session, *, kind: str | None = None) -> UnitList:
+    stmt = select(Unit).order_by(Unit.code)
+    if kind:
+        stmt = stmt.where(Unit.kind == kind)
+    return UnitList(items=[UnitView.of(u) for u in session.scalars(stmt)])

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from dossiers.models import DossierForm, Receipt
 from storage.db import session_scope
@@ -21,7 +22,7 @@ from storage.errors import ObjectNotFound, StorageError
 from storage.models import Document, Scan
 
 if TYPE_CHECKING:
-    from wiring.factory import Services
+    from storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -50,7 +51,9 @@ class FixityReport:
         }
 
 
-def recorded(services: Services, batch: int = 500) -> Iterator[tuple[str, str, str, str]]:
+def recorded(
+    sessions: sessionmaker[Session], batch: int = 500
+) -> Iterator[tuple[str, str, str, str]]:
     """(kind, row id, object key, recorded sha256) for every object the ledger vouches for,
     read in id order a batch at a time so a large ledger is never loaded whole."""
     sources: list[tuple[str, Any, Callable[[Any], list[tuple[str, str]]]]] = [
@@ -62,7 +65,7 @@ def recorded(services: Services, batch: int = 500) -> Iterator[tuple[str, str, s
     for kind, model, keys in sources:
         after = ""
         while True:
-            with session_scope(services.sessions) as session:
+            with session_scope(sessions) as session:
                 rows = list(
                     session.scalars(
                         select(model).where(model.id > after).order_by(model.id).limit(batch)
@@ -76,13 +79,18 @@ def recorded(services: Services, batch: int = 500) -> Iterator[tuple[str, str, s
             after = rows[-1].id
 
 
-def check(services: Services, *, progress: Callable[[int], None] | None = None) -> FixityReport:
+def check(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> FixityReport:
     report = FixityReport()
-    for kind, row_id, key, expected in recorded(services):
+    for kind, row_id, key, expected in recorded(sessions):
         entry = {"kind": kind, "id": row_id, "key": key, "expected": expected}
         digest = hashlib.sha256()
         try:
-            with services.store.open(key) as f:
+            with store.open(key) as f:
                 while chunk := f.read(CHUNK):
                     digest.update(chunk)
                     report.bytes += len(chunk)

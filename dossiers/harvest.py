@@ -29,11 +29,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeAlias
 from xml.sax.saxutils import escape
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Row, and_, false, func, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from dossiers.access import Principal
 from dossiers.models import Procedure, RepositoryRecord, Unit
@@ -63,6 +64,8 @@ Grants = Mapping[str, Iterable[str]]
 NO_GRANTS: Grants = {}
 
 RR = RepositoryRecord
+# A row of HEADER_COLUMNS or RECORD_COLUMNS, unpacked by position.
+AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
 # Writers unpack rows by position in these orders: a Row's attribute access costs a microsecond,
 # and the feed runs it two dozen times per record.
 HEADER_COLUMNS = (RR.id, RR.seq, RR.field_code, RR.unit_code, RR.deleted, RR.updated_at)
@@ -134,7 +137,9 @@ def provinces(who: Principal, grants: Grants = NO_GRANTS) -> frozenset[str] | No
     return frozenset(own) if who.role == "auditor" else frozenset()
 
 
-def _scope(who: Principal, column: Any, grants: Grants = NO_GRANTS) -> ColumnElement[bool]:
+def _scope(
+    who: Principal, column: QueryableAttribute[str], grants: Grants = NO_GRANTS
+) -> ColumnElement[bool]:
     allowed = provinces(who, grants)
     if allowed is None:
         return true()
@@ -147,7 +152,7 @@ def _scope(who: Principal, column: Any, grants: Grants = NO_GRANTS) -> ColumnEle
 
 
 class Page(NamedTuple):
-    rows: list[Row[Any]]
+    rows: list[AnyRow]
     after: int  # resume after this seq: the last one returned, or the one asked for
     more: bool
 
@@ -189,6 +194,71 @@ def page(
 
 # -- the JSON change feed --------------------------------------------------------------------
 
+_STAMP = "YYYY-MM-DDThh:mm:ssZ, UTC"
+
+
+class FeedOwner(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The owner's ID number: the key a reuse needs.")
+    id_type: str = Field(description="CCCD, CMND, passport …")
+
+
+class DeletedFeedItem(BaseModel):
+    """A withdrawn record: it says only that it is gone (its code would name its owner)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(description="The change's place in the feed; a cursor.")
+    id: str
+    identifier: str = Field(description="The record's OAI-PMH identifier.")
+    deleted: Literal[True]
+    updated_at: str = Field(description=f"When it was withdrawn ({_STAMP}).")
+
+
+class FeedRecord(BaseModel):
+    """A published record of the data repository (kho dữ liệu), without its OCR text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(description="The change's place in the feed; a cursor.")
+    id: str
+    identifier: str = Field(description="The record's OAI-PMH identifier.")
+    deleted: Literal[False]
+    updated_at: str = Field(description=f"When it last changed ({_STAMP}).")
+    code: str = Field(description="Digitization code: <owner ID>.<document type>.<number>.<NN>.")
+    kind: str = Field(description="component (a paper of a dossier) or result.")
+    doc_type: str
+    title: str
+    number_symbol: str = Field(description="The paper's number and symbol (số, ký hiệu).")
+    issue_date: date | None
+    issuer: str
+    valid_until: date | None = Field(description="Last day valid; null if permanent or unknown.")
+    permanent: bool = Field(description="Valid without an end date.")
+    scope: str = Field(description="Where the paper is valid (phạm vi), if it says.")
+    owner: FeedOwner
+    digitizer_id: str = Field(description="Staff id of the clerk who digitized it.")
+    digitized_at: str = Field(description=f"When it was digitized ({_STAMP}).")
+    dossier_code: str
+    procedure_code: str
+    field_code: str
+    unit_code: str
+    document_id: str = Field(description="The signed PDF/A (GET /api/v1/documents/{id}).")
+    fields: dict[str, Any] = Field(
+        description="Fields extracted from the paper, minus other people's ID numbers."
+    )
+
+
+FeedItem = DeletedFeedItem | FeedRecord
+
+
+class FeedPage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[FeedItem] = Field(description="Changes after the cursor, oldest first.")
+    next: int = Field(description="Poll with this as ``after``; it never goes back.")
+    more: bool = Field(description="More changes are waiting: ask again at once.")
+
 
 def feed(
     session: Session,
@@ -197,53 +267,53 @@ def feed(
     after: int = 0,
     limit: int = FEED_LIMIT,
     grants: Grants = NO_GRANTS,
-) -> dict[str, Any]:
+) -> FeedPage:
     """Changes after cursor ``after``; ``next`` never goes back, so polling it is safe."""
     p = page(session, who, after=after, limit=limit, grants=grants)
-    return {"items": [feed_item(r) for r in p.rows], "next": p.after, "more": p.more}
+    return FeedPage(items=[feed_item(r) for r in p.rows], next=p.after, more=p.more)
 
 
-def feed_item(row: Row[Any]) -> dict[str, Any]:
+def feed_item(row: AnyRow) -> FeedItem:
     """One feed item from a row of RECORD_COLUMNS."""
     (
         id_, seq, field_code, unit_code, deleted, updated_at, code, owner_id, owner_id_type,
         doc_type, title, number_symbol, issue_date, issuer, valid_until, permanent, scope, kind,
         digitizer_id, digitized_at, dossier_code, procedure_code, document_id, fields,
     ) = row  # fmt: skip
-    if deleted:  # a withdrawn record says only that it is gone
-        return {
-            "seq": seq,
-            "id": id_,
-            "identifier": ID_PREFIX + id_,
-            "deleted": True,
-            "updated_at": datestamp(updated_at),
-        }
-    return {
-        "seq": seq,
-        "id": id_,
-        "identifier": ID_PREFIX + id_,
-        "deleted": False,
-        "updated_at": datestamp(updated_at),
-        "code": code,
-        "kind": kind,
-        "doc_type": doc_type,
-        "title": title,
-        "number_symbol": number_symbol,
-        "issue_date": _iso(issue_date),
-        "issuer": issuer,
-        "valid_until": _iso(valid_until),
-        "permanent": permanent,
-        "scope": scope,
-        "owner": {"id": owner_id, "id_type": owner_id_type},
-        "digitizer_id": digitizer_id,
-        "digitized_at": datestamp(digitized_at),
-        "dossier_code": dossier_code,
-        "procedure_code": procedure_code,
-        "field_code": field_code,
-        "unit_code": unit_code,
-        "document_id": document_id,
-        "fields": public_fields(fields),
-    }
+    if deleted:
+        return DeletedFeedItem(
+            seq=seq,
+            id=id_,
+            identifier=ID_PREFIX + id_,
+            deleted=True,
+            updated_at=datestamp(updated_at),
+        )
+    return FeedRecord(
+        seq=seq,
+        id=id_,
+        identifier=ID_PREFIX + id_,
+        deleted=False,
+        updated_at=datestamp(updated_at),
+        code=code,
+        kind=kind,
+        doc_type=doc_type,
+        title=title,
+        number_symbol=number_symbol,
+        issue_date=issue_date,
+        issuer=issuer,
+        valid_until=valid_until,
+        permanent=permanent,
+        scope=scope,
+        owner=FeedOwner(id=owner_id, id_type=owner_id_type),
+        digitizer_id=digitizer_id,
+        digitized_at=datestamp(digitized_at),
+        dossier_code=dossier_code,
+        procedure_code=procedure_code,
+        field_code=field_code,
+        unit_code=unit_code,
+        document_id=document_id,
+        fields=public_fields(fields),
+    )
 
 
 def public_fields(fields: dict[str, Any] | None) -> dict[str, Any]:
@@ -409,7 +479,7 @@ def _el(out: list[str], tag: str, text: Any = None, attrs: Iterable[tuple[str, A
         out.append(f"<{tag}{a}>{_text(text)}</{tag}>")
 
 
-def _header(out: list[str], row: Row[Any]) -> None:
+def _header(out: list[str], row: AnyRow) -> None:
     id_, _, field_code, unit_code, deleted, updated_at = row[:6]
     out.append('<header status="deleted">' if deleted else "<header>")
     _el(out, "identifier", ID_PREFIX + id_)
@@ -433,7 +503,7 @@ _DC_OPEN = (
 )
 
 
-def oai_dc(out: list[str], row: Row[Any], config: HarvestConfig) -> None:
+def oai_dc(out: list[str], row: AnyRow, config: HarvestConfig) -> None:
     """Simple Dublin Core: what the paper is, never whose it is."""
     (
         id_, _, _, _, _, _, _, _, _, doc_type, title, number_symbol, issue_date, issuer,
@@ -456,7 +526,7 @@ def oai_dc(out: list[str], row: Row[Any], config: HarvestConfig) -> None:
     out.append("</oai_dc:dc>")
 
 
-def sohoa(out: list[str], row: Row[Any], config: HarvestConfig) -> None:
+def sohoa(out: list[str], row: AnyRow, config: HarvestConfig) -> None:
     """The full record, valid against ``sohoa.xsd`` (element order is the schema's)."""
     (
         _, _, field_code, unit_code, _, _, code, owner_id, owner_id_type, doc_type, title,
@@ -511,7 +581,7 @@ def sohoa(out: list[str], row: Row[Any], config: HarvestConfig) -> None:
     out.append("</sohoa:fields></sohoa:record>")
 
 
-Writer = Callable[[list[str], Row[Any], HarvestConfig], None]
+Writer = Callable[[list[str], AnyRow, HarvestConfig], None]
 FORMATS: dict[str, tuple[str | None, str, Writer]] = {
     # prefix: (schema URL, None for our own; namespace; writer)
     "oai_dc": (OAI_DC_SCHEMA, OAI_DC_NS, oai_dc),
@@ -621,7 +691,7 @@ def _get_row(
     identifier: str,
     columns: Sequence[Any],
     grants: Grants = NO_GRANTS,
-) -> Row[Any]:
+) -> AnyRow:
     """A visible record by OAI identifier; hidden and out-of-scope ones do not exist."""
     local = identifier.removeprefix(ID_PREFIX)
     row = None
@@ -694,7 +764,7 @@ def _writer(prefix: str) -> Writer:
     return FORMATS[prefix][2]
 
 
-def _record(out: list[str], row: Row[Any], write: Writer, config: HarvestConfig) -> None:
+def _record(out: list[str], row: AnyRow, write: Writer, config: HarvestConfig) -> None:
     out.append("<record>")
     _header(out, row)
     if not row[4]:  # deleted: the header says so, and there is no metadata

@@ -12,6 +12,8 @@ from dossiers.errors import IllegalTransition
 
 
 class Status(IntEnum):
+    """National status code of a dossier (DVCQG TrangThaiHoSo)."""
+
     NEW = 1  # Mới đăng ký
     RECEIVED = 2  # Được tiếp nhận
     REFUSED = 3  # Không được tiếp nhận

@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from dossiers.codes import next_in_sequence
 from dossiers.errors import Conflict, InvalidInput, NotFound
 from dossiers.lifecycle import OPEN, Status
 from dossiers.models import Dossier, QueueTicket, Staff, SupplementRequest, Unit
+from dossiers.repository import rates
 
 READERS = ("counter", "agency", "auditor", "admin")
 DESK = ("counter", "admin")
@@ -41,103 +42,180 @@ TICKING = OPEN - {Status.SUPPLEMENT}
 # -- result types ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DossierLine:
+class DossierLine(BaseModel):
+    """An open dossier in a deadline list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     id: str
     code: str | None
     procedure_code: str
     applicant_name: str
-    unit_code: str
-    holder_code: str | None
-    status: int
-    due_at: datetime | None
-    counted_overdue: bool
+    unit_code: str = Field(description="The one-stop unit that received it.")
+    holder_code: str | None = Field(description="The unit holding it now.")
+    status: int = Field(description="National status code (4 processing, 5 supplement, …).")
+    due_at: datetime | None = Field(description="The appointment for the result.")
+    counted_overdue: bool = Field(
+        description="Counted late whatever the date: a second supplement request was made."
+    )
 
 
-@dataclass(frozen=True)
 class OverdueLine(DossierLine):
-    overdue_by: int  # seconds past due_at; 0 for one counted overdue before its deadline
+    overdue_by: int = Field(
+        description="Seconds past due_at; 0 for one counted overdue before its deadline."
+    )
 
 
-@dataclass(frozen=True)
 class DueSoonLine(DossierLine):
-    remaining: int  # seconds left until due_at
+    remaining: int = Field(description="Seconds left until due_at.")
 
 
-@dataclass(frozen=True)
-class OnTimeCount:
-    unit_code: str | None  # None: all units of the report
-    total: int = 0
-    on_time: int = 0
-    late: int = 0
+class OnTimeCount(BaseModel):
+    """Dossiers whose processing ended in the report's days, and how many on time."""
 
-    @property
-    def rate(self) -> float | None:
-        return self.on_time / self.total if self.total else None
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    unit_code: str | None = Field(description="The one-stop unit; null: all units of the report.")
+    total: int
+    on_time: int
+    late: int
+    rate: float | None = Field(description="on_time / total; null when nothing ended.")
+
+    @classmethod
+    def of(cls, unit_code: str | None, total: int, on_time: int) -> OnTimeCount:
+        return cls(
+            unit_code=unit_code,
+            total=total,
+            on_time=on_time,
+            late=total - on_time,
+            rate=on_time / total if total else None,
+        )
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "unit_code": self.unit_code,
-            "total": self.total,
-            "on_time": self.on_time,
-            "late": self.late,
-            "rate": self.rate,
-        }
+        return self.model_dump(mode="json")
 
 
-@dataclass(frozen=True)
-class OnTimeRate:
+class OnTimeRate(BaseModel):
+    """The national on-time rate (QĐ 766) over local days start..end, and per unit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     start: date
     end: date
-    overall: OnTimeCount
-    units: list[OnTimeCount] = field(default_factory=list)
+    total: int
+    on_time: int
+    late: int
+    rate: float | None = Field(description="on_time / total; null when nothing ended.")
+    units: list[OnTimeCount] = Field(description="Units with a dossier that ended, by code.")
+
+    @classmethod
+    def of(cls, start: date, end: date, units: list[OnTimeCount]) -> OnTimeRate:
+        """The report over ``units``, with their sums as the overall figures."""
+        overall = OnTimeCount.of(None, sum(u.total for u in units), sum(u.on_time for u in units))
+        return cls(
+            start=start,
+            end=end,
+            total=overall.total,
+            on_time=overall.on_time,
+            late=overall.late,
+            rate=overall.rate,
+            units=units,
+        )
+
+    @property
+    def overall(self) -> OnTimeCount:
+        """All units of the report together."""
+        return OnTimeCount.of(None, self.total, self.on_time)
 
     def as_dict(self) -> dict[str, object]:
-        body = self.overall.as_dict()
-        del body["unit_code"]
-        return {
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            **body,
-            "units": [u.as_dict() for u in self.units],
-        }
+        return self.model_dump(mode="json")
 
 
-@dataclass(frozen=True)
-class UnitStaffing:
+class UnitStaffing(BaseModel):
+    """One one-stop unit's year against the staff norm of its area (unverified, QĐ 468)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     unit_code: str
     name: str
-    area: str
-    norm: int  # dossiers per staff member per year for the area
-    received: int
-    staff: int  # active counter accounts of the unit
-    dossiers_per_staff: float | None
-    staff_implied: int  # ceil(received / norm)
-    received_annualized: float | None = None  # current year only
-    staff_implied_annualized: int | None = None
+    area: str = Field(description="urban, rural or remote.")
+    norm: int = Field(description="Dossiers per staff member per year for the area.")
+    received: int = Field(description="Dossiers received in the year (local days).")
+    staff: int = Field(description="Active counter accounts of the unit.")
+    dossiers_per_staff: float | None = Field(description="received / staff; null: no staff.")
+    staff_implied: int = Field(description="ceil(received / norm).")
+    received_annualized: float | None = Field(
+        description="The current year only (else null): received scaled to a whole year."
+    )
+    staff_implied_annualized: int | None = Field(
+        description="The current year only (else null): ceil(received_annualized / norm)."
+    )
 
 
-@dataclass(frozen=True)
-class ProcedureTime:
+class ProcedureTime(BaseModel):
+    """Time from reception to result for one procedure's dossiers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     procedure_code: str
     count: int
-    mean_minutes: float
-    median_minutes: float
-    mean_working_days: float
+    mean_minutes: float = Field(description="Wall-clock minutes, nights and waits included.")
+    median_minutes: float = Field(description="Wall-clock minutes.")
+    mean_working_days: float = Field(
+        description="Working days after the day of reception up to the day of the result."
+    )
 
 
-@dataclass(frozen=True)
-class QueueReport:
+class QueueReport(BaseModel):
+    """Waits from ticket to call at one unit on one local day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     unit_code: str
-    day: date
+    day: date = Field(description="The local day (Asia/Ho_Chi_Minh).")
     issued: int
     called: int
     served: int
-    waiting: int  # issued but never called
-    average_wait_minutes: float | None
-    p90_wait_minutes: float | None
-    within_target_share: float | None
+    waiting: int = Field(description="Issued but never called.")
+    average_wait_minutes: float | None = Field(description="Null when nobody was called.")
+    p90_wait_minutes: float | None = Field(
+        description="Nearest rank: the wait 90 % of called tickets did not exceed."
+    )
+    within_target_share: float | None = Field(
+        description="Share of called tickets that waited no longer than the target (0 to 1)."
+    )
     target_minutes: int
+
+
+class UnitRates(BaseModel):
+    """One unit's dossiers received in the range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    received: int
+    digitized: int = Field(description="Received dossiers with a digitized or reused paper.")
+    reused: int = Field(description="Received dossiers that reused a paper from the repository.")
+    digitization_rate: float | None = Field(description="digitized / received; null: none.")
+    reuse_rate: float | None = Field(description="reused / received; null: none.")
+    unit_code: str
+    meets_target: bool = Field(description="The digitization rate reaches the target.")
+
+
+class DigitizationRates(BaseModel):
+    """Digitization and reuse rates by the national definitions (target 80 %)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: str = Field(description="Start of the first day, ISO 8601 in local time.")
+    end: str = Field(description="End of the last day (exclusive), ISO 8601 in local time.")
+    target: float = Field(description="The national target digitization rate (0 to 1).")
+    received: int
+    digitized: int = Field(description="Received dossiers with a digitized or reused paper.")
+    reused: int = Field(description="Received dossiers that reused a paper from the repository.")
+    digitization_rate: float | None = Field(description="digitized / received; null: none.")
+    reuse_rate: float | None = Field(description="reused / received; null: none.")
+    meets_target: bool = Field(description="The digitization rate reaches the target.")
+    units: list[UnitRates] = Field(description="By unit code.")
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -309,11 +387,8 @@ def on_time_rate(
         on_time = not counted_overdue and finished_at - timedelta(seconds=paused) <= due
         counts[unit][0] += 1
         counts[unit][1] += on_time
-    units = [
-        OnTimeCount(unit, total, ok, total - ok) for unit, (total, ok) in sorted(counts.items())
-    ]
-    total, ok = sum(u.total for u in units), sum(u.on_time for u in units)
-    return OnTimeRate(start, end, OnTimeCount(None, total, ok, total - ok), units)
+    units = [OnTimeCount.of(unit, total, ok) for unit, (total, ok) in sorted(counts.items())]
+    return OnTimeRate.of(start, end, units)
 
 
 def staffing(
@@ -433,6 +508,16 @@ def processing_minutes(
         )
         for code, values in minutes.items()
     ]
+
+
+def digitization(
+    session: Session, principal: Principal, start: date, end: date, unit_code: str | None = None
+) -> DigitizationRates:
+    """Digitization and reuse rates of dossiers received on local days start..end."""
+    found = rates(
+        session, principal, _day_start(start), _day_start(end + timedelta(days=1)), unit_code
+    )
+    return DigitizationRates.model_validate(found)
 
 
 # -- queue tickets --------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -40,7 +41,7 @@ from storage import metrics
 from storage.models import Document, Scan
 
 if TYPE_CHECKING:
-    from dossiers.service import DossierService
+    from dossiers.kernel import DossierKernel
 
 POSTAL_STEPS = {
     "accepted": ("in_transit", "returned_to_sender"),
@@ -54,6 +55,185 @@ class LinkGone(DossierError):
     http_status = 410
 
 
+# -- read models ------------------------------------------------------------------------------
+
+
+class ResultView(BaseModel):
+    """A result paper of a dossier and where its scan stands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    code: str = Field(description="Result document type, e.g. KQ.G10.000005.")
+    name: str
+    scan_id: str
+    scan_status: str = Field(description="received, processing, digitized or failed.")
+    document_id: str | None = Field(description="The signed document; null until digitized.")
+    valid_until: date | None = Field(description="Last day the paper is valid; null: no end.")
+    scope: str = Field(description="What it covers, e.g. a land parcel; may be empty.")
+    hidden: bool = Field(
+        description="Kept out of the citizen's repository until the result is returned."
+    )
+    uploaded_by: str = Field(description="Staff id of the agency officer who added it.")
+
+    @classmethod
+    def of(cls, r: Result, s: Scan) -> ResultView:
+        return cls(
+            id=r.id,
+            code=r.code,
+            name=r.name,
+            scan_id=r.scan_id,
+            scan_status=s.status,
+            document_id=r.document_id,
+            valid_until=r.valid_until,
+            scope=r.scope,
+            hidden=r.hidden,
+            uploaded_by=r.uploaded_by,
+        )
+
+
+class PostalStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field(description="accepted, in_transit, delivered or returned_to_sender.")
+    at: str = Field(description="ISO 8601 with its UTC offset.")
+
+
+class LinkDownload(BaseModel):
+    """One download of a result through its link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: str = Field(description="ISO 8601 with its UTC offset.")
+    document_id: str
+    client: str = Field(description="The downloader's address and user agent.")
+
+
+class _ReturnBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    channel: str
+    staff_id: str = Field(description="Who handed the result over, posted it or sent the link.")
+    created_at: str = Field(description="ISO 8601 with its UTC offset.")
+    completed_at: str | None = Field(
+        description="When the result reached the citizen (ISO 8601); null until then."
+    )
+
+
+class CounterReturn(_ReturnBase):
+    """Handed over at the counter, with a signed hand-over record."""
+
+    channel: Literal["counter"]
+    recipient_name: str
+    recipient_id: str = Field(description="The recipient's ID number.")
+    relation: str = Field(description="The recipient's relation to the applicant.")
+    record_key: str | None = Field(
+        description="Object key of the signed hand-over record; null when forms are not signed."
+    )
+
+    @classmethod
+    def of(cls, r: ResultReturn) -> CounterReturn:
+        return cls(
+            **_return_fields(r),
+            channel="counter",
+            recipient_name=r.recipient_name,
+            recipient_id=r.recipient_id,
+            relation=r.relation,
+            record_key=r.record_key,
+        )
+
+
+class PostalReturn(_ReturnBase):
+    """Sent by post (tracking number, fee and delivery status)."""
+
+    channel: Literal["post"]
+    tracking_number: str
+    postal_fee: int = Field(description="VND.")
+    postal_status: str = Field(description="accepted, in_transit, delivered or returned_to_sender.")
+    postal_history: list[PostalStep] = Field(description="Every status, oldest first.")
+
+    @classmethod
+    def of(cls, r: ResultReturn) -> PostalReturn:
+        return cls(
+            **_return_fields(r),
+            channel="post",
+            tracking_number=r.tracking_number,
+            postal_fee=r.postal_fee,
+            postal_status=r.postal_status,
+            postal_history=[PostalStep.model_validate(step) for step in r.postal_history],
+        )
+
+
+class OnlineReturn(_ReturnBase):
+    """Sent as an expiring link; the first download completes the return."""
+
+    channel: Literal["online"]
+    link_expires_at: str | None = Field(description="ISO 8601 with its UTC offset.")
+
+    @classmethod
+    def of(cls, r: ResultReturn) -> OnlineReturn:
+        return cls(**_return_fields(r), channel="online", link_expires_at=_iso(r.link_expires_at))
+
+
+ReturnView = Annotated[CounterReturn | PostalReturn | OnlineReturn, Field(discriminator="channel")]
+
+
+class CounterReturnLog(CounterReturn):
+    downloads: list[LinkDownload] = Field(description="Always empty: nothing to download.")
+
+
+class PostalReturnLog(PostalReturn):
+    downloads: list[LinkDownload] = Field(description="Always empty: nothing to download.")
+
+
+class OnlineReturnLog(OnlineReturn):
+    downloads: list[LinkDownload] = Field(description="Every download through the link, in order.")
+
+
+ReturnLog = Annotated[
+    CounterReturnLog | PostalReturnLog | OnlineReturnLog, Field(discriminator="channel")
+]
+
+
+class IssuedLink(OnlineReturn):
+    """A new link; its token is shown in this answer only (it is stored hashed)."""
+
+    token: str = Field(description="The credential in the link; not shown again.")
+    url: str = Field(description="The citizen's page, relative to the service's root.")
+
+
+class UncollectedDossier(BaseModel):
+    """A processed dossier whose result has not reached the citizen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str | None
+    applicant_name: str
+    unit_code: str
+    finished_at: str | None = Field(description="When the result was ready (ISO 8601).")
+    collect_at: str = Field(description="How the citizen asked to collect: counter, post, online.")
+    attempts: list[ReturnView] = Field(description="Returns tried so far, in no set order.")
+
+
+class LinkedResult(BaseModel):
+    """A result behind a link, as the citizen sees it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    code: str = Field(description="Result document type, e.g. KQ.G10.000005.")
+    document_id: str
+    valid_until: date | None = Field(description="Last day the paper is valid; null: no end.")
+
+
+class ResultLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_at: str | None = Field(description="ISO 8601 with its UTC offset.")
+    items: list[LinkedResult]
+
+
 @dataclass(frozen=True)
 class ResultUpload:
     """What the API needs to accept a result scan: where it belongs and how it is signed."""
@@ -65,7 +245,7 @@ class ResultUpload:
 
 
 class Returns:
-    def __init__(self, dossiers: DossierService) -> None:
+    def __init__(self, dossiers: DossierKernel) -> None:
         self.dossiers = dossiers
 
     # -- results ----------------------------------------------------------------------------
@@ -86,7 +266,7 @@ class Returns:
             raise InvalidInput("a result needs its type code and name", code="result_invalid")
         with svc.tx() as session:
             dossier = svc.find(session, principal, ref)
-            svc._require_holder(principal, dossier)
+            svc.require_holder(principal, dossier)
             if dossier.status != Status.PROCESSING:
                 raise Conflict(
                     "results are added while the agency processes the dossier",
@@ -126,15 +306,15 @@ class Returns:
         qr = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return ResultUpload(dossier_id, unit_code, {"qr": qr}, on_created)
 
-    def results(self, principal: Principal, ref: str) -> list[dict[str, Any]]:
+    def results(self, principal: Principal, ref: str) -> list[ResultView]:
         with self.dossiers.tx() as session:
             dossier = self.dossiers.find(session, principal, ref)
-            return [_result_body(r, s) for r, s in self._results(session, dossier.id)]
+            return [ResultView.of(r, s) for r, s in self._results(session, dossier.id)]
 
     def _results(self, session: Session, dossier_id: str) -> list[tuple[Result, Scan]]:
         return [
-            tuple(row)
-            for row in session.execute(  # type: ignore[misc]
+            (result, scan)
+            for result, scan in session.execute(
                 select(Result, Scan)
                 .join(Scan, Scan.id == Result.scan_id)
                 .where(Result.dossier_id == dossier_id)
@@ -147,7 +327,7 @@ class Returns:
     def _ready(self, session: Session, principal: Principal, ref: str) -> Dossier:
         svc = self.dossiers
         dossier = svc.find(session, principal, ref, lock=True)
-        svc._require_counter(principal, dossier)
+        svc.require_counter(principal, dossier)
         if dossier.status != Status.PROCESSED:
             raise Conflict(
                 f"only a processed dossier (9) is returned; this one is {dossier.status}",
@@ -167,9 +347,9 @@ class Returns:
         self, session: Session, dossier: Dossier, principal: Principal, channel: str, note: str
     ) -> None:
         svc = self.dossiers
-        svc._move(session, dossier, principal, "return", channel=channel, reason=note)
+        svc.move(session, dossier, principal, "return", channel=channel, reason=note)
         dossier.returned_at = svc.now()
-        svc._handover(session, dossier, principal, "citizen", note=note)
+        svc.handover(session, dossier, principal, "citizen", note=note)
         for result in session.scalars(select(Result).where(Result.dossier_id == dossier.id)):
             result.hidden = False
         reveal_results(session, dossier.id, svc.now())
@@ -182,7 +362,7 @@ class Returns:
         recipient_name: str,
         recipient_id: str,
         relation: str,
-    ) -> dict[str, Any]:
+    ) -> CounterReturn:
         """Hand the result over at the counter, with a signed hand-over record."""
         if not recipient_name.strip() or not recipient_id.strip() or not relation.strip():
             raise InvalidInput(
@@ -209,7 +389,7 @@ class Returns:
             self._returned(
                 session, dossier, principal, "counter", f"Người nhận: {recipient_name} ({relation})"
             )
-            return return_body(row)
+            return CounterReturn.of(row)
 
     def _record(
         self, session: Session, dossier: Dossier, principal: Principal, row: ResultReturn
@@ -248,7 +428,7 @@ class Returns:
 
     def by_post(
         self, principal: Principal, ref: str, *, tracking_number: str, postal_fee: int
-    ) -> dict[str, Any]:
+    ) -> PostalReturn:
         if not tracking_number.strip() or len(tracking_number) > 64 or postal_fee < 0:
             raise InvalidInput(
                 "give the tracking number and the postal fee (VND, ≥ 0)", code="postal_invalid"
@@ -268,7 +448,7 @@ class Returns:
                 postal_history=[{"status": "accepted", "at": now.isoformat()}],
             )
             session.add(row)
-            svc._event(
+            svc.event(
                 session,
                 dossier,
                 principal,
@@ -278,9 +458,9 @@ class Returns:
                 postal_fee=postal_fee,
             )
             session.flush()
-            return return_body(row)
+            return PostalReturn.of(row)
 
-    def postal_update(self, principal: Principal, return_id: str, status: str) -> dict[str, Any]:
+    def postal_update(self, principal: Principal, return_id: str, status: str) -> PostalReturn:
         """accepted → in_transit → delivered | returned_to_sender; delivered closes the dossier."""
         svc = self.dossiers
         with svc.tx() as session:
@@ -288,7 +468,7 @@ class Returns:
             if row is None or row.channel != "post":
                 raise NotFound(f"no postal return {return_id}", code="return_not_found")
             dossier = svc.find(session, principal, row.dossier_id, lock=True)
-            svc._require_counter(principal, dossier)
+            svc.require_counter(principal, dossier)
             if status not in POSTAL_STEPS.get(row.postal_status, ()):
                 raise Conflict(
                     f"a parcel {row.postal_status} cannot become {status}",
@@ -303,7 +483,7 @@ class Returns:
                     session, dossier, principal, "post", f"Bưu chính: {row.tracking_number}"
                 )
             else:
-                svc._event(
+                svc.event(
                     session,
                     dossier,
                     principal,
@@ -311,9 +491,9 @@ class Returns:
                     dossier.status,
                     tracking_number=row.tracking_number,
                 )
-            return return_body(row)
+            return PostalReturn.of(row)
 
-    def online(self, principal: Principal, ref: str, *, hours: int) -> dict[str, Any]:
+    def online(self, principal: Principal, ref: str, *, hours: int) -> IssuedLink:
         """An expiring link to the signed results; the token is shown once, stored hashed."""
         if not 1 <= hours <= 24 * 30:
             raise InvalidInput("a link lives 1 hour to 30 days", code="link_invalid")
@@ -326,25 +506,28 @@ class Returns:
                 )
             token = LINK_PREFIX + secrets.token_urlsafe(32)
             now = svc.now()
+            expires = now + timedelta(hours=hours)
             row = ResultReturn(
                 dossier_id=dossier.id,
                 channel="online",
                 staff_id=principal.staff_id,
                 created_at=now,
                 link_sha256=hashlib.sha256(token.encode()).hexdigest(),
-                link_expires_at=now + timedelta(hours=hours),
+                link_expires_at=expires,
             )
             session.add(row)
-            svc._event(
+            svc.event(
                 session,
                 dossier,
                 principal,
                 "link_issued",
                 dossier.status,
-                expires_at=row.link_expires_at.isoformat(),
+                expires_at=expires.isoformat(),
             )
             session.flush()
-            return {**return_body(row), "token": token, "url": f"/public/results/{token}"}
+            return IssuedLink(
+                **OnlineReturn.of(row).model_dump(), token=token, url=f"/public/results/{token}"
+            )
 
     def open_link(self, token: str) -> tuple[ResultReturn, list[tuple[Result, Document]]]:
         svc = self.dossiers
@@ -359,8 +542,8 @@ class Returns:
             if row.link_expires_at is None or row.link_expires_at <= svc.now():
                 raise LinkGone("this link has expired; ask the counter for a new one")
             docs = [
-                tuple(x)
-                for x in session.execute(
+                (result, document)
+                for result, document in session.execute(
                     select(Result, Document)
                     .join(Document, Document.id == Result.document_id)
                     .where(Result.dossier_id == row.dossier_id)
@@ -368,7 +551,18 @@ class Returns:
                 )
             ]
             session.expunge_all()
-            return row, docs  # type: ignore[return-value]
+            return row, docs
+
+    def link(self, token: str) -> ResultLink:
+        """What the citizen's page of a link lists: its expiry and the signed results."""
+        row, docs = self.open_link(token)
+        return ResultLink(
+            expires_at=_iso(row.link_expires_at),
+            items=[
+                LinkedResult(name=r.name, code=r.code, document_id=d.id, valid_until=r.valid_until)
+                for r, d in docs
+            ],
+        )
 
     def download(self, token: str, document_id: str, *, client: str) -> Document:
         """Log the download; the first one completes the electronic return (status 10)."""
@@ -405,7 +599,7 @@ class Returns:
                 self._returned(session, dossier, citizen, "online", "Tải kết quả trực tuyến")
         return match[0]
 
-    def returns(self, principal: Principal, ref: str) -> list[dict[str, Any]]:
+    def returns(self, principal: Principal, ref: str) -> list[ReturnLog]:
         with self.dossiers.tx() as session:
             dossier = self.dossiers.find(session, principal, ref)
             rows = session.scalars(
@@ -413,23 +607,26 @@ class Returns:
                 .where(ResultReturn.dossier_id == dossier.id)
                 .order_by(ResultReturn.created_at)
             )
-            out = []
-            for r in rows:
-                body = return_body(r)
-                body["downloads"] = [
-                    {"at": d.at.isoformat(), "document_id": d.document_id, "client": d.client}
-                    for d in session.scalars(
-                        select(DownloadLog)
-                        .where(DownloadLog.return_id == r.id)
-                        .order_by(DownloadLog.id)
-                    )
-                ]
-                out.append(body)
-            return out
+            return [
+                return_log(
+                    r,
+                    [
+                        LinkDownload(
+                            at=d.at.isoformat(), document_id=d.document_id, client=d.client
+                        )
+                        for d in session.scalars(
+                            select(DownloadLog)
+                            .where(DownloadLog.return_id == r.id)
+                            .order_by(DownloadLog.id)
+                        )
+                    ],
+                )
+                for r in rows
+            ]
 
     def uncollected(
         self, principal: Principal, *, now: datetime, days: int = 0
-    ) -> list[dict[str, Any]]:
+    ) -> list[UncollectedDossier]:
         """Processed dossiers whose result has not reached the citizen ``days`` after it was
         ready: nobody came, the parcel came back, or the link ran out unused."""
         principal.require("counter", "auditor", "admin")
@@ -449,55 +646,46 @@ class Returns:
                     session.scalars(select(ResultReturn).where(ResultReturn.dossier_id == d.id))
                 )
                 out.append(
-                    {
-                        "code": d.code,
-                        "applicant_name": d.applicant_name,
-                        "unit_code": d.unit_code,
-                        "finished_at": d.finished_at.isoformat() if d.finished_at else None,
-                        "collect_at": d.collect_at,
-                        "attempts": [return_body(a) for a in attempts],
-                    }
+                    UncollectedDossier(
+                        code=d.code,
+                        applicant_name=d.applicant_name,
+                        unit_code=d.unit_code,
+                        finished_at=_iso(d.finished_at),
+                        collect_at=d.collect_at,
+                        attempts=[return_view(a) for a in attempts],
+                    )
                 )
             return out
 
 
-def _result_body(r: Result, s: Scan) -> dict[str, Any]:
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _return_fields(r: ResultReturn) -> dict[str, Any]:
+    """What every channel's return shows, its channel aside."""
     return {
         "id": r.id,
-        "code": r.code,
-        "name": r.name,
-        "scan_id": r.scan_id,
-        "scan_status": s.status,
-        "document_id": r.document_id,
-        "valid_until": r.valid_until.isoformat() if r.valid_until else None,
-        "scope": r.scope,
-        "hidden": r.hidden,
-        "uploaded_by": r.uploaded_by,
-    }
-
-
-def return_body(r: ResultReturn) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": r.id,
-        "channel": r.channel,
         "staff_id": r.staff_id,
         "created_at": r.created_at.isoformat(),
-        "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+        "completed_at": _iso(r.completed_at),
     }
+
+
+def return_view(r: ResultReturn) -> ReturnView:
     if r.channel == "counter":
-        body.update(
-            recipient_name=r.recipient_name,
-            recipient_id=r.recipient_id,
-            relation=r.relation,
-            record_key=r.record_key,
-        )
-    elif r.channel == "post":
-        body.update(
-            tracking_number=r.tracking_number,
-            postal_fee=r.postal_fee,
-            postal_status=r.postal_status,
-            postal_history=r.postal_history,
-        )
-    else:
-        body.update(link_expires_at=r.link_expires_at.isoformat() if r.link_expires_at else None)
-    return body
+        return CounterReturn.of(r)
+    if r.channel == "post":
+        return PostalReturn.of(r)
+    return OnlineReturn.of(r)
+
+
+def return_log(r: ResultReturn, downloads: list[LinkDownload]) -> ReturnLog:
+    """A return with the downloads through its link (none for the counter and the post)."""
+    view = return_view(r)
+    fields = view.model_dump()
+    if isinstance(view, CounterReturn):
+        return CounterReturnLog(**fields, downloads=downloads)
+    if isinstance(view, PostalReturn):
+        return PostalReturnLog(**fields, downloads=downloads)
+    return OnlineReturnLog(**fields, downloads=downloads)

@@ -11,8 +11,9 @@ word: "an" does not find "anh", because Vietnamese names differ by such endings.
 never reaches a query language: words are extracted from it and quoted.
 
 The full-text objects (FTS5 table and triggers, the generated ``tsv`` column and its index) are
-not in the ORM metadata; :func:`install_dialect_objects` creates them, and :func:`include_name`
-hides them from Alembic's comparison with the models.
+not in the ORM metadata: migration 0003 creates them with its own copy of their SQL (a migration
+must build the same schema whatever this module becomes), and :func:`include_name` hides them
+from Alembic's comparison with the models.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
+    ColumnClause,
     Integer,
     Select,
     String,
@@ -109,57 +110,6 @@ def fold(text: str) -> str:
     return " ".join(bare.translate(_DD).lower().split())
 
 
-_SQLITE_DDL = (
-    # External content: the text lives once, in search_entries; triggers keep the index in step.
-    """CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
-        folded, content='search_entries', content_rowid='id',
-        tokenize='unicode61 remove_diacritics 2')""",
-    """CREATE TRIGGER IF NOT EXISTS search_entries_ai AFTER INSERT ON search_entries BEGIN
-        INSERT INTO search_fts(rowid, folded) VALUES (new.id, new.folded);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS search_entries_ad AFTER DELETE ON search_entries BEGIN
-        INSERT INTO search_fts(search_fts, rowid, folded) VALUES ('delete', old.id, old.folded);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS search_entries_au AFTER UPDATE ON search_entries BEGIN
-        INSERT INTO search_fts(search_fts, rowid, folded) VALUES ('delete', old.id, old.folded);
-        INSERT INTO search_fts(rowid, folded) VALUES (new.id, new.folded);
-    END""",
-    "INSERT INTO search_fts(search_fts) VALUES ('rebuild')",
-)
-_POSTGRESQL_DDL = (
-    # Stored, so ranking and the GIN recheck read the vector instead of re-parsing OCR text.
-    """ALTER TABLE search_entries ADD COLUMN IF NOT EXISTS tsv tsvector
-        GENERATED ALWAYS AS (to_tsvector('simple'::regconfig,
-            regexp_replace(folded, '[^[:alnum:]]+', ' ', 'g'))) STORED""",
-    "CREATE INDEX IF NOT EXISTS ix_search_entries_tsv ON search_entries USING gin (tsv)",
-)
-
-
-def install_dialect_objects(connection: Connection) -> None:
-    """Create the full-text index of ``search_entries``; idempotent.
-
-    Called by the migration. On SQLite, run it again after any batch alteration of
-    ``search_entries``: copying the table drops its triggers.
-    """
-    ddl = {"sqlite": _SQLITE_DDL, "postgresql": _POSTGRESQL_DDL}.get(connection.dialect.name)
-    if ddl is None:
-        raise NotImplementedError(f"no full-text search on {connection.dialect.name}")
-    for statement in ddl:
-        # Driver SQL: ':alnum:' must not be read as a bind parameter.
-        connection.exec_driver_sql(statement)
-
-
-def drop_dialect_objects(connection: Connection) -> None:
-    """Undo :func:`install_dialect_objects` (the migration's downgrade)."""
-    if connection.dialect.name == "sqlite":
-        for trigger in ("search_entries_ai", "search_entries_ad", "search_entries_au"):
-            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
-        connection.exec_driver_sql("DROP TABLE IF EXISTS search_fts")
-    elif connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("DROP INDEX IF EXISTS ix_search_entries_tsv")
-        connection.exec_driver_sql("ALTER TABLE search_entries DROP COLUMN IF EXISTS tsv")
-
-
 def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
     """Alembic ``include_name`` hook: skip the full-text objects the models cannot describe."""
     if type_ == "table":
@@ -236,7 +186,7 @@ def search(
             .order_by(func.bm25(literal_column(FTS_TABLE)))
         )
     elif dialect == "postgresql":
-        tsv = literal_column(f"search_entries.{TSV_COLUMN}")
+        tsv: ColumnClause[Any] = literal_column(f"search_entries.{TSV_COLUMN}")
         to_tsquery = func.phraseto_tsquery if is_code else func.plainto_tsquery
         tsquery = to_tsquery(literal_column("'simple'::regconfig"), " ".join(words))
         stmt = (

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,23 @@ from dossiers.access import Principal, dossier_filter
 from dossiers.cashier import BLOCKING, create_fees, unpaid
 from dossiers.catalog import procedure_in_force
 from dossiers.codes import CodeGenerator
+from dossiers.dossier_views import (
+    Completeness,
+    DossierSummary,
+    DossierView,
+    EventView,
+    FormFile,
+    FormView,
+    HandoverView,
+    Reception,
+    ReusableRecord,
+    ReuseView,
+    SearchResult,
+    SupplementRequested,
+    SupplementStage,
+    completeness,
+    dossier_view,
+)
 from dossiers.errors import (
     Conflict,
     Forbidden,
@@ -33,9 +49,9 @@ from dossiers.errors import (
     InvalidInput,
     NotFound,
 )
+from dossiers.kernel import DossierKernel
 from dossiers.lifecycle import OPEN, Status, next_status
 from dossiers.models import (
-    CalendarOverrideRow,
     ComponentScan,
     Dossier,
     DossierComponent,
@@ -49,7 +65,7 @@ from dossiers.models import (
     SupplementRequest,
     Unit,
 )
-from storage.db import session_scope
+from paper.fonts import DEFAULT_FONTS, Fonts
 
 if TYPE_CHECKING:
     from storage.objects import ObjectStore
@@ -62,7 +78,6 @@ COLLECT_AT = {
     "post": "Qua dịch vụ bưu chính công ích",
     "online": "Trực tuyến",
 }
-CITIZEN = "citizen"
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,7 @@ class FormRequest:
 FormIssuer = Callable[[Session, Dossier, str, Principal, dict[str, Any]], DossierForm]
 
 
-class DossierService:
+class DossierService(DossierKernel):
     """Everything the counter and the agencies do to a dossier."""
 
     def __init__(
@@ -97,152 +112,102 @@ class DossierService:
         clock: Callable[[], datetime],
         form_signer: Callable[[Path, Path, str], Any] | None = None,
         system_name: str = "sohoa",
+        fonts: Fonts = DEFAULT_FONTS,
     ) -> None:
-        self.sessions = sessions
-        self.store = store
+        super().__init__(
+            sessions,
+            store,
+            clock=clock,
+            form_signer=form_signer,
+            system_name=system_name,
+            fonts=fonts,
+        )
         self.codes = codes
-        self.clock = clock
-        self.form_signer = form_signer
-        self.system_name = system_name
 
-    # -- helpers ---------------------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------------------
 
-    def now(self) -> datetime:
-        now = self.clock()
-        if now.tzinfo is None:
-            raise ValueError("the clock must give aware datetimes")
-        return now.astimezone(UTC)
+    def view(self, principal: Principal, ref: str) -> DossierView:
+        """The dossier with its applicant, route, papers and completeness."""
+        with self.tx() as session:
+            return dossier_view(session, self.find(session, principal, ref))
 
-    def today(self) -> date:
-        return self.now().astimezone(cal.VN_TZ).date()
-
-    @contextmanager
-    def tx(self) -> Iterator[Session]:
-        with session_scope(self.sessions) as session:
-            yield session
-
-    def calendar(self, session: Session, rules: cal.DeadlineRules) -> cal.WorkingCalendar:
-        days = {o.day: o for o in cal.DEFAULT_OVERRIDES}
-        for row in session.scalars(select(CalendarOverrideRow)):
-            days[row.day] = cal.CalendarOverride(row.day, row.working, row.note)
-        return cal.WorkingCalendar(days.values(), saturday_working=rules.saturday_working)
-
-    def rules_for(self, dossier: Dossier) -> cal.DeadlineRules:
-        for rules in cal.RULES:
-            if rules.version == dossier.rules_version:
-                return rules
-        raise Conflict(f"dossier {dossier.code} names unknown rules {dossier.rules_version}")
-
-    def find(
-        self, session: Session, principal: Principal, ref: str, *, lock: bool = False
-    ) -> Dossier:
-        """A dossier by code or id, within the caller's scope; 404 either way outside it."""
-        column = Dossier.code if "-" in ref else Dossier.id
-        stmt = select(Dossier).where(column == ref, dossier_filter(principal))
-        if lock:
-            stmt = stmt.with_for_update()
-        dossier = session.scalar(stmt)
-        if dossier is None:
-            raise NotFound(f"no dossier {ref}", code="dossier_not_found")
-        return dossier
-
-    def _event(
+    def listing(
         self,
-        session: Session,
-        dossier: Dossier,
         principal: Principal,
-        action: str,
-        before: int | None,
         *,
-        reason: str = "",
-        **data: Any,
-    ) -> None:
-        """The dossier's own history, and the same step in the append-only audit chain."""
-        from dossiers.audit import record
+        status: int | None = None,
+        unit_code: str | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> list[DossierSummary]:
+        """The caller's dossiers, newest id first; ``before`` is the last id of the page before."""
+        stmt = select(Dossier).where(dossier_filter(principal))
+        if status is not None:
+            stmt = stmt.where(Dossier.status == status)
+        if unit_code:
+            stmt = stmt.where(Dossier.unit_code == unit_code)
+        if before:
+            stmt = stmt.where(Dossier.id < before)
+        with self.tx() as session:
+            rows = session.scalars(stmt.order_by(Dossier.id.desc()).limit(limit))
+            return [DossierSummary.of(d) for d in rows]
 
-        at = self.now()
-        session.add(
-            DossierEvent(
+    def search(self, principal: Principal, query: str, *, limit: int = 20) -> list[SearchResult]:
+        """Dossiers the caller may read whose fields or scans hold every word of ``query``."""
+        from dossiers.search import search
+
+        with self.tx() as session:
+            visible = select(Dossier.id).where(dossier_filter(principal))
+            hits = search(session, query, dossier_ids=visible, limit=limit)
+            ids = {h.dossier_id for h in hits}
+            found = {d.id: d for d in session.scalars(select(Dossier).where(Dossier.id.in_(ids)))}
+            return [
+                SearchResult.of_hit(found[h.dossier_id], h) for h in hits if h.dossier_id in found
+            ]
+
+    def events(self, principal: Principal, ref: str) -> list[EventView]:
+        """The dossier's history, oldest first."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref)
+            rows = session.scalars(
+                select(DossierEvent)
+                .where(DossierEvent.dossier_id == dossier.id)
+                .order_by(DossierEvent.id)
+            )
+            return [EventView.of(e) for e in rows]
+
+    def handovers(self, principal: Principal, ref: str) -> list[HandoverView]:
+        """The rows of the dossier's process-control sheet, in order."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref)
+            rows = session.scalars(
+                select(Handover).where(Handover.dossier_id == dossier.id).order_by(Handover.id)
+            )
+            return [HandoverView.of(h) for h in rows]
+
+    def forms(self, principal: Principal, ref: str) -> list[FormView]:
+        """The forms issued for the dossier, in issue order."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref)
+            rows = session.scalars(
+                select(DossierForm)
+                .where(DossierForm.dossier_id == dossier.id)
+                .order_by(DossierForm.issued_at)
+            )
+            return [FormView.of(f) for f in rows]
+
+    def form_file(self, principal: Principal, ref: str, form_id: str) -> FormFile:
+        """Where one of the dossier's forms is stored; 404 for a form of another dossier."""
+        with self.tx() as session:
+            dossier = self.find(session, principal, ref)
+            form = session.get(DossierForm, form_id)
+            if form is None or form.dossier_id != dossier.id:
+                raise NotFound(f"no form {form_id} in this dossier", code="form_not_found")
+            return FormFile(
+                object_key=form.object_key,
+                filename=f"mau-{form.form_no}-{dossier.code or dossier.id}.pdf",
                 dossier_id=dossier.id,
-                at=at,
-                actor_id=principal.staff_id,
-                action=action,
-                from_status=before,
-                to_status=dossier.status,
-                reason=reason,
-                data=data,
             )
-        )
-        # The reason stays in the dossier's history only: audit rows can never be erased.
-        record(
-            session,
-            actor_id=principal.staff_id,
-            actor_role=principal.role,
-            action=f"dossier.{action}",
-            subject_type="dossier",
-            subject_id=dossier.id,
-            dossier_id=dossier.id,
-            at=at,
-            data={"from_status": before, "to_status": dossier.status, **data},
-        )
-
-    def _move(
-        self,
-        session: Session,
-        dossier: Dossier,
-        principal: Principal,
-        action: str,
-        *,
-        reason: str = "",
-        **data: Any,
-    ) -> None:
-        before = dossier.status
-        dossier.status = int(next_status(action, before))
-        self._event(session, dossier, principal, action, before, reason=reason, **data)
-
-    def _handover(
-        self,
-        session: Session,
-        dossier: Dossier,
-        principal: Principal,
-        to_party: str,
-        *,
-        note: str = "",
-    ) -> Handover:
-        now = self.now()
-        row = Handover(
-            dossier_id=dossier.id,
-            from_party=dossier.holder_code or dossier.unit_code,
-            to_party=to_party,
-            given_by=principal.staff_id,
-            handed_at=now,
-            due_at=dossier.due_at,
-            result=cal.timeliness(now, dossier.due_at) if dossier.due_at else None,
-            note=note,
-        )
-        session.add(row)
-        dossier.holder_code = None if to_party == CITIZEN else to_party
-        return row
-
-    def _require_counter(self, principal: Principal, dossier: Dossier) -> None:
-        principal.require("counter", "admin")
-        if principal.role == "counter" and dossier.unit_code not in principal.units:
-            raise NotFound(f"no dossier {dossier.code or dossier.id}", code="dossier_not_found")
-
-    def _require_holder(self, principal: Principal, dossier: Dossier) -> None:
-        principal.require("agency", "admin")
-        if principal.role == "agency" and dossier.holder_code != principal.unit_code:
-            raise Conflict(
-                f"dossier {dossier.code} is held by {dossier.holder_code}, not by your agency",
-                code="not_holder",
-            )
-
-    def _require_current_side(self, principal: Principal, dossier: Dossier) -> None:
-        """The agency holding the dossier, or its counter while it has not left the unit."""
-        if dossier.holder_code not in (None, dossier.unit_code):
-            self._require_holder(principal, dossier)
-        else:
-            self._require_counter(principal, dossier)
 
     # -- counter ---------------------------------------------------------------------------
 
@@ -301,7 +266,7 @@ class DossierService:
                         digitize=c["digitize"],
                     )
                 )
-            self._event(session, dossier, principal, "create", None, procedure_version=proc.version)
+            self.event(session, dossier, principal, "create", None, procedure_version=proc.version)
             self._index(session, dossier, proc)
             return dossier.id
 
@@ -343,7 +308,8 @@ class DossierService:
             )
         )
         specific = [p for p in plans if p.procedure_code == proc.code]
-        plan = (specific or [p for p in plans if p.procedure_code is None] or [None])[0]
+        generic = [p for p in plans if p.procedure_code is None]
+        plan = next(iter(specific or generic), None)
         if plan is None or plan.postal_from is None or plan.postal_from > self.today():
             since = f" from {plan.postal_from.isoformat()}" if plan and plan.postal_from else ""
             raise Forbidden(
@@ -354,11 +320,11 @@ class DossierService:
 
     def check_components(
         self, principal: Principal, ref: str, provided: dict[str, int]
-    ) -> dict[str, Any]:
+    ) -> Completeness:
         """Record what the citizen brought; returns what is still missing."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_counter(principal, dossier)
+            self.require_counter(principal, dossier)
             if dossier.status not in (
                 Status.NEW,
                 Status.SUPPLEMENT,
@@ -374,7 +340,7 @@ class DossierService:
                 if count < 0 or count > 100:
                     raise InvalidInput(f"count for {key} must be 0..100", code="count_invalid")
                 comps[key].provided = count
-            self._event(
+            self.event(
                 session, dossier, principal, "check", dossier.status, provided=dict(provided)
             )
             return completeness(comps.values())
@@ -388,32 +354,32 @@ class DossierService:
             )
         )
 
-    def receive(self, principal: Principal, ref: str) -> dict[str, Any]:
+    def receive(self, principal: Principal, ref: str) -> Reception:
         """Receive a complete dossier: code, deadline, form 01. A probationer's waits."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_counter(principal, dossier)
+            self.require_counter(principal, dossier)
             next_status("receive", dossier.status)
             report = completeness(self._components(session, dossier))
-            if not report["complete"]:
+            if not report.complete:
                 raise IncompleteDossier(
                     "the dossier lacks required papers; request a supplement (form 02)",
-                    missing=report["missing"],
+                    missing=[m.model_dump() for m in report.missing],
                 )
             if principal.on_probation:
                 dossier.pending_reception_by = principal.staff_id
-                self._event(session, dossier, principal, "reception_pending", dossier.status)
-                return {"pending_confirmation": True, "id": dossier.id}
+                self.event(session, dossier, principal, "reception_pending", dossier.status)
+                return Reception(id=dossier.id, pending_confirmation=True)
             self._receive(session, dossier, principal, received_by=principal.staff_id)
             dossier_id = dossier.id
         self.issue_form(principal, dossier_id, "01")
-        return {"pending_confirmation": False, "id": dossier_id}
+        return Reception(id=dossier_id, pending_confirmation=False)
 
-    def confirm_reception(self, principal: Principal, ref: str) -> dict[str, Any]:
+    def confirm_reception(self, principal: Principal, ref: str) -> Reception:
         """The supervising civil servant confirms a probationer's reception."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_counter(principal, dossier)
+            self.require_counter(principal, dossier)
             pending = dossier.pending_reception_by
             if not pending:
                 raise Conflict(
@@ -431,7 +397,7 @@ class DossierService:
             )
             dossier_id = dossier.id
         self.issue_form(principal, dossier_id, "01")
-        return {"pending_confirmation": False, "id": dossier_id}
+        return Reception(id=dossier_id, pending_confirmation=False)
 
     def _receive(
         self,
@@ -455,7 +421,7 @@ class DossierService:
         dossier.due_at = cal.due_at(now, proc.processing_days, self.calendar(session, rules), rules)
         dossier.original_due_at = dossier.due_at
         create_fees(session, dossier, proc)
-        self._move(
+        self.move(
             session,
             dossier,
             principal,
@@ -473,8 +439,8 @@ class DossierService:
             raise InvalidInput("a refusal must give its reason", code="reason_required")
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_counter(principal, dossier)
-            self._move(session, dossier, principal, "refuse", reason=reason)
+            self.require_counter(principal, dossier)
+            self.move(session, dossier, principal, "refuse", reason=reason)
             dossier.finished_at = self.now()
             dossier_id = dossier.id
         self.issue_form(principal, dossier_id, "03", reason=reason)
@@ -487,7 +453,7 @@ class DossierService:
         items: Sequence[str],
         reason: str,
         contact: str = "",
-    ) -> dict[str, Any]:
+    ) -> SupplementRequested:
         """Ask for missing papers (form 02): at the counter, or by the agency holding it.
 
         The agency may ask once; a second request is allowed but counts the dossier overdue,
@@ -500,13 +466,14 @@ class DossierService:
             )
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
+            stage: SupplementStage
             if dossier.status == Status.PROCESSING:
-                self._require_holder(principal, dossier)
+                self.require_holder(principal, dossier)
                 stage = "agency"
             else:
-                self._require_counter(principal, dossier)
+                self.require_counter(principal, dossier)
                 stage = "counter"
-            self._move(
+            self.move(
                 session,
                 dossier,
                 principal,
@@ -519,7 +486,7 @@ class DossierService:
                 dossier.supplement_count += 1
                 if dossier.supplement_count > 1:
                     dossier.counted_overdue = True
-                self._handover(
+                self.handover(
                     session, dossier, principal, dossier.unit_code, note="Yêu cầu bổ sung hồ sơ"
                 )
             session.add(
@@ -541,14 +508,14 @@ class DossierService:
             reason=reason,
             contact=contact or principal.name,
         )
-        return {"stage": stage, "counted_overdue": overdue}
+        return SupplementRequested(stage=stage, counted_overdue=overdue)
 
     def supplement(self, principal: Principal, ref: str, *, note: str = "") -> None:
         """The citizen brought the papers: back to the counter's check, or to the agency with
         the clock restarted."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_counter(principal, dossier)
+            self.require_counter(principal, dossier)
             request = session.scalar(
                 select(SupplementRequest)
                 .where(
@@ -567,7 +534,7 @@ class DossierService:
             if dossier.code is not None:
                 create_fees(session, dossier, proc, stages=("supplement",))
             if request.stage == "counter" and dossier.code is None:
-                self._move(session, dossier, principal, "supplement_counter", reason=note)
+                self.move(session, dossier, principal, "supplement_counter", reason=note)
                 return
             if dossier.received_at is not None:
                 rules = self.rules_for(dossier)
@@ -575,7 +542,7 @@ class DossierService:
                     now, proc.processing_days, self.calendar(session, rules), rules
                 )
             if request.stage == "counter":
-                self._move(
+                self.move(
                     session,
                     dossier,
                     principal,
@@ -584,7 +551,7 @@ class DossierService:
                     due_at=dossier.due_at.isoformat() if dossier.due_at else None,
                 )
                 return
-            self._move(
+            self.move(
                 session,
                 dossier,
                 principal,
@@ -593,20 +560,20 @@ class DossierService:
                 due_at=dossier.due_at.isoformat() if dossier.due_at else None,
             )
             agency = dossier.route[dossier.route_index]
-            self._handover(session, dossier, principal, agency, note="Hồ sơ đã bổ sung")
+            self.handover(session, dossier, principal, agency, note="Hồ sơ đã bổ sung")
 
     def route(self, principal: Principal, ref: str) -> str | None:
         """Send a received dossier to the first competent agency of its procedure; one with
         fees still due waits for payment instead (status 6) and None is returned."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_counter(principal, dossier)
+            self.require_counter(principal, dossier)
             proc = session.get(Procedure, dossier.procedure_id)
             assert proc is not None
             due = unpaid(session, dossier.id, BLOCKING)
             if due:
                 # It cannot go on before payment: status 6 until the counter takes the fees.
-                self._move(
+                self.move(
                     session,
                     dossier,
                     principal,
@@ -615,18 +582,18 @@ class DossierService:
                     fees=[{"code": f.code, "amount": f.amount} for f in due],
                 )
                 return None
-            self._move(session, dossier, principal, "route", route=proc.agency_codes)
+            self.move(session, dossier, principal, "route", route=proc.agency_codes)
             dossier.route = list(proc.agency_codes)
             dossier.route_index = 0
-            self._handover(session, dossier, principal, dossier.route[0])
-            return dossier.route[0]
+            self.handover(session, dossier, principal, dossier.route[0])
+            return str(dossier.route[0])
 
     def take(self, principal: Principal, ref: str) -> None:
         """The agency acknowledges the dossier it was handed (the 'Nhận' half of the row)."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_holder(principal, dossier)
-            self._move(session, dossier, principal, "take")
+            self.require_holder(principal, dossier)
+            self.move(session, dossier, principal, "take")
             row = session.scalar(
                 select(Handover)
                 .where(Handover.dossier_id == dossier.id, Handover.to_party == dossier.holder_code)
@@ -640,31 +607,31 @@ class DossierService:
         """Hand an inter-linked (liên thông) dossier to the next agency of its route."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_holder(principal, dossier)
+            self.require_holder(principal, dossier)
             if dossier.route_index + 1 >= len(dossier.route):
                 raise Conflict(
                     "this is the last agency of the route; finish the dossier",
                     code="route_complete",
                 )
-            self._move(session, dossier, principal, "forward")
+            self.move(session, dossier, principal, "forward")
             dossier.route_index += 1
             nxt = dossier.route[dossier.route_index]
-            self._handover(session, dossier, principal, nxt, note="Liên thông")
+            self.handover(session, dossier, principal, nxt, note="Liên thông")
             return str(nxt)
 
     def finish(self, principal: Principal, ref: str, *, note: str = "") -> None:
         """The last agency decided: the result goes back to the one-stop unit (status 9)."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
-            self._require_holder(principal, dossier)
+            self.require_holder(principal, dossier)
             if dossier.route_index + 1 < len(dossier.route):
                 raise Conflict(
                     f"the route goes on to {dossier.route[dossier.route_index + 1]}; forward it",
                     code="route_not_complete",
                 )
-            self._move(session, dossier, principal, "finish", reason=note)
+            self.move(session, dossier, principal, "finish", reason=note)
             dossier.finished_at = self.now()
-            self._handover(
+            self.handover(
                 session,
                 dossier,
                 principal,
@@ -685,10 +652,10 @@ class DossierService:
             dossier = self.find(session, principal, ref, lock=True)
             # A citizen withdraws at the counter; whoever holds the dossier may stop it.
             if action == "stop":
-                self._require_current_side(principal, dossier)
+                self.require_current_side(principal, dossier)
             else:
-                self._require_counter(principal, dossier)
-            self._move(session, dossier, principal, action, reason=reason)
+                self.require_counter(principal, dossier)
+            self.move(session, dossier, principal, action, reason=reason)
             dossier.finished_at = self.now()
 
     def apology(self, principal: Principal, ref: str, *, new_due: datetime, reason: str) -> None:
@@ -700,13 +667,13 @@ class DossierService:
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
             # Form 04 comes from the processing side: whoever holds the dossier now.
-            self._require_current_side(principal, dossier)
+            self.require_current_side(principal, dossier)
             old = dossier.due_at
             if old is None or new_due <= old:
                 raise InvalidInput(
                     "the new date must be after the current appointment", code="new_due_invalid"
                 )
-            self._move(
+            self.move(
                 session,
                 dossier,
                 principal,
@@ -730,7 +697,7 @@ class DossierService:
         """Check the caller may add a scan to this component; returns (dossier id, unit)."""
         with self.tx() as session:
             dossier = self.find(session, principal, ref)
-            self._require_counter(principal, dossier)
+            self.require_counter(principal, dossier)
             if dossier.status not in OPEN | {Status.NEW}:
                 raise IllegalTransition(f"dossier in status {dossier.status} takes no scans")
             comp = session.get(DossierComponent, component_id)
@@ -748,25 +715,14 @@ class DossierService:
 
     # -- reuse from the repository --------------------------------------------------------
 
-    def reusable(self, principal: Principal, ref: str, component_id: str) -> list[Any]:
+    def reusable(self, principal: Principal, ref: str, component_id: str) -> list[ReusableRecord]:
+        """Valid papers of the dossier's owner, of the component's type, newest first."""
         from dossiers.repository import reusable
 
         with self.tx() as session:
             dossier, comp = self._component(session, principal, ref, component_id)
             rows = reusable(session, dossier, comp, self.today())
-            return [
-                {
-                    "id": r.id,
-                    "code": r.code,
-                    "title": r.title,
-                    "kind": r.kind,
-                    "digitized_at": r.digitized_at.isoformat(),
-                    "dossier_code": r.dossier_code,
-                    "valid_until": r.valid_until.isoformat() if r.valid_until else None,
-                    "document_id": r.document_id,
-                }
-                for r in rows
-            ]
+            return [ReusableRecord.of(r) for r in rows]
 
     def reuse(
         self,
@@ -776,7 +732,7 @@ class DossierService:
         record_id: str,
         *,
         replaced_by_code: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ReuseView:
         """Satisfy a component from the citizen's repository instead of a new scan."""
         from dossiers.repository import reuse
 
@@ -793,7 +749,7 @@ class DossierService:
                 now=self.now(),
                 replaced_by_code=replaced_by_code,
             )
-            self._event(
+            self.event(
                 session,
                 dossier,
                 principal,
@@ -803,7 +759,7 @@ class DossierService:
                 record=record_id,
                 flag=row.flag,
             )
-            return {"component_id": comp.id, "record_id": record_id, "flag": row.flag}
+            return ReuseView(component_id=comp.id, record_id=record_id, flag=row.flag)
 
     def _component(
         self,
@@ -815,7 +771,7 @@ class DossierService:
         lock: bool = False,
     ) -> tuple[Dossier, DossierComponent]:
         dossier = self.find(session, principal, ref, lock=lock)
-        self._require_counter(principal, dossier)
+        self.require_counter(principal, dossier)
         comp = session.get(DossierComponent, component_id)
         if comp is None or comp.dossier_id != dossier.id:
             raise NotFound(
@@ -841,6 +797,14 @@ class DossierService:
             session.expunge(form)
             return form
 
+    def issue_control_sheet(self, principal: Principal, ref: str) -> FormView | None:
+        """Form 06 as the dossier stands now; None while form signing is switched off."""
+        principal.require("counter", "agency", "admin")
+        with self.tx() as session:
+            dossier_id = self.find(session, principal, ref).id
+        form = self.issue_form(principal, dossier_id, "06")
+        return FormView.of(form) if form is not None else None
+
     # -- search index -------------------------------------------------------------------------
 
     def _index(self, session: Session, dossier: Dossier, proc: Procedure) -> None:
@@ -859,15 +823,6 @@ class DossierService:
             )
         )
         index_entry(session, dossier.id, "dossier", dossier.id, text)
-
-
-def completeness(components: Any) -> dict[str, Any]:
-    missing = [
-        {"id": c.id, "key": c.key, "name": c.name, "count": c.count, "provided": c.provided}
-        for c in components
-        if c.required and c.provided < c.count
-    ]
-    return {"complete": not missing, "missing": missing}
 
 
 def _check_applicant(a: ApplicantIn) -> None:

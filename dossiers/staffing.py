@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,124 @@ PROBATION_MAX_DAYS = 62  # "at most two months"
 # The same rule as a clerk id in the PKI (file name, token label): it must start with a letter
 # or digit, or the certificate is refused after the row exists.
 STAFF_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+# -- read models -----------------------------------------------------------------------------
+
+
+class PostalPlanItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field_code: str = Field(description="The field (lĩnh vực) handed over.")
+    procedure_code: str | None = Field(description="One procedure of the field; null: all of it.")
+    postal_from: date | None = Field(
+        description="From this day postal staff receive it; null: civil servants keep it."
+    )
+    note: str
+
+
+class PostalPlan(BaseModel):
+    """A unit's handover plan to the postal service, earliest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit_code: str
+    items: list[PostalPlanItem]
+
+
+class StaffCreated(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    role: str
+    unit_code: str | None
+    dev_certificate: bool | None = Field(
+        default=None,
+        description="Counter clerks only: whether a development-PKI certificate was issued "
+        "(false where certificates come from a licensed CA).",
+    )
+
+
+class IssuedToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: str
+    token: str = Field(description="The bearer token; shown this once, only its SHA-256 is kept.")
+
+
+class RevokedTokens(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: str
+    revoked: int = Field(description="How many tokens were still valid and are now revoked.")
+
+
+class ProbationEvaluation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    result: Literal["passed", "failed"]
+    by: str = Field(description="Staff id of the evaluator.")
+    at: str = Field(description="When, ISO 8601 with its UTC offset.")
+    note: str
+
+
+class ProbationOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    active: bool = Field(description="Kept on (passed) or deactivated (failed).")
+    evaluation: ProbationEvaluation | None
+
+    @classmethod
+    def of(cls, staff: Staff) -> ProbationOutcome:
+        evaluation = staff.probation_evaluation
+        return cls(
+            id=staff.id,
+            active=staff.active,
+            evaluation=None if evaluation is None else ProbationEvaluation(**evaluation),
+        )
+
+
+class BackupRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    unit_code: str
+    staff_id: str
+
+    @classmethod
+    def of(cls, row: BackupAssignment) -> BackupRef:
+        return cls(id=row.id, unit_code=row.unit_code, staff_id=row.staff_id)
+
+
+class CalendarOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: date
+    working: bool = Field(description="true: a working day (a compensating Saturday); false: off.")
+    note: str = Field(description="The announcement the correction follows.")
+
+    @classmethod
+    def of(cls, row: CalendarOverrideRow) -> CalendarOverride:
+        return cls(day=row.day, working=row.working, note=row.note)
+
+
+class SeriesRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    unit_code: str
+    form_symbol: str = Field(description="Receipt form symbol (ký hiệu mẫu) as registered.")
+    series: str = Field(description="Receipt series (ký hiệu) as registered.")
+
+    @classmethod
+    def of(cls, row: ReceiptSeries) -> SeriesRef:
+        return cls(
+            id=row.id, unit_code=row.unit_code, form_symbol=row.form_symbol, series=row.series
+        )
+
+
+# -- changes ---------------------------------------------------------------------------------
 
 
 def _unit(session: Session, code: str) -> Unit:
@@ -272,21 +391,22 @@ def plan_postal(
     return row
 
 
-def postal_plan(session: Session, unit_code: str) -> list[dict[str, Any]]:
+def postal_plan(session: Session, unit_code: str) -> PostalPlan:
     rows = session.scalars(
         select(PostalAssignment)
         .where(PostalAssignment.unit_code == unit_code)
         .order_by(PostalAssignment.postal_from)
     )
-    return [
-        {
-            "field_code": r.field_code,
-            "procedure_code": r.procedure_code,
-            "postal_from": r.postal_from.isoformat() if r.postal_from else None,
-            "note": r.note,
-        }
+    items = [
+        PostalPlanItem(
+            field_code=r.field_code,
+            procedure_code=r.procedure_code,
+            postal_from=r.postal_from,
+            note=r.note,
+        )
         for r in rows
     ]
+    return PostalPlan(unit_code=unit_code, items=items)
 
 
 def set_calendar_override(

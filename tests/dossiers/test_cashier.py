@@ -41,7 +41,7 @@ def test_concurrent_receipts_are_numbered_without_gaps(make_settings, pg_databas
     clerk = world.principal("lan.nt")
 
     def pay(ref: str) -> int:
-        return services.cashier.pay(clerk, ref, method="cash")["receipt"]["number"]
+        return services.cashier.pay(clerk, ref, method="cash").receipt.number
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         numbers = sorted(pool.map(pay, refs))
@@ -63,42 +63,43 @@ def test_reconciliation_matches_the_payments(make_settings, pg_database) -> None
         _received(world, n, clerk)
         for n, clerk in ((1, "lan.nt"), (2, "lan.nt"), (3, "cong.ch"), (4, "lan.nt"))
     )
-    first = cashier.pay(lan, a, method="cash", payer=Payer("Nguyen Van A"))["receipt"]
+    first = cashier.pay(lan, a, method="cash", payer=Payer("Nguyen Van A")).receipt
     cashier.pay(lan, b, method="transfer", reference="FT2611270001")
     cashier.pay(cong, c, method="cash")
-    refund = cashier.pay(lan, d, method="cash")["receipt"]
+    refund = cashier.pay(lan, d, method="cash").receipt
     # A wrong payer name: void and replace (the fees stay paid).
     swap = cashier.void(
         lan,
-        first["id"],
+        first.id,
         reason="Sai tên người nộp",
         replace_with=Payer("Nguyễn Văn An", "12 Lê Lợi"),
     )
-    assert swap["voided"]["status"] == "voided"
-    assert swap["replacement"]["replaces_id"] == first["id"]
+    assert swap.voided.status == "voided"
+    assert swap.replacement is not None
+    assert swap.replacement.replaces_id == first.id
     # Money given back: void without replacement, the fee is due again.
-    cashier.void(lan, refund["id"], reason="Công dân rút hồ sơ, hoàn tiền")
-    assert [f["status"] for f in cashier.fees(lan, d)] == ["due"]
+    cashier.void(lan, refund.id, reason="Công dân rút hồ sơ, hoàn tiền")
+    assert [f.status for f in cashier.fees(lan, d)] == ["due"]
     with pytest.raises(Conflict):
-        cashier.void(lan, refund["id"], reason="again")
+        cashier.void(lan, refund.id, reason="again")
     with pytest.raises(InvalidInput):
-        cashier.void(lan, swap["replacement"]["id"], reason=" ")
+        cashier.void(lan, swap.replacement.id, reason=" ")
 
     day = DAY.date()
     everyone = cashier.reconciliation(lan, OWN, day)
-    assert (everyone["issued"], everyone["voided"]) == (3, 2)
-    assert everyone["totals"] == {"cash": 200_000, "transfer": 100_000}
-    assert everyone["payments"] == everyone["totals"] and everyone["balanced"]
+    assert (everyone.issued, everyone.voided) == (3, 2)
+    assert everyone.totals == {"cash": 200_000, "transfer": 100_000}
+    assert everyone.payments == everyone.totals and everyone.balanced
     mine = cashier.reconciliation(lan, OWN, day, staff_id="lan.nt")
-    assert mine["totals"] == {"cash": 100_000, "transfer": 100_000} and mine["balanced"]
-    assert cashier.reconciliation(lan, OWN, date(2026, 11, 28))["total"] == 0
+    assert mine.totals == {"cash": 100_000, "transfer": 100_000} and mine.balanced
+    assert cashier.reconciliation(lan, OWN, date(2026, 11, 28)).total == 0
     # The replacement's XML names the receipt it replaces.
     xml = services.store.open(
-        f"receipts/{_series_id(services)}/{swap['replacement']['number']:07d}.xml"
+        f"receipts/{_series_id(services)}/{swap.replacement.number:07d}.xml"
     ).read()
     parsed = parse_receipt_xml(xml)
     assert parsed["payer"]["name"] == "Nguyễn Văn An"
-    assert parsed["related"]["number"] == first["number"] and parsed["related"]["kind"] == 1
+    assert parsed["related"]["number"] == first.number and parsed["related"]["kind"] == 1
     services.engine.dispose()
 
 
@@ -120,8 +121,8 @@ def test_status_six_until_the_fees_are_paid(make_settings) -> None:
     with session_scope(services.sessions) as session:
         assert services.dossiers.find(session, clerk, ref).status == Status.AWAITING_PAYMENT
     paid = services.cashier.pay(clerk, ref, method="transfer")
-    assert paid["status"] == Status.PROCESSING and paid["receipt"]["amount"] == 300_000
-    assert paid["receipt"]["amount_words"] == "Ba trăm nghìn đồng"
+    assert paid.status == Status.PROCESSING and paid.receipt.amount == 300_000
+    assert paid.receipt.amount_words == "Ba trăm nghìn đồng"
 
 
 def test_no_series_no_receipt(make_settings) -> None:
@@ -137,7 +138,7 @@ def test_no_series_no_receipt(make_settings) -> None:
         services.cashier.pay(world.principal("minh.tv"), ref, method="cash")
     assert exc.value.code == "no_receipt_series"
     # Nothing was recorded: the fee is still due.
-    assert [f["status"] for f in services.cashier.fees(world.principal("minh.tv"), ref)] == ["due"]
+    assert [f.status for f in services.cashier.fees(world.principal("minh.tv"), ref)] == ["due"]
 
 
 def _series_id(services) -> str:  # type: ignore[no-untyped-def]

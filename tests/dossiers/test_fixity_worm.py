@@ -14,7 +14,8 @@ from PIL import Image
 
 from dossiers.fixity import check
 from dossiers.service import ApplicantIn
-from ingest.pipeline import accept_upload, run_step
+from ingest.runner import run_step
+from ingest.upload import accept_upload
 from ingest.validate import spool
 from storage.db import session_scope
 from storage.errors import ObjectLocked
@@ -43,7 +44,7 @@ def _stored_world(services):  # type: ignore[no-untyped-def]
 def test_fixity_reports_a_flipped_byte_and_a_lost_file(make_settings, tmp_path: Path) -> None:
     services = build(make_settings())
     _stored_world(services)
-    clean = check(services)
+    clean = check(services.sessions, services.store)
     assert clean.ok and clean.checked == 3  # form 01, receipt XML, receipt PDF
     root = services.settings.resolved_store_path
     stored = sorted(
@@ -57,7 +58,7 @@ def test_fixity_reports_a_flipped_byte_and_a_lost_file(make_settings, tmp_path: 
         p for p in root.rglob("*") if p.is_file() and "forms" in p.parts and ".meta" not in p.parts
     ]
     forms[0].unlink()
-    report = check(services)
+    report = check(services.sessions, services.store)
     assert not report.ok
     assert [m["kind"] for m in report.mismatches] == ["receipt"]
     assert [m["kind"] for m in report.missing] == ["form"]
@@ -107,5 +108,7 @@ def test_signed_documents_are_locked_on_seaweedfs(make_settings, seaweedfs) -> N
     services.store.put(key, io.BytesIO(b"%PDF-1.7 forged"), content_type="application/pdf")
     with pytest.raises(ObjectLocked):
         services.store.delete(key)
-    assert check(services).mismatches[0]["key"] == key  # and fixity notices the new version
+    assert (
+        check(services.sessions, services.store).mismatches[0]["key"] == key
+    )  # and fixity notices the new version
     assert sha

@@ -110,7 +110,7 @@ def test_probation_needs_the_supervisors_confirmation(world) -> None:  # type: i
     assert trainee.on_probation
     ref = svc.create(trainee, procedure_code="1.001193", applicant=_applicant())
     svc.check_components(trainee, ref, BIRTH)
-    assert svc.receive(trainee, ref)["pending_confirmation"] is True
+    assert svc.receive(trainee, ref).pending_confirmation is True
     with session_scope(services.sessions) as session:
         d = svc.find(session, trainee, ref)
         assert d.status == Status.NEW and d.code is None and d.pending_reception_by == "tap.su"
@@ -246,7 +246,7 @@ def test_a_second_agency_supplement_counts_the_dossier_overdue(world) -> None:  
         svc.take(justice, ref)
         result = svc.request_supplement(justice, ref, items=["Tờ khai"], reason="Sai thông tin")
         svc.supplement(clerk, ref)
-    assert result["counted_overdue"] is True
+    assert result.counted_overdue is True
 
 
 def test_every_transition_outside_the_table_is_refused() -> None:

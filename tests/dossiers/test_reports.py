@@ -97,7 +97,7 @@ class Desk:
         dossier_id = svc.create(who, procedure_code=procedure, applicant=applicant)
         svc.check_components(who, dossier_id, PAPERS[procedure])
         svc.receive(who, dossier_id)
-        if any(f["status"] == "due" for f in self.services.cashier.fees(who, dossier_id)):
+        if any(f.status == "due" for f in self.services.cashier.fees(who, dossier_id)):
             self.services.cashier.pay(who, dossier_id, method="cash")
         svc.route(who, dossier_id)
         with session_scope(self.services.sessions) as session:
@@ -343,12 +343,30 @@ def test_processing_minutes_per_procedure(week: Desk) -> None:
         own = reports.processing_minutes(session, BOOTSTRAP, *nov, OWN, calendar=calendar)
         # A 2940, B 5790, C 6120, D 2790, X 7050 minutes; 2, 4, 4, 2, 3 working days.
         assert own == [
-            reports.ProcedureTime(BIRTH, 1, 180.0, 180.0, 0.0),
-            reports.ProcedureTime(BUSINESS, 5, 4938.0, 5790.0, 3.0),
+            reports.ProcedureTime(
+                procedure_code=BIRTH,
+                count=1,
+                mean_minutes=180.0,
+                median_minutes=180.0,
+                mean_working_days=0.0,
+            ),
+            reports.ProcedureTime(
+                procedure_code=BUSINESS,
+                count=5,
+                mean_minutes=4938.0,
+                median_minutes=5790.0,
+                mean_working_days=3.0,
+            ),
         ]
         # With E (4680 minutes, 3 working days) of the other commune.
         every = reports.processing_minutes(session, BOOTSTRAP, *nov, calendar=calendar)
-        assert every[1] == reports.ProcedureTime(BUSINESS, 6, 4895.0, 5235.0, 3.0)
+        assert every[1] == reports.ProcedureTime(
+            procedure_code=BUSINESS,
+            count=6,
+            mean_minutes=4895.0,
+            median_minutes=5235.0,
+            mean_working_days=3.0,
+        )
         assert (
             reports.processing_minutes(
                 session, BOOTSTRAP, date(2026, 10, 1), date(2026, 10, 31), calendar=calendar

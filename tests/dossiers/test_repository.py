@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from api.app import create_app
 from dossiers.models import RepositoryRecord
-from ingest.pipeline import ComponentRef, accept_upload, run_step
+from dossiers.scanhooks import ComponentRef
+from ingest.runner import run_step
+from ingest.upload import accept_upload
 from ingest.validate import spool
 from storage.db import session_scope
 from tests.dossiers.world import OWN, VN, make_world
@@ -38,7 +40,7 @@ def _scan(services, dossier_id: str, component_id: str, clerk: str, text: str) -
         filename="page.png",
         clerk_id=clerk,
         unit_code=OWN,
-        component=ComponentRef(dossier_id, component_id),
+        target=ComponentRef(dossier_id, component_id),
     ).scan
     assert run_step(services, scan.id, "ocr") and run_step(services, scan.id, "sign")
 

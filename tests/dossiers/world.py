@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from dossiers import staffing
 from dossiers.access import BOOTSTRAP, Principal, principal_for
+from dossiers.cashier import PaymentTaken
 from dossiers.catalog import import_catalog, sample_catalog
 from dossiers.models import Staff
 from storage.db import session_scope
@@ -149,6 +150,6 @@ def make_world(services: Any, start: datetime) -> World:
     return world
 
 
-def pay_fees(world: World, staff_id: str, ref: str, method: str = "cash") -> dict:
+def pay_fees(world: World, staff_id: str, ref: str, method: str = "cash") -> PaymentTaken:
     """Take whatever the dossier owes now, as the counter does before routing it."""
     return world.services.cashier.pay(world.principal(staff_id), ref, method=method)
