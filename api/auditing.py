@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.context import AppServices
 from dossiers.access import Principal
 from dossiers.audit import record
 from storage.db import session_scope
-from wiring.factory import Services
 
 
 def audit_access(
-    services: Services,
+    services: AppServices,
     who: Principal,
     action: str,
     subject_type: str,

@@ -8,18 +8,18 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.context import AppServices
 from api.middleware import CLIENT_IP_STATE
 from api.problems import ApiProblem
 from api.ratelimit import RateLimiter, Verdict
 from dossiers.access import Principal, authenticate, token_digest
 from dossiers.errors import Unauthenticated
 from storage.db import session_scope
-from wiring.factory import Services
 
 bearer = HTTPBearer(auto_error=False)
 
 
-def services(request: Request) -> Services:
+def services(request: Request) -> AppServices:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
@@ -99,6 +99,6 @@ def limit_public(request: Request) -> None:
 
 
 Caller = Annotated[Principal, Depends(principal)]
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[AppServices, Depends(services)]
 # For ``dependencies=[PublicLimit]`` on a router or route that anyone may call.
 PublicLimit = Depends(limit_public)

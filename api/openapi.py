@@ -7,10 +7,11 @@ derived here rather than written on every route: a caller (``Caller``) can get 4
 carry too much (413); any body can be unreadable (400), a raw one (uploads, catalog files) of
 the wrong kind (415); an identifier in the path, query or body can name nothing (404); a public
 link is rate limited (429); anything may find the database or store away (503). Statuses a
-route already documents keep their description and gain the problem content.
+route already documents keep their description and gain the problem content, unless the route
+answers that status with a model of its own (``/readyz``'s 503 names what is down).
 
-What cannot be read off a route is the media type of a success that is not JSON (a PDF, the
-Prometheus text): ``SUCCESS_MEDIA`` names those, by endpoint, until the routes declare them.
+Successes are the routes' own: each declares its response model, or its media type and schema
+when it answers a file or text (``tests/api/test_contract.py`` keeps every operation so).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fastapi.dependencies.models import Dependant
 from api.problems import PROBLEM_JSON
 
 PROBLEM_REF = "#/components/schemas/Problem"
+_FASTAPI_VALIDATION_REF = "#/components/schemas/HTTPValidationError"
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -78,19 +80,6 @@ _HEADERS: dict[int, dict[str, Any]] = {
 
 _CHANGES_STATE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-# Endpoint function name -> media types its success answers with, where FastAPI says JSON.
-SUCCESS_MEDIA: dict[str, tuple[str, ...]] = {
-    "prometheus_metrics": ("text/plain",),
-    "get_file": ("application/pdf",),
-    "report": ("application/json", "application/pdf"),
-    "receipt_xml": ("application/xml",),
-    "receipt_pdf": ("application/pdf",),
-    "reconciliation": ("application/json", "application/pdf"),
-    "form_file": ("application/pdf",),
-    "link_download": ("application/pdf",),
-    "oai": ("text/xml",),
-}
-
 
 def install(app: FastAPI) -> None:
     """Replace ``app.openapi`` with FastAPI's document post-processed by ``complete``."""
@@ -111,7 +100,6 @@ def complete(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
         if operation is None:
             continue
         responses = operation.setdefault("responses", {})
-        _success_media(responses, getattr(route.endpoint, "__name__", ""))
         content = operation.get("requestBody", {}).get("content", {})
         derived = problem_statuses(
             route, method, "requestBody" in operation, json_body="application/json" in content
@@ -147,25 +135,25 @@ def problem_statuses(
     return statuses
 
 
-def _success_media(responses: dict[str, Any], endpoint: str) -> None:
-    media = SUCCESS_MEDIA.get(endpoint)
-    if not media:
-        return
-    for status, entry in responses.items():
-        if status.startswith("2"):
-            schema = entry.get("content", {}).get("application/json", {}).get("schema", {})
-            entry["content"] = {
-                m: {"schema": schema if m == "application/json" else {}} for m in media
-            }
-
-
 def _document(responses: dict[str, Any], status: int) -> None:
     entry = responses.setdefault(str(status), {})
+    if _own_model(entry):
+        return
     if status == 422 or entry.get("description") in (None, "", "Validation Error"):
         entry["description"] = DESCRIPTIONS.get(status, "A problem.")
     entry["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
     if status in _HEADERS:
         entry.setdefault("headers", {}).update(_HEADERS[status])
+
+
+def _own_model(entry: dict[str, Any]) -> bool:
+    """The route declared this status with a model of its own (not a problem, and not the
+    validation error FastAPI documents on every operation although we answer a problem)."""
+    for body in entry.get("content", {}).values():
+        ref = body.get("schema", {}).get("$ref")
+        if ref and ref not in (PROBLEM_REF, _FASTAPI_VALIDATION_REF):
+            return True
+    return False
 
 
 def _operations(app: FastAPI) -> Iterator[tuple[str, str, Any]]:

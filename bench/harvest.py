@@ -6,7 +6,7 @@ migrates it with Alembic, adds the indexes harvesting wants (``INDEXES``, unless
 through the very functions the API calls:
 
 (a) the feed: every record read with :func:`dossiers.harvest.feed` in pages of 1000, one session
-    per page as the API opens, encoded by the router's JSONResponse -> records/s (goal >= 5,000/s);
+    per page as the API opens, encoded by the router's response model -> records/s (goal >= 5,000/s);
 (b) one ListRecords page of 100 built by :func:`dossiers.harvest.respond`, at the start and at
     offset N (through a resumption token), median of ``--runs`` -> ms (goal <= 100 ms both);
     then the same for other formats, sets and a ``from`` harvest, for the index choice.
@@ -31,7 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import psycopg  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
@@ -264,9 +263,9 @@ def measure_feed(sessions: sessionmaker[Session]) -> tuple[int, float]:
     while more:
         with session_scope(sessions) as session:
             body = harvest.feed(session, HARVESTER, after=after, limit=FEED_PAGE, grants=GRANTS)
-        JSONResponse(body)  # the router's own encoding
-        count += len(body["items"])
-        after, more = body["next"], body["more"]
+        body.model_dump_json()  # the router's own encoding (its response model)
+        count += len(body.items)
+        after, more = body.next, body.more
     return count, time.perf_counter() - started
 
 

@@ -17,7 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ingest.pipeline import accept_upload, run_step, upload_dir
+from ingest.runner import run_step
+from ingest.upload import accept_upload, upload_dir
 from ingest.validate import spool
 from signing.pki import init_dev_pki
 from signing.report import DEVELOPMENT_PKI_WARNING, simple_report

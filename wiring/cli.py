@@ -241,7 +241,8 @@ def digitize(
 ) -> None:
     """Run the whole pipeline locally on FILES, without a broker, and print a summary table."""
     from ingest.errors import IngestError
-    from ingest.pipeline import accept_upload, run_step, upload_dir
+    from ingest.runner import run_step
+    from ingest.upload import accept_upload, upload_dir
     from ingest.validate import read_chunks, spool
     from signing.verify import verify_pdf
     from storage.db import session_scope
@@ -269,7 +270,7 @@ def digitize(
                 with path.open("rb") as f:
                     spooled = spool(
                         read_chunks(f),
-                        upload_dir(services.settings) / f"cli-{os.getpid()}",
+                        upload_dir(services.pipeline_config) / f"cli-{os.getpid()}",
                         max_bytes=services.settings.max_upload_bytes,
                     )
                 accepted = accept_upload(
@@ -313,7 +314,7 @@ def digitize(
             except IngestError as exc:
                 status = f"refused: {exc.code}"
             finally:
-                spooled_path = upload_dir(services.settings) / f"cli-{os.getpid()}"
+                spooled_path = upload_dir(services.pipeline_config) / f"cli-{os.getpid()}"
                 spooled_path.unlink(missing_ok=True)
             if output == "-":
                 failures += 1
@@ -548,7 +549,9 @@ def fixity(
         TextColumn("fixity"), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
     ) as bar:
         task = bar.add_task("objects", total=None)
-        report = check(services, progress=lambda n: bar.update(task, completed=n))
+        report = check(
+            services.sessions, services.store, progress=lambda n: bar.update(task, completed=n)
+        )
     if as_json:
         console.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
     else:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import SohoaError
 from core.settings import Settings
+from paper.fonts import Fonts
 from storage import db
 from storage.models import utcnow
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from dossiers.cashier import Cashier
     from dossiers.returns import Returns
     from dossiers.service import DossierService
-    from ingest.validate import Limits
+    from ingest.ports import PipelineConfig, PipelineDeps
+    from ingest.tasks import QueueConfig
     from ocr.engine import OcrEngine
     from signing.backends import SignerRegistry
     from signing.sign import DocumentSigner
@@ -61,21 +63,29 @@ class Services:
         """The installation's URL secret (see :func:`url_secret`); never logged or served."""
         return url_secret(self.settings)
 
-    @property
-    def limits(self) -> Limits:
-        from ingest.validate import Limits
+    @cached_property
+    def pipeline_config(self) -> PipelineConfig:
+        """The settings the pipeline reads (``ingest.ports.Pipeline``, with ``pipeline_deps``)."""
+        return pipeline_config(self.settings)
 
-        s = self.settings
-        return Limits(
-            s.max_upload_bytes,
-            s.max_pages,
-            s.max_page_pixels,
-            s.max_total_pixels,
-            max_page_area_in2=s.max_page_area_in2,
-            max_document_pixels=s.max_document_pixels,
-            max_stream_bytes=s.max_stream_bytes,
-            max_inflated_bytes=s.max_inflated_bytes,
-            max_inflation_ratio=s.max_inflation_ratio,
+    @cached_property
+    def pipeline_deps(self) -> PipelineDeps:
+        """What the pipeline runs on; the engines and keys are built when a step first needs
+        them, so the API process, which only queues scans, never builds them."""
+        from dossiers.scanhooks import on_signed
+        from ingest.ports import PipelineDeps
+        from ingest.tasks import CeleryDispatcher
+
+        return PipelineDeps(
+            sessions=self.sessions,
+            store=self.store,
+            dispatcher=CeleryDispatcher(lambda: self.celery),
+            on_signed=on_signed,
+            build_ocr_engine=lambda: self.ocr_engine,
+            build_signers=lambda: self.signers,
+            build_document_signer=lambda: self.document_signer,
+            load_trust_roots=lambda: self.trust_roots,
+            load_other_certs=lambda: self.other_certs,
         )
 
     @cached_property
@@ -114,13 +124,18 @@ class Services:
         )
 
     @cached_property
+    def fonts(self) -> Fonts:
+        """The fonts every printed page embeds: forms, receipts, reports and the stamp."""
+        return Fonts(self.settings.font_dir)
+
+    @cached_property
     def document_signer(self) -> DocumentSigner:
         from signing.sign import DocumentSigner, make_timestamper
         from signing.stamp import ensure_stamp_font
 
         s = self.settings
         return DocumentSigner(
-            font_path=ensure_stamp_font(s.cache_dir),
+            font_path=ensure_stamp_font(s.cache_dir, self.fonts),
             timestamper=make_timestamper(s.tsa_url),
             tz=s.timezone,
         )
@@ -148,6 +163,15 @@ class Services:
         chain = self.settings.resolved_pki_dir / "chain.pem"
         return load_certificates(chain) if chain.exists() else []
 
+    @property
+    def development_pki(self) -> bool:
+        """Signing with, or trusting, the development PKI (what ``/readyz`` reports)."""
+        return development_pki_in_use(self.settings)
+
+    def enroll_clerk(self, clerk_id: str, name: str) -> bool:
+        """Give a new clerk a development certificate where that PKI is in use."""
+        return enroll_dev_clerk(self.settings, clerk_id, name)
+
     @cached_property
     def dossiers(self) -> DossierService:
         from dossiers.codes import make_generator
@@ -160,6 +184,7 @@ class Services:
             clock=lambda: self.clock(),
             form_signer=self.sign_form if self.settings.sign_forms else None,
             system_name=self.settings.system_name,
+            fonts=self.fonts,
         )
 
     @cached_property
@@ -191,7 +216,63 @@ class Services:
     def celery(self) -> Celery:
         from ingest.tasks import create_celery
 
-        return create_celery(self)
+        # A forked pool child must not share the parent's database connections.
+        return create_celery(
+            queue_config(self.settings),
+            self,
+            after_fork=lambda: self.engine.dispose(close=False),
+        )
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    from ingest.limits import Limits
+    from ingest.ports import PipelineConfig
+
+    s = settings
+    return PipelineConfig(
+        work_dir=s.work_dir,
+        work_min_free_mb=s.work_min_free_mb,
+        limits=Limits(
+            s.max_upload_bytes,
+            s.max_pages,
+            s.max_page_pixels,
+            s.max_total_pixels,
+            max_page_area_in2=s.max_page_area_in2,
+            max_document_pixels=s.max_document_pixels,
+            max_stream_bytes=s.max_stream_bytes,
+            max_inflated_bytes=s.max_inflated_bytes,
+            max_inflation_ratio=s.max_inflation_ratio,
+        ),
+        default_clerk=s.default_clerk,
+        max_attempts=s.max_attempts,
+        lease_seconds=s.lease_seconds,
+        heartbeat_seconds=s.heartbeat_seconds,
+        requeue_grace=s.requeue_grace,
+        quarantine_refused=s.quarantine_refused,
+        quarantine_max_bytes=s.quarantine_max_bytes,
+        quarantine_days=s.quarantine_days,
+        retention_days=s.retention_days,
+        retention_mode=s.retention_mode,
+        ocr_languages=s.ocr_languages,
+        signing_location=s.signing_location,
+    )
+
+
+def queue_config(settings: Settings) -> QueueConfig:
+    from ingest.tasks import QueueConfig
+
+    s = settings
+    return QueueConfig(
+        broker_url=s.resolved_broker_url,
+        broker_dir=s.broker_dir,
+        poll_interval=s.broker_poll_interval,
+        visibility_timeout=s.visibility_timeout,
+        ocr_soft_time_limit=s.ocr_soft_time_limit,
+        ocr_time_limit=s.ocr_time_limit,
+        sign_soft_time_limit=s.sign_soft_time_limit,
+        sign_time_limit=s.sign_time_limit,
+        max_retries=s.max_attempts,
+    )
 
 
 def enroll_dev_clerk(settings: Settings, clerk_id: str, name: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, StrictBool
@@ -11,11 +11,19 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Caller, Svc
 from api.params import Code, Day, Moment
 from api.problems import ApiProblem
-from api.routers.catalog import unit_body
 from dossiers import staffing
-from dossiers.catalog import import_catalog, parse_catalog
+from dossiers.catalog import ImportReport, UnitView, import_catalog, parse_catalog
+from dossiers.staffing import (
+    BackupRef,
+    CalendarOverride,
+    IssuedToken,
+    PostalPlan,
+    ProbationOutcome,
+    RevokedTokens,
+    SeriesRef,
+    StaffCreated,
+)
 from storage.db import session_scope
-from wiring.factory import enroll_dev_clerk
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -100,7 +108,7 @@ class OverrideBody(BaseModel):
 @router.post("/catalog")
 async def import_catalog_file(
     request: Request, who: Caller, svc: Svc, replace: bool = Query(default=False)
-) -> dict[str, Any]:
+) -> ImportReport:
     """Import a catalog as JSON or YAML in the request body; ``replace`` retires the rest."""
     who.require("admin")
     s = svc.settings
@@ -127,52 +135,52 @@ async def import_catalog_file(
 
 def _import_catalog(
     svc: Svc, raw: bytes, replace: bool, max_depth: int, max_nodes: int
-) -> dict[str, Any]:
+) -> ImportReport:
     spec = parse_catalog(raw, max_depth=max_depth, max_nodes=max_nodes)
     with session_scope(svc.sessions) as session:
-        report = import_catalog(session, spec, replace=replace, today=svc.dossiers.today())
-    return {"sample": spec.sample, **report.as_dict()}
+        return import_catalog(session, spec, replace=replace, today=svc.dossiers.today())
 
 
 @router.post("/units", status_code=201)
-def create_unit(body: UnitBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def create_unit(body: UnitBody, who: Caller, svc: Svc) -> UnitView:
     with session_scope(svc.sessions) as session:
-        return unit_body(staffing.create_unit(session, who, **body.model_dump()))
+        return UnitView.of(staffing.create_unit(session, who, **body.model_dump()))
 
 
 @router.post("/units/{code}/merge")
-def merge_unit(code: str, body: MergeBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def merge_unit(code: str, body: MergeBody, who: Caller, svc: Svc) -> UnitView:
     with session_scope(svc.sessions) as session:
-        return unit_body(
+        return UnitView.of(
             staffing.merge_units(session, who, absorbed=code, into=body.into, on=body.on)
         )
 
 
 @router.put("/units/{code}/postal-contact")
-def postal_contact(code: str, body: ContactBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def postal_contact(code: str, body: ContactBody, who: Caller, svc: Svc) -> UnitView:
     with session_scope(svc.sessions) as session:
-        return unit_body(staffing.set_postal_contact(session, who, code, body.model_dump()))
+        return UnitView.of(staffing.set_postal_contact(session, who, code, body.model_dump()))
 
 
 @router.get("/units/{code}/postal-plan")
-def postal_plan(code: str, who: Caller, svc: Svc) -> dict[str, Any]:
+def postal_plan(code: str, who: Caller, svc: Svc) -> PostalPlan:
     who.require("admin", "counter", "auditor")
     from dossiers.access import check_unit
 
     with session_scope(svc.sessions) as session:
         check_unit(who, code, session)
-        return {"unit_code": code, "items": staffing.postal_plan(session, code)}
+        return staffing.postal_plan(session, code)
 
 
 @router.post("/postal-plan", status_code=201)
-def plan_postal(body: PostalBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def plan_postal(body: PostalBody, who: Caller, svc: Svc) -> PostalPlan:
     with session_scope(svc.sessions) as session:
         staffing.plan_postal(session, who, **body.model_dump())
-        return {"unit_code": body.unit_code, "items": staffing.postal_plan(session, body.unit_code)}
+        return staffing.postal_plan(session, body.unit_code)
 
 
-@router.post("/staff", status_code=201)
-def create_staff(body: StaffBody, who: Caller, svc: Svc) -> dict[str, Any]:
+# ``dev_certificate`` is answered for counter clerks only: unset, it stays out of the body.
+@router.post("/staff", status_code=201, response_model_exclude_unset=True)
+def create_staff(body: StaffBody, who: Caller, svc: Svc) -> StaffCreated:
     """One unit of work: a refusal at any step (the certificate included) creates nothing."""
     data = body.model_dump()
     with session_scope(svc.sessions) as session:
@@ -180,66 +188,63 @@ def create_staff(body: StaffBody, who: Caller, svc: Svc) -> dict[str, Any]:
             session, who, staff_id=data.pop("id"), **data, today=svc.dossiers.today()
         )
         session.flush()  # the row's own constraints fail here, before a certificate is made
-        answer: dict[str, Any] = {"id": staff.id, "role": staff.role, "unit_code": staff.unit_code}
+        answer = StaffCreated(id=staff.id, role=staff.role, unit_code=staff.unit_code)
         if staff.role == "counter":
             # Scans are signed with the clerk's own certificate (TT 01/2023 Art. 8); an id the
             # PKI refuses raises here and rolls the row back.
-            answer["dev_certificate"] = enroll_dev_clerk(svc.settings, staff.id, data["name"])
+            answer.dev_certificate = svc.enroll_clerk(staff.id, data["name"])
     return answer
 
 
 @router.post("/staff/{staff_id}/tokens", status_code=201)
-def create_token(staff_id: str, body: TokenBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def create_token(staff_id: str, body: TokenBody, who: Caller, svc: Svc) -> IssuedToken:
     """The token is shown once; only its SHA-256 is kept."""
     with session_scope(svc.sessions) as session:
         token = staffing.new_token(
             session, who, staff_id, label=body.label, expires_at=body.expires_at
         )
-    return {"staff_id": staff_id, "token": token}
+    return IssuedToken(staff_id=staff_id, token=token)
 
 
 @router.delete("/staff/{staff_id}/tokens")
-def revoke_tokens(staff_id: str, who: Caller, svc: Svc) -> dict[str, Any]:
+def revoke_tokens(staff_id: str, who: Caller, svc: Svc) -> RevokedTokens:
     with session_scope(svc.sessions) as session:
         n = staffing.revoke_tokens(session, who, staff_id, now=svc.clock())
-    return {"staff_id": staff_id, "revoked": n}
+    return RevokedTokens(staff_id=staff_id, revoked=n)
 
 
 @router.post("/staff/{staff_id}/probation-evaluation")
-def evaluate(staff_id: str, body: EvaluationBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def evaluate(staff_id: str, body: EvaluationBody, who: Caller, svc: Svc) -> ProbationOutcome:
     with session_scope(svc.sessions) as session:
         staff = staffing.evaluate_probation(
             session, who, staff_id, passed=body.passed, note=body.note, now=svc.clock()
         )
-        return {"id": staff.id, "active": staff.active, "evaluation": staff.probation_evaluation}
+        return ProbationOutcome.of(staff)
 
 
 @router.post("/backups", status_code=201)
-def assign_backup(body: BackupBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def assign_backup(body: BackupBody, who: Caller, svc: Svc) -> BackupRef:
     with session_scope(svc.sessions) as session:
         row = staffing.assign_backup(session, who, **body.model_dump())
-        return {"id": row.id, "unit_code": row.unit_code, "staff_id": row.staff_id}
+        session.flush()  # the id is the row's default, given when it is written
+        return BackupRef.of(row)
 
 
 @router.put("/calendar/{day}")
-def calendar_override(day: Day, body: OverrideBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def calendar_override(day: Day, body: OverrideBody, who: Caller, svc: Svc) -> CalendarOverride:
     if body.day != day:
         raise ApiProblem(422, "day_mismatch", "the body's day differs from the path's")
     with session_scope(svc.sessions) as session:
         row = staffing.set_calendar_override(
             session, who, day=day, working=body.working, note=body.note
         )
-        return {"day": row.day.isoformat(), "working": row.working, "note": row.note}
+        return CalendarOverride.of(row)
 
 
 @router.post("/receipt-series", status_code=201)
-def receipt_series(body: SeriesBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def receipt_series(body: SeriesBody, who: Caller, svc: Svc) -> SeriesRef:
     """Register a receipt series a unit issues from, and for whom (the mandate)."""
     with session_scope(svc.sessions) as session:
         row = staffing.register_series(session, who, **body.model_dump())
-        return {
-            "id": row.id,
-            "unit_code": row.unit_code,
-            "form_symbol": row.form_symbol,
-            "series": row.series,
-        }
+        session.flush()  # the id is the row's default, given when it is written
+        return SeriesRef.of(row)

@@ -6,16 +6,27 @@ Reading it is limited to auditors (their province's dossiers) and administrators
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Caller, Svc
 from api.params import INT64_MAX, Moment
 from dossiers import audit
+from dossiers.audit import AuditEventView, ChainReport
 from storage.db import session_scope
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+class AuditEventPage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[AuditEventView]
+    next_after_seq: int | None = Field(
+        description="Pass as ``after_seq`` for the next page; null on the last page."
+    )
 
 
 @router.get("/events")
@@ -30,7 +41,7 @@ def events(
         default=None, ge=0, le=INT64_MAX, description="seq cursor from the last page"
     ),
     limit: int = Query(default=100, ge=1, le=audit.MAX_LIMIT),
-) -> dict[str, Any]:
+) -> AuditEventPage:
     """Audit events in seq order; pass ``next_after_seq`` back as ``after_seq`` for more."""
     who.require(*audit.READERS)
     with session_scope(svc.sessions) as session:
@@ -46,16 +57,15 @@ def events(
             after_seq=after_seq,
             limit=limit,
         )
-        items = [r.as_dict() for r in rows]
-    return {
-        "items": items,
-        "next_after_seq": items[-1]["seq"] if len(items) == limit else None,
-    }
+        items = [r.view() for r in rows]
+    return AuditEventPage(
+        items=items, next_after_seq=items[-1].seq if len(items) == limit else None
+    )
 
 
 @router.get("/verify")
-def verify(who: Caller, svc: Svc) -> dict[str, Any]:
+def verify(who: Caller, svc: Svc) -> ChainReport:
     """Re-hash the whole chain and report the first broken link; keep ``head_hash`` elsewhere."""
     who.require(*audit.READERS)
     with session_scope(svc.sessions) as session:
-        return audit.verify_chain(session).as_dict()
+        return audit.verify_chain(session)

@@ -8,11 +8,11 @@ its province, or what the operator granted it.
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from api.deps import Caller, Svc
 from api.routers.oai import harvest_config
 from dossiers import harvest
+from dossiers.harvest import FeedPage
 from storage.db import session_scope
 
 router = APIRouter(tags=["harvest"])
@@ -25,10 +25,8 @@ def feed(
     svc: Svc,
     after: int = Query(default=0, ge=0, lt=harvest.MAX_SEQ, description="the last `next` seen"),
     limit: int = Query(default=harvest.FEED_LIMIT, ge=1, le=harvest.FEED_MAX),
-) -> JSONResponse:
+) -> FeedPage:
     """Records changed after ``after``, oldest change first; deleted ones say only so."""
     grants = harvest_config(request).grants
     with session_scope(svc.sessions) as session:
-        body = harvest.feed(session, who, after=after, limit=limit, grants=grants)
-    # Plain JSON values already: skip FastAPI's encoder, which costs more than the query.
-    return JSONResponse(body)
+        return harvest.feed(session, who, after=after, limit=limit, grants=grants)

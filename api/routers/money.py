@@ -7,16 +7,32 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auditing import audit_access
 from api.deps import Caller, PublicLimit, Svc
 from api.params import Amount, Code, Day, content_disposition
 from api.problems import ApiProblem
-from api.scans import accept_scan, chunks, upload_openapi
-from dossiers.cashier import Payer
+from api.scans import ScanAccepted, accept_scan, chunks, upload_openapi, upload_responses
+from dossiers.cashier import (
+    FeeItem,
+    Payer,
+    PaymentTaken,
+    ReceiptView,
+    Reconciliation,
+    VoidOutcome,
+)
+from dossiers.returns import (
+    CounterReturn,
+    IssuedLink,
+    LinkedResult,
+    PostalReturn,
+    ResultView,
+    ReturnLog,
+    UncollectedDossier,
+)
 
 router = APIRouter(tags=["fees and results"])
 public = APIRouter(prefix="/public", tags=["public"], dependencies=[PublicLimit])
@@ -66,24 +82,75 @@ class LinkBody(BaseModel):
     hours: int = Field(default=72, ge=1, le=720)
 
 
+# -- answers --------------------------------------------------------------------------------
+
+
+class FeeList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[FeeItem] = Field(description="Oldest first.")
+
+
+class ReceiptList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ReceiptView] = Field(description="In the order issued, voided ones included.")
+
+
+class ResultList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ResultView] = Field(description="In the order added.")
+
+
+class ReturnList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ReturnLog] = Field(description="Every attempt to return the result, oldest first.")
+
+
+class UncollectedList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[UncollectedDossier] = Field(description="Longest waiting first.")
+
+
+class PublicResult(LinkedResult):
+    url: str = Field(description="The signed PDF, through the same link.")
+
+
+class PublicResultList(BaseModel):
+    """What a returned result's link shows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expires_at: str | None = Field(description="ISO 8601 with its UTC offset.")
+    items: list[PublicResult]
+
+
+def _file(media: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answer of a route whose success is a file of one media type."""
+    return {200: {"content": {media: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
 def _payer(body: PayerBody | None) -> Payer | None:
     return Payer(body.name, body.address, body.tax_code) if body else None
 
 
 @router.get("/dossiers/{ref}/fees")
-def fees(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
-    return {"items": svc.cashier.fees(who, ref)}
+def fees(ref: str, who: Caller, svc: Svc) -> FeeList:
+    return FeeList(items=svc.cashier.fees(who, ref))
 
 
 @router.post("/dossiers/{ref}/payment-request")
-def payment_request(ref: str, body: AssessBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def payment_request(ref: str, body: AssessBody, who: Caller, svc: Svc) -> FeeList:
     """The agency asks for a financial obligation; the dossier waits in status 6."""
     svc.cashier.request_payment(who, ref, items=body.items, reason=body.reason)
-    return {"items": svc.cashier.fees(who, ref)}
+    return FeeList(items=svc.cashier.fees(who, ref))
 
 
 @router.post("/dossiers/{ref}/payments", status_code=201)
-def pay(ref: str, body: PayBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def pay(ref: str, body: PayBody, who: Caller, svc: Svc) -> PaymentTaken:
     """Take payment for the fees due now and issue the e-receipt (XML and signed PDF)."""
     return svc.cashier.pay(
         who,
@@ -96,25 +163,29 @@ def pay(ref: str, body: PayBody, who: Caller, svc: Svc) -> dict[str, Any]:
 
 
 @router.get("/dossiers/{ref}/receipts")
-def receipts(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
-    return {"items": svc.cashier.receipts(who, ref)}
+def receipts(ref: str, who: Caller, svc: Svc) -> ReceiptList:
+    return ReceiptList(items=svc.cashier.receipts(who, ref))
 
 
 @router.post("/receipts/{receipt_id}/void")
-def void(receipt_id: str, body: VoidBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def void(receipt_id: str, body: VoidBody, who: Caller, svc: Svc) -> VoidOutcome:
     """Void a receipt; with ``replacement_payer`` a replacement is issued and linked."""
     return svc.cashier.void(
         who, receipt_id, reason=body.reason, replace_with=_payer(body.replacement_payer)
     )
 
 
-@router.get("/receipts/{receipt_id}/xml")
+@router.get(
+    "/receipts/{receipt_id}/xml", response_class=Response, responses=_file("application/xml")
+)
 def receipt_xml(receipt_id: str, who: Caller, svc: Svc) -> StreamingResponse:
     """The e-receipt as issued (XML)."""
     return _receipt_file(receipt_id, "xml", who, svc)
 
 
-@router.get("/receipts/{receipt_id}/pdf")
+@router.get(
+    "/receipts/{receipt_id}/pdf", response_class=Response, responses=_file("application/pdf")
+)
 def receipt_pdf(receipt_id: str, who: Caller, svc: Svc) -> StreamingResponse:
     """The e-receipt for printing (PDF)."""
     return _receipt_file(receipt_id, "pdf", who, svc)
@@ -145,7 +216,7 @@ def _receipt_file(
     )
 
 
-@router.get("/reconciliation")
+@router.get("/reconciliation", response_model=Reconciliation, responses=_file("application/pdf"))
 def reconciliation(
     who: Caller,
     svc: Svc,
@@ -153,8 +224,9 @@ def reconciliation(
     unit_code: str = Query(max_length=64),
     staff_id: str | None = Query(default=None, max_length=64),
     format: Literal["json", "pdf"] = "json",
-) -> Any:
-    """Receipts issued and voided, totals by method, against the payments of the day."""
+) -> Reconciliation | Response:
+    """Receipts issued and voided, totals by method, against the payments of the day; with
+    ``format=pdf``, the signed reconciliation sheet."""
     if format == "json":
         return svc.cashier.reconciliation(who, unit_code, day, staff_id)
     with tempfile.TemporaryDirectory() as tmp:
@@ -172,7 +244,14 @@ def reconciliation(
 # -- results and return ---------------------------------------------------------------------
 
 
-@router.post("/dossiers/{ref}/results", status_code=202, openapi_extra=upload_openapi())
+@router.post(
+    "/dossiers/{ref}/results",
+    status_code=202,
+    response_model=ScanAccepted,
+    responses=upload_responses(ScanAccepted),
+    # The multipart body only: the answers are declared above.
+    openapi_extra={"requestBody": upload_openapi()["requestBody"]},
+)
 async def upload_result(
     ref: str,
     request: Request,
@@ -182,7 +261,7 @@ async def upload_result(
     name: str = Query(max_length=255),
     valid_until: Day | None = None,
     scope: str = Query(default="", max_length=255),
-) -> Any:
+) -> JSONResponse:
     """The agency's result paper: digitized, then signed by the organization (top right)."""
     upload = await run_in_threadpool(
         svc.returns.prepare_result,
@@ -205,12 +284,12 @@ async def upload_result(
 
 
 @router.get("/dossiers/{ref}/results")
-def results(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
-    return {"items": svc.returns.results(who, ref)}
+def results(ref: str, who: Caller, svc: Svc) -> ResultList:
+    return ResultList(items=svc.returns.results(who, ref))
 
 
 @router.post("/dossiers/{ref}/return/counter")
-def return_at_counter(ref: str, body: CounterReturnBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def return_at_counter(ref: str, body: CounterReturnBody, who: Caller, svc: Svc) -> CounterReturn:
     return svc.returns.at_counter(
         who,
         ref,
@@ -221,53 +300,54 @@ def return_at_counter(ref: str, body: CounterReturnBody, who: Caller, svc: Svc) 
 
 
 @router.post("/dossiers/{ref}/return/post", status_code=201)
-def return_by_post(ref: str, body: PostBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def return_by_post(ref: str, body: PostBody, who: Caller, svc: Svc) -> PostalReturn:
     return svc.returns.by_post(
         who, ref, tracking_number=body.tracking_number, postal_fee=body.postal_fee
     )
 
 
 @router.post("/returns/{return_id}/postal-status")
-def postal_status(return_id: str, body: PostalStatusBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def postal_status(return_id: str, body: PostalStatusBody, who: Caller, svc: Svc) -> PostalReturn:
     return svc.returns.postal_update(who, return_id, body.status)
 
 
 @router.post("/dossiers/{ref}/return/online", status_code=201)
-def return_online(ref: str, body: LinkBody, who: Caller, svc: Svc) -> dict[str, Any]:
+def return_online(ref: str, body: LinkBody, who: Caller, svc: Svc) -> IssuedLink:
     """An expiring link for the citizen; the token is in this answer only."""
     return svc.returns.online(who, ref, hours=body.hours)
 
 
 @router.get("/dossiers/{ref}/returns")
-def returns(ref: str, who: Caller, svc: Svc) -> dict[str, Any]:
-    return {"items": svc.returns.returns(who, ref)}
+def returns(ref: str, who: Caller, svc: Svc) -> ReturnList:
+    return ReturnList(items=svc.returns.returns(who, ref))
 
 
 @router.get("/reports/uncollected")
-def uncollected(who: Caller, svc: Svc, days: int = Query(default=0, ge=0, le=3650)) -> Any:
-    return {"items": svc.returns.uncollected(who, now=svc.clock(), days=days)}
+def uncollected(
+    who: Caller,
+    svc: Svc,
+    days: int = Query(default=0, ge=0, le=3650, description="days since the result was ready"),
+) -> UncollectedList:
+    """Processed dossiers whose result has not reached the citizen."""
+    return UncollectedList(items=svc.returns.uncollected(who, now=svc.clock(), days=days))
 
 
 @public.get("/results/{token}")
-def link(token: str, svc: Svc) -> dict[str, Any]:
+def link(token: str, svc: Svc) -> PublicResultList:
     """What a returned result's link shows; the token is the credential."""
-    row, docs = svc.returns.open_link(token)
-    return {
-        "expires_at": row.link_expires_at.isoformat() if row.link_expires_at else None,
-        "items": [
-            {
-                "name": r.name,
-                "code": r.code,
-                "document_id": d.id,
-                "valid_until": r.valid_until.isoformat() if r.valid_until else None,
-                "url": f"/public/results/{token}/{d.id}",
-            }
-            for r, d in docs
+    found = svc.returns.link(token)
+    return PublicResultList(
+        expires_at=found.expires_at,
+        items=[
+            PublicResult(**item.model_dump(), url=f"/public/results/{token}/{item.document_id}")
+            for item in found.items
         ],
-    }
+    )
 
 
-@public.get("/results/{token}/{document_id}")
+@public.get(
+    "/results/{token}/{document_id}", response_class=Response, responses=_file("application/pdf")
+)
 def link_download(token: str, document_id: str, request: Request, svc: Svc) -> StreamingResponse:
     client = (
         f"{request.client.host if request.client else '-'} {request.headers.get('user-agent', '')}"

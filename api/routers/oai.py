@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
@@ -24,6 +25,20 @@ from dossiers.harvest import HarvestConfig
 from storage.db import session_scope
 
 router = APIRouter(tags=["oai-pmh"])
+
+
+class XmlResponse(Response):
+    """An OAI-PMH document; the media type the protocol names."""
+
+    media_type = "text/xml"
+
+
+OAI_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An OAI-PMH 2.0 response document. Protocol errors (badVerb, "
+        "badArgument, noRecordsMatch …) are answered here too, as its <error> element."
+    }
+}
 
 SCHEMA = Path(__file__).resolve().parents[1] / "static" / "sohoa.xsd"
 FORM = "application/x-www-form-urlencoded"
@@ -68,11 +83,12 @@ async def _arguments(request: Request) -> list[tuple[str, str]]:
     return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
 
 
-@router.get("/oai", response_class=Response, operation_id="oai_get")
+@router.get("/oai", response_class=XmlResponse, operation_id="oai_get", responses=OAI_ANSWER)
 @router.post(
     "/oai",
-    response_class=Response,
+    response_class=XmlResponse,
     operation_id="oai_post",
+    responses=OAI_ANSWER,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -100,7 +116,7 @@ async def _arguments(request: Request) -> list[tuple[str, str]]:
         }
     },
 )
-async def oai(request: Request, who: Caller, svc: Svc) -> Response:
+async def oai_pmh(request: Request, who: Caller, svc: Svc) -> Response:
     """OAI-PMH 2.0: Identify, ListMetadataFormats, ListSets, ListIdentifiers, ListRecords and
     GetRecord, in ``oai_dc`` and ``sohoa``; for harvesters, auditors and admins."""
     who.require(*harvest.HARVESTERS)  # before reading a body for someone who may not harvest

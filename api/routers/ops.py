@@ -10,12 +10,12 @@ from __future__ import annotations
 import hmac
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -24,14 +24,15 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from api.context import AppServices
 from api.deps import bearer, principal, services
 from api.problems import ApiProblem
 from storage import db, metrics
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus, utcnow
-from wiring.factory import Services, development_pki_in_use
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
@@ -41,7 +42,37 @@ router = APIRouter(tags=["ops"])
 RATE_WINDOW = timedelta(minutes=5)
 
 
-def _checks(svc: Services) -> dict[str, Callable[[], Any]]:
+class Health(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok"]
+
+
+_CHECK = "ok, or unavailable: <the error's kind> (the detail is in the log)."
+
+
+class ReadinessChecks(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    database: str = Field(description=_CHECK)
+    broker: str = Field(description=_CHECK)
+    store: str = Field(description=f"The object store: {_CHECK}")
+
+
+class Readiness(BaseModel):
+    """Also the body of the 503 answered while a dependency is down."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "unavailable"]
+    checks: ReadinessChecks
+    signing: Literal["development-pki", "configured"] = Field(
+        description="development-pki while documents are signed with, or verified against, "
+        "the development PKI (a test install): not for citizens' papers."
+    )
+
+
+def _checks(svc: AppServices) -> dict[str, Callable[[], Any]]:
     from ingest.tasks import broker_ping
 
     return {
@@ -52,13 +83,16 @@ def _checks(svc: Services) -> dict[str, Callable[[], Any]]:
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+def healthz() -> Health:
     """The process answers; says nothing about what it depends on (that is /readyz)."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+@router.get(
+    "/readyz",
+    responses={503: {"model": Readiness, "description": "Something it depends on is down."}},
+)
+def readyz(request: Request, response: Response) -> Readiness:
     """Database, broker and object store reachable: 200, else 503 naming what is down.
 
     ``signing`` says ``development-pki`` while documents are signed with, or verified against,
@@ -75,10 +109,11 @@ def readyz(request: Request) -> JSONResponse:
             log.warning("readiness: %s unavailable: %s", name, exc)
             checks[name] = f"unavailable: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    signing = "development-pki" if development_pki_in_use(svc.settings) else "configured"
-    return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks, "signing": signing},
-        status_code=200 if ok else 503,
+    response.status_code = 200 if ok else 503
+    return Readiness(
+        status="ok" if ok else "unavailable",
+        checks=ReadinessChecks(**checks),
+        signing="development-pki" if svc.development_pki else "configured",
     )
 
 
@@ -96,8 +131,14 @@ def _metrics_caller(
     principal(request, creds).require("admin")
 
 
-@router.get("/metrics", dependencies=[Depends(_metrics_caller)])
-def prometheus_metrics(request: Request) -> Response:
+@router.get(
+    "/metrics",
+    dependencies=[Depends(_metrics_caller)],
+    response_class=PlainTextResponse,
+    summary="Prometheus Metrics",
+    operation_id="prometheus_metrics_metrics_get",
+)
+def metrics_text(request: Request) -> Response:
     """Prometheus text exposition of the pipeline's series (see ``Exporter``)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Exporter(services(request)))
@@ -111,7 +152,7 @@ def prometheus_metrics(request: Request) -> Response:
 class Exporter:
     """A prometheus_client collector reading the ledger and the broker at scrape time."""
 
-    def __init__(self, svc: Services) -> None:
+    def __init__(self, svc: AppServices) -> None:
         self.svc = svc
 
     def collect(self) -> Iterator[Metric]:
@@ -181,7 +222,7 @@ class Exporter:
         yield family
 
     @staticmethod
-    def _ledger(active: list[Any], recent_pages: int) -> Iterator[Metric]:
+    def _ledger(active: Sequence[Any], recent_pages: int) -> Iterator[Metric]:
         in_flight = GaugeMetricFamily(
             "sohoa_scans_in_flight",
             "Scans accepted and not finished, by status and next step (the ledger's backlog).",

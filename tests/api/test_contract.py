@@ -18,6 +18,8 @@ from tests.conftest import TOKEN
 from wiring.factory import build
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# Failures answered with a body of their own, not a problem: a monitor reads what is down.
+OWN_FAILURE_BODIES = {("GET /readyz", "503"): {"$ref": "#/components/schemas/Readiness"}}
 
 
 @pytest.fixture
@@ -58,7 +60,10 @@ def test_every_operation_documents_its_problems_as_problem_json(app) -> None:  #
         where = f"{method.upper()} {path}"
         assert _documents_problem(op, 422), where
         for status, entry in op["responses"].items():
-            if status.startswith(("4", "5")):
+            if (where, status) in OWN_FAILURE_BODIES:
+                schema = entry["content"]["application/json"]["schema"]
+                assert schema == OWN_FAILURE_BODIES[where, status]
+            elif status.startswith(("4", "5")):
                 assert PROBLEM_JSON in entry.get("content", {}), f"{where} {status}"
                 assert "application/json" not in entry.get("content", {}), f"{where} {status}"
         if op.get("security"):  # takes a Caller
@@ -161,3 +166,43 @@ def test_our_own_urls_and_words_survive_the_scrub(app) -> None:  # type: ignore[
     with TestClient(app) as client:
         detail = client.get("/_test/raise").json()["detail"]
     assert detail == "not PDF/A-2b; upload to /api/v1/dossiers/D-1/components/c/scans instead"
+
+
+def _success_schemas(op: dict[str, Any]) -> dict[str, Any]:
+    """The media types and schemas of an operation's successes (its 2xx answers)."""
+    found: dict[str, Any] = {}
+    for status, entry in op["responses"].items():
+        if status.isdigit() and 200 <= int(status) < 300:
+            for media, body in entry.get("content", {}).items():
+                found[f"{status} {media}"] = body.get("schema", {})
+    return found
+
+
+def _says_something(schema: dict[str, Any]) -> bool:
+    """A schema a client can generate code from: a named model, or a typed value."""
+    if "$ref" in schema:
+        return True
+    if schema.get("type") == "array":
+        return _says_something(schema.get("items", {}))
+    if schema.get("type") == "object":
+        return bool(schema.get("properties")) or isinstance(
+            schema.get("additionalProperties"), dict
+        )
+    if "anyOf" in schema or "oneOf" in schema:
+        return all(_says_something(s) for s in schema.get("anyOf", schema.get("oneOf", [])))
+    return schema.get("type") in {"string", "integer", "number", "boolean", "null"}
+
+
+def test_every_operation_declares_its_success_schema(app) -> None:  # type: ignore[no-untyped-def]
+    """A client generated from /openapi.json knows what each success carries: a JSON success
+    has a model (not a bare object), a file or text success names its media type."""
+    document = TestClient(app).get("/openapi.json").json()
+    bare = []
+    for path, method, op in _operations(document):
+        successes = _success_schemas(op)
+        if not successes and not any(s in op["responses"] for s in ("204", "301", "303", "307")):
+            bare.append(f"{method.upper()} {path}: no success content")
+        for where, schema in successes.items():
+            if not _says_something(schema):
+                bare.append(f"{method.upper()} {path} {where}: {schema}")
+    assert not bare, "\n".join(sorted(bare))

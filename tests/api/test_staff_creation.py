@@ -66,13 +66,13 @@ def test_a_refused_staff_id_creates_nothing(api, staff_id: str, code: str) -> No
 
 def test_a_failing_certificate_rolls_the_row_back(api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Whatever fails after the row is written (here the certificate), the row goes too."""
-    from api.routers import admin
     from signing.errors import SignerConfigError
+    from wiring import factory
 
     def broken(*_: object) -> bool:
         raise SignerConfigError("the development PKI is unreadable")
 
-    monkeypatch.setattr(admin, "enroll_dev_clerk", broken)
+    monkeypatch.setattr(factory, "enroll_dev_clerk", broken)
     world, client = api
     before, _ = _staff(world, "hoa.lt")
     resp = client.post(

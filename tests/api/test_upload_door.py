@@ -19,7 +19,7 @@ from PIL import Image
 from api.app import create_app
 from api.multipart import BadForm, FormLimits, PartHeadersTooLarge, read_upload
 from ingest.errors import IngestError
-from ingest.pipeline import upload_dir
+from ingest.upload import upload_dir
 from tests.conftest import TOKEN
 from wiring.factory import Services, build
 

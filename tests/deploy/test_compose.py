@@ -180,8 +180,15 @@ def test_the_image_carries_neither_secrets_nor_test_tools() -> None:
     assert {".venv", "data", "pki", ".env", "tests", ".git"} <= ignored
 
     def pins(name: str) -> set[str]:
-        lines = (REPO / name).read_text().splitlines()
-        return {canonicalize_name(Requirement(line).name) for line in lines if line.strip()}
+        """The packages a lock pins; each pin must carry its hashes (``--require-hashes``)."""
+        found = set()
+        for block in re.split(r"\n(?=[A-Za-z0-9])", (REPO / name).read_text()):
+            if block.startswith("#") or not block.strip():
+                continue
+            spec = block.split(" \\", 1)[0].split(" #", 1)[0].strip()
+            assert "==" in spec and "--hash=sha256:" in block, f"{name}: {spec} unpinned or unhashed"
+            found.add(canonicalize_name(Requirement(spec).name))
+        return found
 
     runtime, test = pins("requirements.lock"), pins("requirements-test.lock")
     assert not runtime & test

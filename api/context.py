@@ -1,0 +1,71 @@
+"""What the API needs from the composition root, named here so the API does not import it.
+
+``wiring.factory.Services`` provides every member; tests may hand in anything else that does.
+The pipeline's members (``ingest.ports.Pipeline``) build their heavy parts, signers and the OCR
+engine, only when a worker asks: the API process never loads a private key or Tesseract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ingest.ports import Pipeline
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from core.settings import Settings
+    from dossiers.cashier import Cashier
+    from dossiers.returns import Returns
+    from dossiers.service import DossierService
+    from paper.fonts import Fonts
+    from storage.objects import ObjectStore
+
+
+class AppServices(Pipeline, Protocol):
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    clock: Callable[[], datetime]
+
+    @property
+    def url_secret(self) -> bytes: ...
+
+    @property
+    def dossiers(self) -> DossierService: ...
+
+    @property
+    def cashier(self) -> Cashier: ...
+
+    @property
+    def returns(self) -> Returns: ...
+
+    @property
+    def fonts(self) -> Fonts:
+        """What the auditor's PDF report is printed with."""
+        ...
+
+    @property
+    def trust_roots(self) -> list[Any]: ...
+
+    @property
+    def other_certs(self) -> list[Any]: ...
+
+    @property
+    def celery(self) -> Celery:
+        """Asked only for the broker's health and the queues' depths."""
+        ...
+
+    @property
+    def development_pki(self) -> bool:
+        """Signing with, or trusting, the development PKI (what ``/readyz`` reports)."""
+        ...
+
+    def enroll_clerk(self, clerk_id: str, name: str) -> bool:
+        """Give a new clerk a development certificate where that PKI is in use."""
+        ...
