@@ -11,6 +11,7 @@ COPY dossiers dossiers
 COPY ingest ingest
 COPY ocr ocr
 COPY signing signing
+COPY paper paper
 COPY core core
 COPY wiring wiring
 COPY storage storage

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV=${UV:-uv}
+command -v "$UV" >/dev/null || { echo "needs uv: pip install uv (or UV=/path/to/uv)" >&2; exit 2; }
 common=(--quiet --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
         --no-header --annotation-style line --custom-compile-command "bash scripts/lock.sh")
 old=$(mktemp -d)
