@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from core.settings import Settings
-    from dossiers.cashier import Cashier
-    from dossiers.returns import Returns
-    from dossiers.service import DossierService
+    from dossiers.fees.cashier import Cashier
+    from dossiers.results.returns import Returns
+    from dossiers.workflow.service import DossierService
     from paper.fonts import Fonts
     from storage.objects import ObjectStore
 

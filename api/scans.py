@@ -16,15 +16,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api.multipart import FormLimits, read_upload
 from api.problems import ApiProblem
-from dossiers.dossier_views import IsoDateTime
-from dossiers.scan_access import visible_refusal
+from dossiers.workflow.dossier_views import IsoDateTime
+from dossiers.workflow.scan_access import visible_refusal
 from ingest.refusals import refusal_body
 from storage.models import Scan, ScanStatus
 
 if TYPE_CHECKING:
     from api.context import AppServices
     from dossiers.access import Principal
-    from dossiers.scanhooks import ComponentRef
+    from dossiers.workflow.scanhooks import ComponentRef
     from ingest.ports import UploadTarget
     from storage.objects import ObjectStore
 
@@ -159,23 +159,21 @@ async def accept_scan(
     clerk_id: Callable[[dict[str, str]], str | None],
     unit_code: str | None,
     component: ComponentRef | None = None,
-    on_created: Callable[[Session, Scan], None] | None = None,
+    target: UploadTarget | None = None,
     **accept: Any,
 ) -> JSONResponse:
     """Spool the multipart body to disk, keep the original, record and dispatch the scan.
 
-    A dossier component's scan joins the component; a result's (``on_created`` adds its row)
-    joins the dossier's results. 202 for a new scan, 200 with ``duplicate`` when the same file
+    A dossier component's scan joins the component; any other ``target`` (a result paper)
+    records its own row in the scan's transaction. 202 for a new scan, 200 with ``duplicate`` when the same file
     was already accepted; the body is a :class:`ScanAccepted` (a
     :class:`ComponentScanAccepted` for a component).
     """
-    from dossiers.scanhooks import ResultPaper
     from ingest.pipeline import dispatch
     from ingest.upload import accept_upload, upload_dir
 
-    target: UploadTarget | None = component
-    if on_created is not None:
-        target = ResultPaper(on_created)
+    if component is not None:
+        target = component
 
     settings = services.settings
     limits = FormLimits.from_settings(settings)
@@ -274,7 +272,7 @@ def scan_body(scan: Scan, document_id: str | None) -> ScanView:
 
 def refusal_problem(session: Session, who: Principal, scan_id: str) -> ApiProblem | None:
     """410 Gone for a scan id that was refused at upload, if the caller may see it (scoped
-    like scans, :func:`dossiers.scan_access.visible_refusal`); anyone else learns nothing (the
+    like scans, :func:`dossiers.workflow.scan_access.visible_refusal`); anyone else learns nothing (the
     caller answers 404)."""
     refusal = visible_refusal(session, who, scan_id)
     if refusal is None:

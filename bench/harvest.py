@@ -5,9 +5,9 @@ migrates it with Alembic, adds the indexes harvesting wants (``INDEXES``, unless
 ``--no-extra-indexes``), COPYs N records in plus two pages more, then measures in-process,
 through the very functions the API calls:
 
-(a) the feed: every record read with :func:`dossiers.harvest.feed` in pages of 1000, one session
+(a) the feed: every record read with :func:`dossiers.records.harvest.feed` in pages of 1000, one session
     per page as the API opens, encoded by the router's response model -> records/s (goal >= 5,000/s);
-(b) one ListRecords page of 100 built by :func:`dossiers.harvest.respond`, at the start and at
+(b) one ListRecords page of 100 built by :func:`dossiers.records.harvest.respond`, at the start and at
     offset N (through a resumption token), median of ``--runs`` -> ms (goal <= 100 ms both);
     then the same for other formats, sets and a ``from`` harvest, for the index choice.
 
@@ -35,9 +35,9 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from dossiers import harvest  # noqa: E402
 from dossiers.access import Principal  # noqa: E402
 from dossiers.models import CodeCounter, Dossier, Procedure, Unit  # noqa: E402
+from dossiers.records import harvest  # noqa: E402
 from storage import db  # noqa: E402
 from storage.db import session_scope  # noqa: E402
 

@@ -29,9 +29,9 @@ from sqlalchemy import JSON, BigInteger, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dossiers.access import Principal, dossier_filter
-from dossiers.codes import next_in_sequence
 from dossiers.errors import InvalidInput
 from dossiers.models import CodeCounter, Dossier
+from dossiers.workflow.codes import next_in_sequence
 from storage.models import Base, UTCDateTime
 
 log = logging.getLogger(__name__)

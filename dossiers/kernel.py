@@ -1,6 +1,6 @@
 """The dossier kernel: what every room of the domain does to a dossier, in one public place.
 
-The workflow (:mod:`dossiers.service`), the cashier and the returns all open a transaction,
+The workflow (:mod:`dossiers.workflow.service`), the cashier and the returns all open a transaction,
 find a dossier within the caller's scope, check who may act, move its status, record the event
 in its history and in the audit chain, and write a hand-over row. They do it through this class,
 so a rule such as "an agency acts only on a dossier it holds" is written once.
@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from dossiers import calendar as cal
 from dossiers.access import Principal, dossier_filter
 from dossiers.errors import Conflict, NotFound
-from dossiers.lifecycle import next_status
 from dossiers.models import CalendarOverrideRow, Dossier, DossierEvent, Handover
+from dossiers.workflow.lifecycle import next_status
 from paper.fonts import DEFAULT_FONTS, Fonts
 from storage.db import session_scope
 

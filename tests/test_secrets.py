@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.routers import oai
-from dossiers import harvest
+from dossiers.records import harvest
 from tests.api.test_oai import NS, add_records
 from tests.conftest import TOKEN
 from tests.dossiers.world import VN, make_world

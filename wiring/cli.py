@@ -437,7 +437,7 @@ def _load_sample_catalog_if_empty(services) -> int:  # type: ignore[no-untyped-d
     """A first start has something to show; the sample is marked as such everywhere."""
     from sqlalchemy import func, select
 
-    from dossiers.catalog import import_catalog, sample_catalog
+    from dossiers.admin.catalog import import_catalog, sample_catalog
     from dossiers.models import Procedure
     from storage.db import session_scope
 
@@ -455,7 +455,7 @@ def catalog_import(
     replace: Annotated[bool, typer.Option(help="retire procedures the file does not list")] = False,
 ) -> None:
     """Import units and procedure versions; unchanged procedures are left as they are."""
-    from dossiers.catalog import import_catalog, load_catalog_file, sample_catalog
+    from dossiers.admin.catalog import import_catalog, load_catalog_file, sample_catalog
     from dossiers.errors import DossierError
     from storage.db import session_scope
     from wiring.factory import build
@@ -486,8 +486,8 @@ def staff_add(
     token: Annotated[bool, typer.Option(help="also print a new API token")] = True,
 ) -> None:
     """Create a staff account (a counter clerk also gets a development certificate)."""
-    from dossiers import staffing
     from dossiers.access import BOOTSTRAP
+    from dossiers.admin import staffing
     from dossiers.errors import DossierError
     from storage.db import session_scope
     from wiring.factory import build, enroll_dev_clerk
@@ -520,8 +520,8 @@ def staff_add(
 @staff_app.command("token")
 def staff_token(staff_id: Annotated[str, typer.Argument()]) -> None:
     """Print a new API token for an existing staff member."""
-    from dossiers import staffing
     from dossiers.access import BOOTSTRAP
+    from dossiers.admin import staffing
     from dossiers.errors import DossierError
     from storage.db import session_scope
     from wiring.factory import build
@@ -541,7 +541,7 @@ def fixity(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Re-hash every stored object against its recorded SHA-256; exit 1 on any mismatch."""
-    from dossiers.fixity import check
+    from dossiers.records.fixity import check
     from wiring.factory import build
 
     services = build(_settings())

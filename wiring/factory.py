@@ -27,9 +27,9 @@ from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 if TYPE_CHECKING:
     from celery import Celery
 
-    from dossiers.cashier import Cashier
-    from dossiers.returns import Returns
-    from dossiers.service import DossierService
+    from dossiers.fees.cashier import Cashier
+    from dossiers.results.returns import Returns
+    from dossiers.workflow.service import DossierService
     from ingest.ports import PipelineConfig, PipelineDeps
     from ingest.tasks import QueueConfig
     from ocr.engine import OcrEngine
@@ -72,7 +72,7 @@ class Services:
     def pipeline_deps(self) -> PipelineDeps:
         """What the pipeline runs on; the engines and keys are built when a step first needs
         them, so the API process, which only queues scans, never builds them."""
-        from dossiers.scanhooks import on_signed
+        from dossiers.workflow.scanhooks import on_signed
         from ingest.ports import PipelineDeps
         from ingest.tasks import CeleryDispatcher
 
@@ -174,8 +174,8 @@ class Services:
 
     @cached_property
     def dossiers(self) -> DossierService:
-        from dossiers.codes import make_generator
-        from dossiers.service import DossierService
+        from dossiers.workflow.codes import make_generator
+        from dossiers.workflow.service import DossierService
 
         return DossierService(
             self.sessions,
@@ -189,19 +189,19 @@ class Services:
 
     @cached_property
     def cashier(self) -> Cashier:
-        from dossiers.cashier import Cashier
+        from dossiers.fees.cashier import Cashier
 
         return Cashier(self.dossiers)
 
     @cached_property
     def returns(self) -> Returns:
-        from dossiers.returns import Returns
+        from dossiers.results.returns import Returns
 
         return Returns(self.dossiers)
 
     def sign_form(self, src: Path, dst: Path, unit_name: str) -> Any:
         """Forms carry the unit's organization signature at the top right of page 1."""
-        from dossiers.forms import sign_form
+        from dossiers.paperwork.forms import sign_form
 
         return sign_form(
             src,

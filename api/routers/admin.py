@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Caller, Svc
 from api.params import Code, Day, Moment
 from api.problems import ApiProblem
-from dossiers import staffing
-from dossiers.catalog import ImportReport, UnitView, import_catalog, parse_catalog
-from dossiers.staffing import (
+from dossiers.admin import staffing
+from dossiers.admin.catalog import ImportReport, UnitView, import_catalog, parse_catalog
+from dossiers.admin.staffing import (
     BackupRef,
     CalendarOverride,
     IssuedToken,

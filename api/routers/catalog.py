@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import Caller, Svc
 from api.params import Day
-from dossiers import catalog
-from dossiers.catalog import ProcedureDetail, ProcedureList, UnitList
+from dossiers.admin import catalog
+from dossiers.admin.catalog import ProcedureDetail, ProcedureList, UnitList
 from storage.db import session_scope
 
 router = APIRouter(tags=["catalog"])

@@ -1,6 +1,6 @@
 """Signed documents: metadata and text, the file, its verification and the auditor's report.
 
-A document is visible with its scan (:func:`dossiers.scan_access.visible_document`). The
+A document is visible with its scan (:func:`dossiers.workflow.scan_access.visible_document`). The
 verification and report bodies are :meth:`signing.verify.VerificationReport.to_dict` and
 :meth:`signing.report.SimpleReport.to_dict` behind the document's id, declared here key for
 key, in the same order, so the JSON stays what ``sohoa verify`` prints; their times are the
@@ -24,8 +24,8 @@ from api.params import content_disposition
 from api.problems import ApiProblem
 from api.scans import chunks
 from dossiers.access import Principal
-from dossiers.dossier_views import IsoDateTime
-from dossiers.scan_access import visible_document
+from dossiers.workflow.dossier_views import IsoDateTime
+from dossiers.workflow.scan_access import visible_document
 from signing.report import Coverage, Indication, Modifications
 from storage.db import session_scope
 from storage.models import Document

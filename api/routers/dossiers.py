@@ -1,6 +1,6 @@
-"""Dossier endpoints: thin calls into :class:`dossiers.service.DossierService`.
+"""Dossier endpoints: thin calls into :class:`dossiers.workflow.service.DossierService`.
 
-The bodies are the domain's read models (:mod:`dossiers.dossier_views`); what exists only in
+The bodies are the domain's read models (:mod:`dossiers.workflow.dossier_views`); what exists only in
 HTTP is declared here: the URLs a client follows, list envelopes and the page cursor.
 """
 
@@ -25,7 +25,7 @@ from api.scans import (
     upload_responses,
 )
 from dossiers.access import Principal
-from dossiers.dossier_views import (
+from dossiers.workflow.dossier_views import (
     Completeness,
     DossierSummary,
     DossierView,
@@ -38,8 +38,8 @@ from dossiers.dossier_views import (
     SearchResult,
     SupplementRequested,
 )
-from dossiers.lifecycle import Status
-from dossiers.service import ApplicantIn
+from dossiers.workflow.lifecycle import Status
+from dossiers.workflow.service import ApplicantIn
 
 router = APIRouter(tags=["dossiers"])
 
@@ -406,7 +406,7 @@ async def upload_component_scan(
     ref: str, component_id: str, request: Request, who: Caller, svc: Svc
 ) -> JSONResponse:
     """Scan one paper of a dossier; the signed document attaches to the component."""
-    from dossiers.scanhooks import ComponentRef
+    from dossiers.workflow.scanhooks import ComponentRef
 
     dossier_id, unit_code = await run_in_threadpool(
         svc.dossiers.component_for_upload, who, ref, component_id

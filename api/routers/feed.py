@@ -1,7 +1,7 @@
 """The JSON change feed of the data repository: ``GET /api/v1/feed?after=<cursor>``.
 
 The cursor is the last ``seq`` delivered; ``next`` never goes back, so a consumer stores it and
-polls with it. Visibility is OAI-PMH's (:func:`dossiers.harvest.visible`): a harvester reads
+polls with it. Visibility is OAI-PMH's (:func:`dossiers.records.harvest.visible`): a harvester reads
 its province, or what the operator granted it.
 """
 
@@ -11,8 +11,8 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import Caller, Svc
 from api.routers.oai import harvest_config
-from dossiers import harvest
-from dossiers.harvest import FeedPage
+from dossiers.records import harvest
+from dossiers.records.harvest import FeedPage
 from storage.db import session_scope
 
 router = APIRouter(tags=["harvest"])

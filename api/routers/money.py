@@ -16,7 +16,7 @@ from api.deps import Caller, PublicLimit, Svc
 from api.params import Amount, Code, Day, content_disposition
 from api.problems import ApiProblem
 from api.scans import ScanAccepted, accept_scan, chunks, upload_openapi, upload_responses
-from dossiers.cashier import (
+from dossiers.fees.cashier import (
     FeeItem,
     Payer,
     PaymentTaken,
@@ -24,7 +24,7 @@ from dossiers.cashier import (
     Reconciliation,
     VoidOutcome,
 )
-from dossiers.returns import (
+from dossiers.results.returns import (
     CounterReturn,
     IssuedLink,
     LinkedResult,
@@ -279,7 +279,7 @@ async def upload_result(
         unit_code=upload.unit_code,
         sign_as="unit",
         sign_options=upload.sign_options,
-        on_created=upload.on_created,
+        target=upload.target,
     )
 
 

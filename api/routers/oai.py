@@ -1,6 +1,6 @@
 """OAI-PMH 2.0 at ``/oai`` (GET and POST) and the schema of the ``sohoa`` format.
 
-The protocol lives in :mod:`dossiers.harvest`; this router only reads the arguments. Protocol
+The protocol lives in :mod:`dossiers.records.harvest`; this router only reads the arguments. Protocol
 errors are OAI-PMH XML with HTTP 200, as the spec wants. Who may call at all is decided before
 the protocol starts, like everywhere else in the API: no token is a 401, a counter's a 403.
 """
@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Caller, Svc, services
 from api.problems import ApiProblem
 from core.settings import Settings
-from dossiers import harvest
-from dossiers.harvest import HarvestConfig
+from dossiers.records import harvest
+from dossiers.records.harvest import HarvestConfig
 from storage.db import session_scope
 
 router = APIRouter(tags=["oai-pmh"])

@@ -1,4 +1,4 @@
-"""Reports and the counter's queue: thin calls into :mod:`dossiers.reports`.
+"""Reports and the counter's queue: thin calls into :mod:`dossiers.admin.reports`.
 
 The time is the service clock's, and the targets and staff norms come from settings, so a
 report can be re-read against another norm without touching the code.
@@ -15,10 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Caller, Svc
 from api.params import Day
 from api.problems import ApiProblem
-from dossiers import reports
-from dossiers.calendar import rules_in_force
-from dossiers.models import QueueTicket
-from dossiers.reports import (
+from dossiers.admin import reports
+from dossiers.admin.reports import (
     DigitizationRates,
     DueSoonLine,
     OnTimeRate,
@@ -27,6 +25,8 @@ from dossiers.reports import (
     QueueReport,
     UnitStaffing,
 )
+from dossiers.calendar import rules_in_force
+from dossiers.models import QueueTicket
 from storage.db import session_scope
 
 router = APIRouter(tags=["reports"])

@@ -2,7 +2,7 @@
 
 Papers of a dossier are uploaded under the dossier (:mod:`api.routers.dossiers`), results
 under ``/dossiers/{ref}/results``; every scan is read and retried here. Who may see a scan is
-the domain's rule (:mod:`dossiers.scan_access`).
+the domain's rule (:mod:`dossiers.workflow.scan_access`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from api.scans import (
     upload_responses,
 )
 from dossiers.access import Principal
-from dossiers.scan_access import document_of, visible_scan
+from dossiers.workflow.scan_access import document_of, visible_scan
 from ingest.validate import validate_clerk_id
 from storage.db import session_scope
 from storage.models import Scan, ScanStatus

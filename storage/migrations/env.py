@@ -32,7 +32,7 @@ def autogenerate_options() -> dict[str, Any]:
     import dossiers.audit  # registers audit_events
     import dossiers.models  # noqa: F401 - registers the domain tables
     import storage.metrics  # noqa: F401 - registers metric_counters
-    from dossiers.search import include_name  # registers search_entries
+    from dossiers.records.search import include_name  # registers search_entries
     from storage.models import Base
 
     return {"target_metadata": Base.metadata, "include_name": include_name}

@@ -12,7 +12,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from dossiers.catalog import sample_catalog
+from dossiers.admin.catalog import sample_catalog
 from tests.dossiers.world import FOREIGN, OTHER, OWN, VN, World, make_world
 from wiring.factory import build
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.routers import admin
-from dossiers.catalog import parse_catalog, sample_catalog
+from dossiers.admin.catalog import parse_catalog, sample_catalog
 from dossiers.errors import CatalogError
 from tests.dossiers.world import VN, World, make_world
 from wiring.factory import build

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from dossiers import harvest
 from dossiers.models import RepositoryRecord
+from dossiers.records import harvest
 from storage.db import session_scope
 from tests.api.test_oai import Env, environment, published, touch
 from tests.conftest import TOKEN

@@ -20,8 +20,8 @@ from lxml import etree
 
 from api.app import create_app
 from api.routers import oai
-from dossiers import staffing
 from dossiers.access import BOOTSTRAP
+from dossiers.admin import staffing
 from storage.db import session_scope
 from tests.api.test_oai import NS, Rec, add_records, published
 from tests.conftest import TOKEN

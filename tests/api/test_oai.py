@@ -31,9 +31,9 @@ from sqlalchemy import event, select
 
 from api.app import create_app
 from api.routers import feed, oai
-from dossiers import harvest
-from dossiers.codes import next_in_sequence
 from dossiers.models import Dossier, Procedure, RepositoryRecord
+from dossiers.records import harvest
+from dossiers.workflow.codes import next_in_sequence
 from storage.db import session_scope
 from storage.models import new_id
 from tests.conftest import TOKEN
@@ -50,7 +50,7 @@ UNITS = (OWN, OTHER, FOREIGN)
 SCHEMA = etree.XMLSchema(etree.parse(str(oai.SCHEMA)))
 
 
-# -- records, written the way dossiers.repository writes them ---------------------------------
+# -- records, written the way dossiers.records.repository writes them ---------------------------------
 
 
 @dataclass
@@ -161,7 +161,7 @@ def add_records(services: Any, n: int, *, start: datetime = T0) -> list[Rec]:
 
 
 def touch(services: Any, rec: Rec, at: datetime, **changes: Any) -> Rec:
-    """A change as dossiers.repository.touch makes it: new seq, new datestamp."""
+    """A change as dossiers.records.repository.touch makes it: new seq, new datestamp."""
     with session_scope(services.sessions) as session:
         row = session.get(RepositoryRecord, rec.id)
         assert row is not None

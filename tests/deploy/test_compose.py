@@ -186,7 +186,9 @@ def test_the_image_carries_neither_secrets_nor_test_tools() -> None:
             if block.startswith("#") or not block.strip():
                 continue
             spec = block.split(" \\", 1)[0].split(" #", 1)[0].strip()
-            assert "==" in spec and "--hash=sha256:" in block, f"{name}: {spec} unpinned or unhashed"
+            assert "==" in spec and "--hash=sha256:" in block, (
+                f"{name}: {spec} unpinned or unhashed"
+            )
             found.add(canonicalize_name(Requirement(spec).name))
         return found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dossiers.amounts import MAX_AMOUNT, amount_in_words, format_amount
+from dossiers.fees.amounts import MAX_AMOUNT, amount_in_words, format_amount
 
 WORDS = [
     (0, "Không đồng"),

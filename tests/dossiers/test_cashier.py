@@ -8,11 +8,11 @@ from datetime import date, datetime
 
 import pytest
 
-from dossiers.cashier import Payer
 from dossiers.errors import Conflict, InvalidInput
-from dossiers.lifecycle import Status
-from dossiers.receipts_doc import parse_receipt_xml
-from dossiers.service import ApplicantIn
+from dossiers.fees.cashier import Payer
+from dossiers.fees.receipts_doc import parse_receipt_xml
+from dossiers.workflow.lifecycle import Status
+from dossiers.workflow.service import ApplicantIn
 from storage.db import session_scope
 from tests.dossiers.world import OWN, VN, make_world
 from wiring.factory import build

@@ -9,7 +9,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from dossiers.catalog import (
+from dossiers.admin.catalog import (
     import_catalog,
     parse_catalog,
     procedure_in_force,
@@ -17,7 +17,7 @@ from dossiers.catalog import (
     sample_catalog,
 )
 from dossiers.errors import CatalogError, NotFound
-from dossiers.service import ApplicantIn
+from dossiers.workflow.service import ApplicantIn
 from storage.db import session_scope
 from tests.conftest import TOKEN
 from tests.dossiers.world import VN, make_world

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from dossiers.codes import DailySequenceCode, make_generator
 from dossiers.errors import InvalidInput, SequenceExhausted
-from dossiers.service import ApplicantIn
+from dossiers.workflow.codes import DailySequenceCode, make_generator
+from dossiers.workflow.service import ApplicantIn
 from storage.db import session_scope
 from tests.dossiers.world import OWN, VN, make_world
 from wiring.factory import build

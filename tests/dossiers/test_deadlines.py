@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from dossiers.catalog import import_catalog, parse_catalog
+from dossiers.admin.catalog import import_catalog, parse_catalog
 from dossiers.models import Dossier
-from dossiers.service import ApplicantIn
+from dossiers.workflow.service import ApplicantIn
 from storage.db import session_scope
 from tests.dossiers.test_catalog import _raw_sample
 from tests.dossiers.world import VN, make_world

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dossiers.fixity import check
-from dossiers.service import ApplicantIn
+from dossiers.records.fixity import check
+from dossiers.workflow.service import ApplicantIn
 from ingest.runner import run_step
 from ingest.upload import accept_upload
 from ingest.validate import spool

@@ -14,7 +14,7 @@ import pytest
 import zxingcpp
 from pdfminer.high_level import extract_text
 
-from dossiers.forms import (
+from dossiers.paperwork.forms import (
     FORM_TITLES,
     QR_BOX_MM,
     SIGNATURE_AREA_MM,

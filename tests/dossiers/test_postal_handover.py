@@ -7,8 +7,8 @@ from datetime import date, datetime
 
 import pytest
 
-from dossiers import staffing
 from dossiers.access import BOOTSTRAP
+from dossiers.admin import staffing
 from dossiers.errors import (
     Conflict,
     Forbidden,
@@ -17,8 +17,8 @@ from dossiers.errors import (
     InvalidInput,
     NotFound,
 )
-from dossiers.lifecycle import TRANSITIONS, Status, next_status
-from dossiers.service import ApplicantIn
+from dossiers.workflow.lifecycle import TRANSITIONS, Status, next_status
+from dossiers.workflow.service import ApplicantIn
 from storage.db import session_scope
 from tests.dossiers.world import OTHER, OWN, VN, make_world
 from wiring.factory import build
@@ -288,7 +288,7 @@ def test_a_received_dossier_keeps_its_code_through_a_counter_supplement(world) -
 
 
 def test_an_agency_lists_the_overdue_dossiers_it_holds(world) -> None:  # type: ignore[no-untyped-def]
-    from dossiers import reports
+    from dossiers.admin import reports
 
     svc, clerk = world.services.dossiers, world.principal("lan.nt")
     ref = svc.create(clerk, procedure_code="1.001193", applicant=_applicant())

@@ -17,16 +17,7 @@ import zxingcpp
 from pdfminer.high_level import extract_text
 from PIL import Image
 
-from dossiers.forms import (
-    QR_BOX_MM,
-    SIGNATURE_AREA_MM,
-    Applicant,
-    FormContext,
-    FormError,
-    qr_payload,
-    sign_form,
-)
-from dossiers.receipts_doc import (
+from dossiers.fees.receipts_doc import (
     RECONCILIATION_TITLE,
     RETURN_RECORD_TITLE,
     ReceiptDoc,
@@ -40,6 +31,15 @@ from dossiers.receipts_doc import (
     render_receipt_pdf,
     render_reconciliation,
     render_return_record,
+)
+from dossiers.paperwork.forms import (
+    QR_BOX_MM,
+    SIGNATURE_AREA_MM,
+    Applicant,
+    FormContext,
+    FormError,
+    qr_payload,
+    sign_form,
 )
 from paper.fonts import FontMissingError, Fonts
 from signing.backends import Pkcs12Backend

@@ -21,13 +21,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from dossiers import reports, staffing
 from dossiers.access import BOOTSTRAP, Principal, principal_for
+from dossiers.admin import reports, staffing
+from dossiers.admin.catalog import import_catalog, procedure_in_force, sample_catalog
 from dossiers.calendar import WorkingCalendar, rules_in_force
-from dossiers.catalog import import_catalog, procedure_in_force, sample_catalog
 from dossiers.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dossiers.models import Dossier, QueueTicket, Staff
-from dossiers.service import ApplicantIn
+from dossiers.workflow.service import ApplicantIn
 from storage.db import session_scope
 from tests.conftest import TOKEN
 from wiring.factory import Services, build

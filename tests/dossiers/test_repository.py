@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from dossiers.models import RepositoryRecord
-from dossiers.scanhooks import ComponentRef
+from dossiers.workflow.scanhooks import ComponentRef
 from ingest.runner import run_step
 from ingest.upload import accept_upload
 from ingest.validate import spool

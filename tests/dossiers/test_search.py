@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dossiers.search import (
+from dossiers.records.search import (
     SearchEntry,
     SearchQueryInvalid,
     fold,

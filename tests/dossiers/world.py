@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dossiers import staffing
 from dossiers.access import BOOTSTRAP, Principal, principal_for
-from dossiers.cashier import PaymentTaken
-from dossiers.catalog import import_catalog, sample_catalog
+from dossiers.admin import staffing
+from dossiers.admin.catalog import import_catalog, sample_catalog
+from dossiers.fees.cashier import PaymentTaken
 from dossiers.models import Staff
 from storage.db import session_scope
 from wiring.factory import enroll_dev_clerk

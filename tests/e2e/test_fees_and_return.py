@@ -18,7 +18,7 @@ import pytest
 import zxingcpp
 from pdfminer.high_level import extract_text
 
-from dossiers.receipts_doc import parse_receipt_xml
+from dossiers.fees.receipts_doc import parse_receipt_xml
 from signing.verify import verify_pdf
 from tests.dossiers.world import OWN, VN, make_world
 from tests.ocr.pagegen import A6, render_page, save_pdf

@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 import dossiers.audit  # so does the audit log
 import dossiers.models  # noqa: F401 - the domain's tables share the ledger's metadata
-from dossiers.search import include_name
+from dossiers.records.search import include_name
 from storage import db
 from storage.models import Base, Scan
 from tests.factories import make_scan

@@ -18,7 +18,6 @@ from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from dossiers.access import Principal, check_unit, unit_filter
-from dossiers.codes import next_in_sequence
 from dossiers.errors import Conflict, InvalidInput, NotFound
 from dossiers.models import (
     ComponentReuse,
@@ -29,7 +28,8 @@ from dossiers.models import (
     RepositoryRecord,
     Result,
 )
-from dossiers.search import fold
+from dossiers.records.search import fold
+from dossiers.workflow.codes import next_in_sequence
 from storage.models import Document, Scan
 
 TARGET_RATE = 0.8

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dossiers.lifecycle import CHANNELS, LABELS_VI, Status
 from dossiers.models import (
     ComponentReuse,
     ComponentScan,
@@ -30,7 +29,8 @@ from dossiers.models import (
     Handover,
     RepositoryRecord,
 )
-from dossiers.search import SearchHit
+from dossiers.records.search import SearchHit
+from dossiers.workflow.lifecycle import CHANNELS, LABELS_VI, Status
 from storage.models import Document, Scan
 
 

@@ -1,7 +1,7 @@
 """The counter's day as service calls: open, check, receive, route, supplement, finish, return.
 
 Each call takes the caller (:class:`~dossiers.access.Principal`), runs in one transaction, moves
-the status through :mod:`dossiers.lifecycle`, records an event and, where the mechanism says a
+the status through :mod:`dossiers.workflow.lifecycle`, records an event and, where the mechanism says a
 hand-over happens, a control-sheet row. Forms are rendered, signed with the unit certificate
 and stored after the transaction that decided them commits.
 """
@@ -21,10 +21,33 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dossiers import calendar as cal
 from dossiers.access import Principal, dossier_filter
-from dossiers.cashier import BLOCKING, create_fees, unpaid
-from dossiers.catalog import procedure_in_force
-from dossiers.codes import CodeGenerator
-from dossiers.dossier_views import (
+from dossiers.admin.catalog import procedure_in_force
+from dossiers.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    IncompleteDossier,
+    InvalidInput,
+    NotFound,
+)
+from dossiers.fees.cashier import BLOCKING, create_fees, unpaid
+from dossiers.kernel import DossierKernel
+from dossiers.models import (
+    ComponentScan,
+    Dossier,
+    DossierComponent,
+    DossierEvent,
+    DossierForm,
+    Handover,
+    PostalAssignment,
+    Procedure,
+    Result,
+    Staff,
+    SupplementRequest,
+    Unit,
+)
+from dossiers.workflow.codes import CodeGenerator
+from dossiers.workflow.dossier_views import (
     Completeness,
     DossierSummary,
     DossierView,
@@ -41,30 +64,7 @@ from dossiers.dossier_views import (
     completeness,
     dossier_view,
 )
-from dossiers.errors import (
-    Conflict,
-    Forbidden,
-    IllegalTransition,
-    IncompleteDossier,
-    InvalidInput,
-    NotFound,
-)
-from dossiers.kernel import DossierKernel
-from dossiers.lifecycle import OPEN, Status, next_status
-from dossiers.models import (
-    ComponentScan,
-    Dossier,
-    DossierComponent,
-    DossierEvent,
-    DossierForm,
-    Handover,
-    PostalAssignment,
-    Procedure,
-    Result,
-    Staff,
-    SupplementRequest,
-    Unit,
-)
+from dossiers.workflow.lifecycle import OPEN, Status, next_status
 from paper.fonts import DEFAULT_FONTS, Fonts
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ class DossierService(DossierKernel):
 
     def search(self, principal: Principal, query: str, *, limit: int = 20) -> list[SearchResult]:
         """Dossiers the caller may read whose fields or scans hold every word of ``query``."""
-        from dossiers.search import search
+        from dossiers.records.search import search
 
         with self.tx() as session:
             visible = select(Dossier.id).where(dossier_filter(principal))
@@ -717,7 +717,7 @@ class DossierService(DossierKernel):
 
     def reusable(self, principal: Principal, ref: str, component_id: str) -> list[ReusableRecord]:
         """Valid papers of the dossier's owner, of the component's type, newest first."""
-        from dossiers.repository import reusable
+        from dossiers.records.repository import reusable
 
         with self.tx() as session:
             dossier, comp = self._component(session, principal, ref, component_id)
@@ -734,7 +734,7 @@ class DossierService(DossierKernel):
         replaced_by_code: str | None = None,
     ) -> ReuseView:
         """Satisfy a component from the citizen's repository instead of a new scan."""
-        from dossiers.repository import reuse
+        from dossiers.records.repository import reuse
 
         with self.tx() as session:
             dossier, comp = self._component(session, principal, ref, component_id, lock=True)
@@ -784,7 +784,7 @@ class DossierService(DossierKernel):
     def issue_form(
         self, principal: Principal, dossier_id: str, form_no: str, **kwargs: Any
     ) -> DossierForm | None:
-        from dossiers.paperwork import issue
+        from dossiers.paperwork.issuing import issue
 
         if self.form_signer is None:
             return None
@@ -808,7 +808,7 @@ class DossierService(DossierKernel):
     # -- search index -------------------------------------------------------------------------
 
     def _index(self, session: Session, dossier: Dossier, proc: Procedure) -> None:
-        from dossiers.search import index_entry
+        from dossiers.records.search import index_entry
 
         text = " ".join(
             filter(
@@ -845,8 +845,8 @@ def attach_document(
     session: Session, scan_id: str, document_id: str, page_texts: Sequence[str]
 ) -> None:
     """Called by the pipeline when a scan's signed document exists; a no-op for loose scans."""
-    from dossiers.repository import on_document
-    from dossiers.search import index_entry
+    from dossiers.records.repository import on_document
+    from dossiers.records.search import index_entry
     from storage.models import Document, utcnow
 
     document = session.get(Document, document_id)

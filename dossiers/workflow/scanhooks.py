@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dossiers.audit import record
 from dossiers.models import ComponentScan, Result
-from dossiers.service import attach_document
+from dossiers.workflow.service import attach_document
 from storage.models import Document, Scan
 
 
@@ -47,7 +47,7 @@ class ComponentRef:
 @dataclass(frozen=True)
 class ResultPaper:
     """An agency's result, signed by the organization; ``add_result`` adds its row (see
-    :meth:`dossiers.returns.Returns.prepare_result`). The same file counts as the same upload
+    :meth:`dossiers.results.returns.Returns.prepare_result`). The same file counts as the same upload
     for the same clerk, as a loose scan does."""
 
     add_result: Callable[[Session, Scan], None]

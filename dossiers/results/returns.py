@@ -12,7 +12,6 @@ import hashlib
 import json
 import secrets
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -25,9 +24,8 @@ from sqlalchemy.orm import Session
 from dossiers import calendar as cal
 from dossiers.access import Principal, unit_filter
 from dossiers.audit import record as audit_record
-from dossiers.cashier import unpaid
 from dossiers.errors import Conflict, DossierError, InvalidInput, NotFound
-from dossiers.lifecycle import Status
+from dossiers.fees.cashier import unpaid
 from dossiers.models import (
     Dossier,
     DownloadLog,
@@ -36,7 +34,9 @@ from dossiers.models import (
     ResultReturn,
     Unit,
 )
-from dossiers.repository import reveal_results
+from dossiers.records.repository import reveal_results
+from dossiers.workflow.lifecycle import Status
+from dossiers.workflow.scanhooks import ResultPaper
 from storage import metrics
 from storage.models import Document, Scan
 
@@ -241,7 +241,7 @@ class ResultUpload:
     dossier_id: str
     unit_code: str
     sign_options: dict[str, Any]
-    on_created: Callable[[Session, Scan], None]
+    target: ResultPaper  # adds the hidden result row in the scan's own transaction
 
 
 class Returns:
@@ -304,7 +304,7 @@ class Returns:
             )
 
         qr = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return ResultUpload(dossier_id, unit_code, {"qr": qr}, on_created)
+        return ResultUpload(dossier_id, unit_code, {"qr": qr}, ResultPaper(on_created))
 
     def results(self, principal: Principal, ref: str) -> list[ResultView]:
         with self.dossiers.tx() as session:
@@ -394,8 +394,8 @@ class Returns:
     def _record(
         self, session: Session, dossier: Dossier, principal: Principal, row: ResultReturn
     ) -> str | None:
-        from dossiers import receipts_doc as rd
-        from dossiers.paperwork import context
+        from dossiers.fees import receipts_doc as rd
+        from dossiers.paperwork.issuing import context
 
         svc = self.dossiers
         if svc.form_signer is None:

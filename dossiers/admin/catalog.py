@@ -489,7 +489,7 @@ def procedures_in_force(
         stmt = stmt.where(Procedure.field_code == field_code)
     rows = list(session.scalars(stmt.order_by(Procedure.code)))
     if query:
-        from dossiers.search import fold
+        from dossiers.records.search import fold
 
         q = fold(query)
         rows = [p for p in rows if q in fold(f"{p.code} {p.name} {p.field_name}")]

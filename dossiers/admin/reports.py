@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 
 from dossiers.access import Principal, check_unit, dossier_filter, unit_filter
 from dossiers.calendar import VN_TZ, WorkingCalendar, paused_seconds
-from dossiers.codes import next_in_sequence
 from dossiers.errors import Conflict, InvalidInput, NotFound
-from dossiers.lifecycle import OPEN, Status
 from dossiers.models import Dossier, QueueTicket, Staff, SupplementRequest, Unit
-from dossiers.repository import rates
+from dossiers.records.repository import rates
+from dossiers.workflow.codes import next_in_sequence
+from dossiers.workflow.lifecycle import OPEN, Status
 
 READERS = ("counter", "agency", "auditor", "admin")
 DESK = ("counter", "admin")

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dossiers.access import Principal, issue_token, validate_role
-from dossiers.catalog import UNIT_CODE
+from dossiers.admin.catalog import UNIT_CODE
 from dossiers.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dossiers.models import (
     ApiToken,

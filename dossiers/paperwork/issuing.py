@@ -1,5 +1,5 @@
 """Issuing a form for a dossier: gather its data, render, sign with the unit certificate,
-store, and record it. The rendering itself lives in :mod:`dossiers.forms`."""
+store, and record it. The rendering itself lives in :mod:`dossiers.paperwork.forms`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dossiers import forms
 from dossiers.access import Principal
 from dossiers.models import Dossier, DossierComponent, DossierForm, Handover, Procedure, Unit
+from dossiers.paperwork import forms
 from storage import metrics
 
 if TYPE_CHECKING:

@@ -24,10 +24,8 @@ from sqlalchemy.orm import Session
 
 from dossiers import calendar as cal
 from dossiers.access import Principal, check_unit
-from dossiers.amounts import amount_in_words
-from dossiers.codes import next_in_sequence
 from dossiers.errors import Conflict, InvalidInput, NotFound
-from dossiers.lifecycle import Status
+from dossiers.fees.amounts import amount_in_words
 from dossiers.models import (
     Dossier,
     DossierFee,
@@ -37,6 +35,8 @@ from dossiers.models import (
     ReceiptSeries,
     Unit,
 )
+from dossiers.workflow.codes import next_in_sequence
+from dossiers.workflow.lifecycle import Status
 from storage import metrics
 
 if TYPE_CHECKING:
@@ -394,7 +394,7 @@ class Cashier:
         *,
         replaces: Receipt | None = None,
     ) -> Receipt:
-        from dossiers import receipts_doc as rd
+        from dossiers.fees import receipts_doc as rd
 
         svc = self.dossiers
         now = svc.now()
@@ -466,7 +466,7 @@ class Cashier:
         return receipt
 
     def _pdf(self, doc: Any, key: str, unit_name: str, dossier_id: str) -> str:
-        from dossiers import receipts_doc as rd
+        from dossiers.fees import receipts_doc as rd
 
         svc = self.dossiers
         with tempfile.TemporaryDirectory() as tmp:
@@ -612,7 +612,7 @@ class Cashier:
     def reconciliation_pdf(
         self, principal: Principal, unit_code: str, day: date, staff_id: str | None, out: Path
     ) -> Path:
-        from dossiers import receipts_doc as rd
+        from dossiers.fees import receipts_doc as rd
 
         report = self.reconciliation(principal, unit_code, day, staff_id)
         with self.dossiers.tx() as session:

@@ -14,8 +14,8 @@ Choices, and why:
   procedure codes). It is built with ElementTree, so user text is always escaped.
 * Parsing refuses any DOCTYPE or entity declaration before building a tree: defusedxml is not
   installed, and a receipt has no business declaring entities (billion laughs, XXE).
-* The PDFs reuse :mod:`dossiers.forms` (its A4 page and Noto fonts from :mod:`paper`, the
-  vector QR top-left, the blank top-right kept for :func:`dossiers.forms.sign_form`, tables
+* The PDFs reuse :mod:`dossiers.paperwork.forms` (its A4 page and Noto fonts from :mod:`paper`, the
+  vector QR top-left, the blank top-right kept for :func:`dossiers.paperwork.forms.sign_form`, tables
   whose heading repeats, atomic save), so a receipt signs and reads back exactly like the
   one-stop forms.
 """
@@ -36,9 +36,9 @@ from xml.parsers import expat
 
 from fpdf import FPDF
 
-from dossiers import forms
-from dossiers.amounts import MAX_AMOUNT, amount_in_words, format_amount
-from dossiers.forms import (
+from dossiers.fees.amounts import MAX_AMOUNT, amount_in_words, format_amount
+from dossiers.paperwork import forms
+from dossiers.paperwork.forms import (
     _BODY_TOP,
     _FAMILY,
     _MARGIN,
@@ -395,7 +395,7 @@ def parse_receipt_xml(data: bytes) -> dict[str, Any]:
 
 
 def _qr_json(data: Mapping[str, object]) -> str:
-    """Compact, key-sorted JSON: the same encoding as :func:`dossiers.forms.qr_payload`."""
+    """Compact, key-sorted JSON: the same encoding as :func:`dossiers.paperwork.forms.qr_payload`."""
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -630,7 +630,7 @@ def render_return_record(
     """Biên bản giao nhận kết quả: who received which result papers, when, and in what right.
 
     Laid out like the one-stop forms (same header, QR and blank signature area), with the QR
-    payload of :func:`dossiers.forms.qr_payload` under this paper's own title.
+    payload of :func:`dossiers.paperwork.forms.qr_payload` under this paper's own title.
     """
     papers = [r.strip() for r in results if r and r.strip()]
     if not papers:

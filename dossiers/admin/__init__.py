@@ -1,0 +1,1 @@
+"""Administration: the procedures catalog, units, staff and tokens, calendars, and the reports."""

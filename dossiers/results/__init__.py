@@ -1,0 +1,1 @@
+"""Results and their return to the citizen: at the counter, by post, or by link."""
