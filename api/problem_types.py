@@ -245,6 +245,44 @@ _ENTRIES: dict[str, tuple[Pair, Pair, Pair]] = {
         ("Một lỗi không có mã cụ thể hơn.", "A failure with no more specific code."),
         OPERATOR,
     ),
+    # -- the web page's session -------------------------------------------------------------
+    "session_missing": (
+        ("Chưa đăng nhập", "Not signed in"),
+        (
+            "Trang này cần phiên đăng nhập của cán bộ; trình duyệt không gửi phiên nào.",
+            "This page needs a staff session; the browser sent none.",
+        ),
+        (
+            "Đăng nhập tại /web/login bằng mã truy cập (token) quản trị viên cấp cho bạn.",
+            "Sign in at /web/login with the staff token your administrator gave you.",
+        ),
+    ),
+    "session_expired": (
+        ("Phiên đăng nhập đã hết", "The session has ended"),
+        (
+            "Phiên đã hết hạn do để máy không dùng quá lâu, đã đăng xuất, hoặc mã truy cập "
+            "của bạn đã bị thu hồi.",
+            "The session expired after the computer was left idle, was signed out, or your "
+            "token was revoked.",
+        ),
+        (
+            "Đăng nhập lại; nếu mã truy cập bị từ chối, xin quản trị viên cấp mã mới.",
+            "Sign in again; if the token is refused, ask your administrator for a new one.",
+        ),
+    ),
+    "csrf_failed": (
+        ("Biểu mẫu đã cũ hoặc không hợp lệ", "The form is stale or not genuine"),
+        (
+            "Biểu mẫu được gửi không kèm mã chống giả mạo (CSRF) của phiên hiện tại: trang đã "
+            "mở từ phiên trước, hoặc yêu cầu đến từ trang khác.",
+            "The form came without the current session's anti-forgery (CSRF) token: the page "
+            "was opened in an earlier session, or the request came from another site.",
+        ),
+        (
+            "Tải lại trang rồi làm lại thao tác; dữ liệu chưa bị thay đổi.",
+            "Reload the page and do it again; nothing has been changed.",
+        ),
+    ),
     "rate_limited": (
         ("Quá nhiều yêu cầu", "Too many requests"),
         (

@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     public_rate_limit: int = Field(60, ge=0)
     public_rate_window: int = Field(60, ge=1)
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The web page's sessions: signed out after ``web_idle_minutes`` without a request (a
+    # counter PC left unattended), and after ``web_session_hours`` whatever happens.
+    web_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    web_session_hours: int = Field(12, ge=1, le=7 * 24)
 
     @field_validator("trusted_proxies")
     @classmethod

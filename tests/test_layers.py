@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 # the domain and the pipeline (side by side, joined only by the root's hooks), the technical
 # packages, and core (settings, the error base, the log context).
 ALLOWED: dict[str, set[str]] = {
-    "wiring": {"api", "dossiers", "ingest", "ocr", "signing", "storage", "paper", "core"},
+    "wiring": {"web", "api", "dossiers", "ingest", "ocr", "signing", "storage", "paper", "core"},
+    "web": {"api", "dossiers", "ingest", "signing", "storage", "paper", "core"},
     "api": {"dossiers", "ingest", "ocr", "signing", "storage", "paper", "core"},
     "dossiers": {"signing", "storage", "paper", "core"},
     "ingest": {"ocr", "signing", "storage", "paper", "core"},
@@ -34,7 +35,7 @@ EXCEPTIONS = {
 }
 # Settings are read where configuration becomes objects (the root) and by the HTTP adapter;
 # the layers below receive what they need as arguments.
-SETTINGS_READERS = {"wiring", "api", "core"}
+SETTINGS_READERS = {"wiring", "web", "api", "core"}
 
 
 def _modules() -> dict[str, Path]:

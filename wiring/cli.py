@@ -143,13 +143,13 @@ def api(
             access_log=False,
         )
         return
-    from api.app import create_app
+    from wiring.asgi import application
     from wiring.factory import build
 
     # log_config=None: uvicorn keeps its hands off logging (its default installs handlers of its
     # own that stop propagation); our middleware writes the access lines.
     uvicorn.run(
-        create_app(build(_settings())), host=host, port=port, log_config=None, access_log=False
+        application(build(_settings())), host=host, port=port, log_config=None, access_log=False
     )
 
 
@@ -161,7 +161,7 @@ def run(
     """API and worker together on one machine (the embedded default unless configured otherwise)."""
     import uvicorn
 
-    from api.app import create_app
+    from wiring.asgi import application
     from wiring.factory import build
 
     _configure_logging()
@@ -195,7 +195,7 @@ def run(
         )
     print("\n".join(banner), flush=True)
     try:
-        uvicorn.run(create_app(services), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(application(services), host=host, port=port, log_config=None, access_log=False)
     finally:
         worker_proc.send_signal(signal.SIGTERM)
         try:
