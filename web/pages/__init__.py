@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.pages import admin, agency, audit, auth, counter, dossier, public, scans
+from web.pages import admin, agency, audit, auth, counter, dossier, money, public, scans
 
 ROUTERS: list[APIRouter] = [
     auth.router,
     counter.router,
     dossier.router,
     scans.router,
+    money.router,
     agency.router,
     audit.router,
     public.router,
