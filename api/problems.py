@@ -13,7 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.problem_types import problem_types
 from core.errors import SohoaError
+from core.i18n import negotiate
 from core.logs import request_id
 
 log = logging.getLogger(__name__)
@@ -55,15 +57,17 @@ def problem(
     *,
     headers: Mapping[str, str] | None = None,
     private_paths: Iterable[str] = (),
+    lang: str | None = None,
     **extra: Any,
 ) -> JSONResponse:
     """The problem+json answer. Every string in it is scrubbed of server paths last, whatever
     raised it: an error message that names a file must not tell the caller our layout.
-    ``private_paths`` are directories (the data dir, relative or not) masked as well."""
+    ``private_paths`` are directories (the data dir, relative or not) masked as well. The
+    title is the problem type's, in Vietnamese when ``lang`` (from ``Accept-Language``) asks."""
     roots = _roots(private_paths)
     body = {
         "type": f"/problems/{code}",
-        "title": code.replace("_", " ").capitalize(),
+        "title": title_of(code, lang),
         "status": status,
         "detail": scrub(detail, roots),
         "code": code,
@@ -78,6 +82,18 @@ def problem(
     return JSONResponse(
         body, status_code=status, media_type=PROBLEM_JSON, headers=reply_headers or None
     )
+
+
+def title_of(code: str, lang: str | None) -> str:
+    """The problem type's title, from the one message catalog."""
+    entry = problem_types().get(code)
+    if entry is None:
+        return code.replace("_", " ").capitalize()
+    return entry.title.vi if lang == "vi" else entry.title.en
+
+
+def language(request: Request) -> str | None:
+    return negotiate(request.headers.get("accept-language"))
 
 
 def scrub(text: str, roots: Iterable[str] = ()) -> str:
@@ -208,6 +224,7 @@ def install(app: FastAPI) -> None:
             headers=exc.headers,
             private_paths=private_paths(request),
             **exc.extra,
+            lang=language(request),
         )
 
     async def _package(request: Request, exc: Exception) -> JSONResponse:
@@ -219,20 +236,33 @@ def install(app: FastAPI) -> None:
         extra.update(getattr(exc, "extra", None) or {})
         if status >= 500:
             log.error("request failed: %s: %s", code, exc)
-        return problem(status, code, str(exc), private_paths=private_paths(request), **extra)
+        return problem(
+            status,
+            code,
+            str(exc),
+            private_paths=private_paths(request),
+            lang=language(request),
+            **extra,
+        )
 
     app.add_exception_handler(SohoaError, _package)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")}
             for e in exc.errors()
         ]
-        return problem(422, "invalid_request", "the request is not valid", errors=errors)
+        return problem(
+            422,
+            "invalid_request",
+            "the request is not valid",
+            lang=language(request),
+            errors=errors,
+        )
 
     @app.exception_handler(DataError)
-    async def _data(_: Request, exc: DataError) -> JSONResponse:
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
         # What the database refuses to store or compare (a NUL character in text on PostgreSQL,
         # a number out of a column's range) is the caller's input, not our fault: a 422, with
         # the driver's words kept for the log.
@@ -242,6 +272,7 @@ def install(app: FastAPI) -> None:
             "invalid_value",
             "Một giá trị trong yêu cầu không lưu được (ký tự NUL, số quá lớn…): sửa rồi gửi lại. "
             "(A value in the request cannot be stored.)",
+            lang=language(request),
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -258,17 +289,22 @@ def install(app: FastAPI) -> None:
             str(exc.detail),
             headers=headers,
             private_paths=private_paths(request),
+            lang=language(request),
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         # This handler runs outside the request-id middleware: name the id so the caller can
         # quote it and the operator find the traceback.
         rid = request_id.get()
         extra: dict[str, Any] = {"request_id": rid} if rid else {}
         reply = problem(
-            500, "internal_error", "an unexpected error occurred; it has been logged", **extra
+            500,
+            "internal_error",
+            "an unexpected error occurred; it has been logged",
+            **extra,
+            lang=language(request),
         )
         if rid:
             reply.headers["X-Request-ID"] = rid

@@ -1,11 +1,11 @@
-"""Keep the web page's Vietnamese catalog in step with the templates and the page code.
+"""Keep the one Vietnamese catalog in step with the web page and the API's problem types.
 
     python scripts/messages.py            # add new strings (empty), drop unused ones, report
     python scripts/messages.py --check    # exit 1 if a string lacks its Vietnamese
     python scripts/messages.py --merge F.po [G.po …]  # take the translations given, then update
 
 Strings are found where ``_("...")`` is called, in ``web/templates`` (Jinja's extractor) and in
-``web/**/*.py``. Existing translations are kept; the catalog is written sorted so a diff shows
+``web/**/*.py``, and where ``N_("...")`` marks them in ``api/problem_types.py``. Existing translations are kept; the catalog is written sorted so a diff shows
 what changed.
 """
 
@@ -20,19 +20,23 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parents[1]
-WEB = ROOT / "web"
-PO = WEB / "locale" / "vi" / "LC_MESSAGES" / "messages.po"
-METHODS = [("templates/**.html", "jinja2"), ("**.py", "python")]
-OPTIONS = {"templates/**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}}
+PO = ROOT / "core" / "locale" / "vi" / "LC_MESSAGES" / "messages.po"
+# Where to look, relative to the repository: the web page and the API's problem types.
+METHODS = [
+    ("web/templates/**.html", "jinja2"),
+    ("web/**.py", "python"),
+    ("api/problem_types.py", "python"),
+]
+OPTIONS = {"web/templates/**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}}
 
 
 def extract() -> dict[str, list[tuple[str, int]]]:
     found: dict[str, list[tuple[str, int]]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(WEB), METHODS, keywords={"_": None}, options_map=OPTIONS
+        str(ROOT), METHODS, keywords={"_": None, "N_": None}, options_map=OPTIONS
     ):
         if isinstance(message, str):
-            found.setdefault(message, []).append((f"web/{filename}", lineno))
+            found.setdefault(message, []).append((filename, lineno))
     return found
 
 
@@ -44,10 +48,10 @@ def main(argv: list[str]) -> int:
             old = read_po(fh, locale="vi")
     given: dict[str, str] = {}
     if "--merge" in argv:
-        with open(argv[argv.index("--merge") + 1], "rb") as fh:
-            given = {
-                str(m.id): str(m.string) for m in read_po(fh, locale="vi") if m.id and m.string
-            }
+        for name in argv[argv.index("--merge") + 1 :]:
+            with open(name, "rb") as fh:
+                po = read_po(fh, locale="vi")
+            given.update({str(m.id): str(m.string) for m in po if m.id and m.string})
     # Fixed header dates: the file changes only when a string does.
     epoch = datetime(2026, 1, 1, tzinfo=UTC)
     new = Catalog(

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
 from api.context import AppServices
-from api.problem_types import PROBLEM_TYPES
+from api.problem_types import problem_types
 from api.problems import problem
 from core.errors import SohoaError
 from dossiers.access import Principal
@@ -106,7 +106,7 @@ def error_page(request: Request, exc: SohoaError) -> Response:
         return RedirectResponse(f"/web/login?next={next_}" if next_ else "/web/login", 303)
     if wants_json(request):
         return problem(status, code, str(exc), **(getattr(exc, "extra", None) or {}))
-    entry = PROBLEM_TYPES.get(code)
+    entry = problem_types().get(code)
     lang = language(request)
     title = getattr(entry.title, lang) if entry else ""
     action = getattr(entry.action, lang) if entry else ""

@@ -105,7 +105,19 @@ class OverrideBody(BaseModel):
     note: str = Field(min_length=1, max_length=255)
 
 
-@router.post("/catalog")
+CATALOG_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The catalog, as JSON or YAML (the format of data/sample_catalog.yaml).",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post("/catalog", openapi_extra=CATALOG_BODY)
 async def import_catalog_file(
     request: Request, who: Caller, svc: Svc, replace: bool = Query(default=False)
 ) -> ImportReport:

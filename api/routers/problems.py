@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import PublicLimit
-from api.problem_types import PROBLEM_TYPES, ProblemType
+from api.problem_types import ProblemType, problem_types
 from api.problems import ApiProblem
 
 router = APIRouter(tags=["problems"])
@@ -43,7 +43,7 @@ def problem_type(
 
     A code the catalog does not hold is a 404, so nothing of the path but a known code ever
     reaches the page."""
-    entry = PROBLEM_TYPES.get(code)
+    entry = problem_types().get(code)
     if entry is None:
         raise ApiProblem(
             404,

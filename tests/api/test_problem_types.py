@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.problem_types import PROBLEM_TYPES
+from api.problem_types import problem_types
 from api.problems import PROBLEM_JSON
 from core.errors import SohoaError
 from tests.conftest import TOKEN
@@ -106,11 +106,11 @@ def _is_status(node: ast.AST | None) -> bool:
 def test_every_code_in_the_code_base_is_explained_and_nothing_else() -> None:
     found = codes_in_the_code_base()
     assert len(found) > 100  # the scan itself works
-    missing = {code: where for code, where in found.items() if code not in PROBLEM_TYPES}
+    missing = {code: where for code, where in found.items() if code not in problem_types()}
     assert not missing, f"codes without an entry in api/problem_types.py: {missing}"
-    stale = sorted(set(PROBLEM_TYPES) - set(found))
+    stale = sorted(set(problem_types()) - set(found))
     assert not stale, f"entries for codes nothing raises: {stale}"
-    for code, entry in PROBLEM_TYPES.items():
+    for code, entry in problem_types().items():
         assert entry.code == code and entry.type == f"/problems/{code}"
         for text in (entry.title, entry.meaning, entry.action):
             assert text.vi.strip() and text.en.strip() and text.vi != text.en, code
@@ -132,11 +132,11 @@ def _explained(client: TestClient, problem: dict[str, object]) -> None:
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")
     assert f"<code>{code}</code>" in page.text
-    assert escape(PROBLEM_TYPES[str(code)].title.vi) in page.text
-    assert escape(PROBLEM_TYPES[str(code)].action.en) in page.text
+    assert escape(problem_types()[str(code)].title.vi) in page.text
+    assert escape(problem_types()[str(code)].action.en) in page.text
     data = client.get(str(kind), headers={"Accept": "application/json"})
     assert data.status_code == 200 and data.headers["content-type"] == "application/json"
-    assert data.json() == PROBLEM_TYPES[str(code)].model_dump()
+    assert data.json() == problem_types()[str(code)].model_dump()
 
 
 def test_the_type_of_real_problems_resolves(client: TestClient) -> None:
@@ -193,3 +193,19 @@ def test_the_pages_are_rate_limited_like_other_public_routes(make_settings) -> N
         limited = client.get("/problems/not_found")
         assert limited.json()["code"] == "rate_limited" and "Retry-After" in limited.headers
     services.engine.dispose()
+
+
+def test_a_problems_title_speaks_the_language_asked_for(client: TestClient) -> None:
+    """The title comes from the one message catalog the web page uses: Vietnamese when
+    ``Accept-Language`` asks for it, English otherwise; the code stays the same."""
+    english = client.get("/api/v1/dossiers")
+    vietnamese = client.get(
+        "/api/v1/dossiers", headers={"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"}
+    )
+    assert english.status_code == vietnamese.status_code == 401
+    assert english.json()["code"] == vietnamese.json()["code"] == "unauthorized"
+    assert english.json()["title"] == problem_types()["unauthorized"].title.en
+    assert vietnamese.json()["title"] == problem_types()["unauthorized"].title.vi
+    assert english.json()["title"] != vietnamese.json()["title"]
+    missing = client.get("/no/such/page", headers={"Accept-Language": "vi"})
+    assert missing.json()["title"] == problem_types()["not_found"].title.vi
