@@ -174,18 +174,22 @@ def run(
     services = build(settings)
     services.signers  # noqa: B018 - creates the development PKI before the worker starts
     sample = _load_sample_catalog_if_empty(services)
+    demo = _demo_desk(services)
     worker_proc = subprocess.Popen(
         [sys.executable, "-m", "wiring.cli", "worker"],
         env=os.environ.copy(),
         preexec_fn=_die_with_parent,
     )
     token = os.environ["SOHOA_API_TOKEN"]
-    banner = [
-        f"sohoa: data in {settings.data_dir.resolve()} (development PKI: not for production)",
+    banner = [f"web   http://{host}:{port}/web/   (the counter's page: sign in with a token below)"]
+    for staff_id, secret in (demo.tokens if demo else {}).items():
+        banner.append(f"demo  {staff_id:<13} {secret}")
+    banner += [
+        f"token {token}   (administrator"
+        + ("; this run only, set SOHOA_API_TOKEN to keep one)" if generated else ")"),
         f"API   http://{host}:{port}/api/v1",
         f"docs  http://{host}:{port}/docs",
-        f"token {token}"
-        + ("   (this run only; set SOHOA_API_TOKEN to keep one)" if generated else ""),
+        f"data  {settings.data_dir.resolve()} (development PKI: not for production)",
         f"try   curl -H 'Authorization: Bearer {token}' -F file=@scan.jpg http://{host}:{port}/api/v1/scans",
     ]
     if sample:
@@ -431,6 +435,18 @@ def db_upgrade() -> None:
     settings = _settings()
     upgrade(settings.resolved_database_url)
     console.print("database schema is up to date")
+
+
+def _demo_desk(services):  # type: ignore[no-untyped-def]
+    """On the SAMPLE catalog, the demo desk's people and this run's tokens; else None."""
+    from dossiers.models import Unit
+    from storage.db import session_scope
+    from wiring.demo import WARD, open_demo_desk
+
+    with session_scope(services.sessions) as session:
+        if session.get(Unit, WARD) is None:
+            return None
+    return open_demo_desk(services)
 
 
 def _load_sample_catalog_if_empty(services) -> int:  # type: ignore[no-untyped-def]

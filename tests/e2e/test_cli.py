@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,6 +158,14 @@ def test_sohoa_run_serves_api_and_worker_together(tmp_path: Path) -> None:
         banner = (tmp_path / "run.log").read_text()
         token = next(line.split()[1] for line in banner.splitlines() if line.startswith("token "))
         assert f"{base}/docs" in banner
+        # The web page comes first, and the demo desk's clerk can sign in to it.
+        assert banner.splitlines()[0].startswith(f"web   {base}/web/")
+        clerk = next(line.split()[2] for line in banner.splitlines() if "demo.quay" in line)
+        with httpx.Client(base_url=base, follow_redirects=True) as browser:
+            form = browser.get("/web/login").text
+            nonce = re.search(r'name="nonce" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            signed = browser.post("/web/login", data={"token": clerk, "nonce": nonce})
+            assert signed.status_code == 200 and "Nguyễn Thị Mẫu" in signed.text
         auth = {"Authorization": f"Bearer {token}"}
         page = render_page(size_in=A6, paragraphs=("Số: 12/GP-UBND",), seed=5)
         scan = tmp_path / "gp.png"
