@@ -16,6 +16,7 @@ COPY core core
 COPY wiring wiring
 COPY storage storage
 COPY api api
+COPY web web
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test system venv lint check bench clean
+.PHONY: help run test system system-test venv lint check bench clean
 
 help: ## show the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -14,6 +14,11 @@ help: ## show the targets
 system: .stamp-system ## install the Debian packages (tesseract, ghostscript, qpdf, fonts, softhsm2, redis)
 .stamp-system: scripts/apt-packages.txt scripts/setup-system.sh
 	bash scripts/setup-system.sh
+	touch $@
+
+system-test: .stamp-system-test ## the test-only Debian packages (the browser)
+.stamp-system-test: scripts/apt-packages-test.txt scripts/setup-system.sh
+	bash scripts/setup-system.sh scripts/apt-packages-test.txt
 	touch $@
 
 venv: .stamp-venv ## create .venv with the pinned Python packages
@@ -27,7 +32,7 @@ venv: .stamp-venv ## create .venv with the pinned Python packages
 run: system venv ## start the API and a worker on the embedded default and print the URL
 	OMP_THREAD_LIMIT=1 $(BIN)/sohoa run --host $(HOST) --port $(PORT)
 
-test: system venv ## run the whole test suite against real services
+test: system system-test venv ## run the whole test suite against real services
 	bash scripts/test.sh
 
 lint: venv ## ruff

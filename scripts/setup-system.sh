@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the Debian packages sohoa needs (as root, or through sudo).
+# Install the Debian packages sohoa needs (as root, or through sudo): those of the list given
+# (default scripts/apt-packages.txt; the tests add scripts/apt-packages-test.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t pkgs < <(grep -v '^\s*#' scripts/apt-packages.txt | sed '/^\s*$/d')
+list=${1:-scripts/apt-packages.txt}
+mapfile -t pkgs < <(grep -v '^\s*#' "$list" | sed '/^\s*$/d')
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
