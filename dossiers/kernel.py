@@ -26,6 +26,7 @@ from paper.fonts import DEFAULT_FONTS, Fonts
 from storage.db import session_scope
 
 if TYPE_CHECKING:
+    from dossiers.workflow.lookup import StatusLookup
     from storage.objects import ObjectStore
 
 CITIZEN = "citizen"
@@ -43,6 +44,7 @@ class DossierKernel:
         form_signer: Callable[[Path, Path, str], Any] | None = None,
         system_name: str = "sohoa",
         fonts: Fonts = DEFAULT_FONTS,
+        status_lookup: StatusLookup | None = None,
     ) -> None:
         self.sessions = sessions
         self.store = store
@@ -50,6 +52,8 @@ class DossierKernel:
         self.form_signer = form_signer
         self.system_name = system_name
         self.fonts = fonts
+        # Form 01 and the e-receipt print the citizen's lookup secret and link when set.
+        self.status_lookup = status_lookup
 
     def now(self) -> datetime:
         now = self.clock()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from dossiers.fees.cashier import Cashier
     from dossiers.results.returns import Returns
+    from dossiers.workflow.lookup import StatusLookup
     from dossiers.workflow.service import DossierService
     from ingest.ports import PipelineConfig, PipelineDeps
     from ingest.tasks import QueueConfig
@@ -185,7 +186,15 @@ class Services:
             form_signer=self.sign_form if self.settings.sign_forms else None,
             system_name=self.settings.system_name,
             fonts=self.fonts,
+            status_lookup=self.status_lookup,
         )
+
+    @cached_property
+    def status_lookup(self) -> StatusLookup:
+        """The citizen's lookup secrets (keyed by the URL secret) and where to use them."""
+        from dossiers.workflow.lookup import StatusLookup
+
+        return StatusLookup(self.url_secret, self.settings.public_url)
 
     @cached_property
     def cashier(self) -> Cashier:

@@ -421,6 +421,9 @@ class Cashier:
             lines=tuple(rd.ReceiptLine(name, amount) for name, amount in lines),
             dossier_code=dossier.code or "",
             procedure_code=dossier.procedure_code,
+            status_lookup=(
+                svc.status_lookup.line(dossier.code) if svc.status_lookup and dossier.code else ""
+            ),
             related=rd.RelatedReceipt(
                 1, replaces.form_symbol, replaces.series, replaces.number, replaces.issued_at
             )

@@ -134,7 +134,8 @@ class ReceiptDoc:
 
     ``number`` is printed zero-padded to seven digits; ``issued_at`` must be aware and its date
     in Vietnam is the ngày lập. ``status_note`` (e.g. "ĐÃ HỦY - <lý do>") is shown in red when
-    a voided receipt is rendered again; it is not part of the XML.
+    a voided receipt is rendered again; ``status_lookup`` is the line that tells the payer how
+    to follow the dossier (its lookup secret and the status page). Neither is part of the XML.
     """
 
     receipt_type: str = "Biên lai thu phí, lệ phí"
@@ -152,12 +153,13 @@ class ReceiptDoc:
     procedure_code: str = ""
     related: RelatedReceipt | None = None
     status_note: str = ""
+    status_lookup: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lines", tuple(self.lines))
         for what in ("receipt_type", "form_symbol", "series"):
             _checked(getattr(self, what), what, required=True)
-        for what in ("mandate", "dossier_code", "procedure_code", "status_note"):
+        for what in ("mandate", "dossier_code", "procedure_code", "status_note", "status_lookup"):
             _checked(getattr(self, what), what)
         _check_number(self.number, "number")
         _local(self.issued_at, "issued_at")
@@ -593,6 +595,8 @@ def render_receipt_pdf(
             paper.line("Mã hồ sơ:", doc.dossier_code)
         if doc.procedure_code:
             paper.line("Mã thủ tục hành chính:", doc.procedure_code)
+        if doc.status_lookup.strip():
+            paper.line("", doc.status_lookup.strip(), bold_value=True)
         pdf.ln(2)
         paper.table(
             ("STT", "Tên loại phí, lệ phí", "Số tiền (đồng)"),

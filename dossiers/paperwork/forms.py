@@ -54,6 +54,7 @@ __all__ = [
     "FormContext",
     "FormError",
     "HandoverRow",
+    "StatusLink",
     "format_time",
     "format_vnd",
     "qr_payload",
@@ -119,6 +120,15 @@ class ComponentLine:
 class FeeLine:
     name: str
     amount_vnd: int
+
+
+@dataclass(frozen=True)
+class StatusLink:
+    """How the citizen follows the dossier: ``line`` is printed as it is (the lookup secret and
+    where to type it), ``url`` is the dossier's own status page, which a second QR opens."""
+
+    line: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -452,6 +462,32 @@ def _draw_qr(pdf: FPDF, payload: str, box: tuple[float, float, float, float]) ->
         pdf.rect(x0 + start * module, y0 + r * module, length * module, module, style="F")
 
 
+_LOOKUP_QR_MM = 24.0
+
+
+def _status_block(form: _Form, link: StatusLink) -> None:
+    """Item 8 of form 01: the status page's QR on the left, how to look it up on the right."""
+    pdf = form.pdf
+    form.line("8. Tra cứu tình trạng hồ sơ:")
+    if pdf.will_page_break(_LOOKUP_QR_MM + 2):
+        pdf.add_page()
+    x, top = pdf.l_margin, pdf.get_y()
+    _draw_qr(pdf, link.url, (x, top, x + _LOOKUP_QR_MM, top + _LOOKUP_QR_MM))
+    text_x = x + _LOOKUP_QR_MM + 4
+    pdf.set_xy(text_x, top + 2)
+    pdf.set_font(_FAMILY, "B", 11)
+    pdf.multi_cell(pdf.w - pdf.r_margin - text_x, 5.5, _t(link.line), align="L")
+    pdf.set_x(text_x)
+    pdf.set_font(_FAMILY, "", 9.5)
+    pdf.multi_cell(
+        pdf.w - pdf.r_margin - text_x,
+        5,
+        _t("Quét mã QR bên cạnh bằng điện thoại để xem tình trạng hồ sơ, không cần đăng nhập."),
+        align="L",
+    )
+    pdf.set_xy(pdf.l_margin, max(pdf.get_y(), top + _LOOKUP_QR_MM) + 2)
+
+
 def _begin(form_no: str, ctx: FormContext, payload: str) -> _Form:
     form = _Form(form_no, ctx)
     form.header(payload)
@@ -489,8 +525,14 @@ def render_receipt(
     collect_at: str,
     fees: Sequence[FeeLine],
     out: Path,
+    status_link: StatusLink | None = None,
 ) -> Path:
-    """Mẫu 01, Giấy tiếp nhận hồ sơ và hẹn trả kết quả; its QR also carries the appointment."""
+    """Mẫu 01, Giấy tiếp nhận hồ sơ và hẹn trả kết quả; its QR also carries the appointment.
+
+    With ``status_link``, item 8 tells the citizen how to follow the dossier: the lookup line
+    and a QR of the status page that any phone's camera opens. The top-left QR keeps TT
+    01/2023's payload, which is JSON, not a link.
+    """
     if sets < 1:
         raise FormError(f"sets must be at least 1, got {sets}", code="invalid_form_data")
     if any(c.count < 1 for c in components):
@@ -524,6 +566,8 @@ def render_receipt(
             form.line("Tổng cộng:", format_vnd(total), bold_value=True)
         else:
             form.line("7. Phí, lệ phí:", "Không thu.")
+        if status_link is not None:
+            _status_block(form, status_link)
         form.signatures(
             (
                 ("NGƯỜI NỘP HỒ SƠ", "(Ký và ghi rõ họ tên)", ctx.applicant.name),

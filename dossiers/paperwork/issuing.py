@@ -17,6 +17,7 @@ from storage import metrics
 
 if TYPE_CHECKING:
     from dossiers.kernel import DossierKernel
+    from dossiers.workflow.lookup import StatusLookup
 
 ID_LABELS = {"CCCD": "Số CCCD", "CMND": "Số CMND", "HC": "Số hộ chiếu", "MST": "Mã số thuế"}
 KIND_LABELS = {"original": "Bản chính", "copy": "Bản sao"}
@@ -31,7 +32,11 @@ def issue(
     principal: Principal,
     tmp: Path,
     kwargs: dict[str, Any],
+    *,
+    lookup: StatusLookup | None = None,
 ) -> DossierForm:
+    """Render, sign, store and record form ``form_no``; with ``lookup``, form 01 also tells
+    the citizen how to follow the dossier on the public status page."""
     unit = session.get(Unit, dossier.unit_code)
     proc = session.get(Procedure, dossier.procedure_id)
     assert unit is not None and proc is not None
@@ -69,6 +74,11 @@ def issue(
                 if f.get("collect_at") == "receipt"
             ],
             out=rendered,
+            status_link=(
+                forms.StatusLink(lookup.line(dossier.code), lookup.url(dossier.code))
+                if lookup is not None and dossier.code
+                else None
+            ),
         )
     elif form_no == "02":
         forms.render_supplement_request(

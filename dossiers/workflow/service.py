@@ -68,6 +68,7 @@ from dossiers.workflow.lifecycle import OPEN, Status, next_status
 from paper.fonts import DEFAULT_FONTS, Fonts
 
 if TYPE_CHECKING:
+    from dossiers.workflow.lookup import StatusLookup
     from storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class DossierService(DossierKernel):
         form_signer: Callable[[Path, Path, str], Any] | None = None,
         system_name: str = "sohoa",
         fonts: Fonts = DEFAULT_FONTS,
+        status_lookup: StatusLookup | None = None,
     ) -> None:
         super().__init__(
             sessions,
@@ -121,6 +123,7 @@ class DossierService(DossierKernel):
             form_signer=form_signer,
             system_name=system_name,
             fonts=fonts,
+            status_lookup=status_lookup,
         )
         self.codes = codes
 
@@ -792,7 +795,16 @@ class DossierService(DossierKernel):
             dossier = session.get(Dossier, dossier_id)
             assert dossier is not None
             with tempfile.TemporaryDirectory() as tmp:
-                form = issue(self, session, dossier, form_no, principal, Path(tmp), kwargs)
+                form = issue(
+                    self,
+                    session,
+                    dossier,
+                    form_no,
+                    principal,
+                    Path(tmp),
+                    kwargs,
+                    lookup=self.status_lookup,
+                )
             session.flush()
             session.expunge(form)
             return form
