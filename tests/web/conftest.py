@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.dossiers.world import VN, World, make_world
+from tests.web.browser import browser, console, live_site, live_worker, page, tablet  # noqa: F401
 from wiring.asgi import application
 from wiring.factory import build
 
