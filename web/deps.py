@@ -18,6 +18,7 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from api.context import AppServices
 from api.problem_types import problem_types
@@ -75,8 +76,13 @@ async def signed_in(request: Request) -> Principal:
     """The session's principal; for a form or a script's call, also a valid CSRF token."""
     svc = services(request)
     cookie = request.cookies.get(COOKIE)
-    with session_scope(svc.sessions) as session:
-        who = resume(session, cookie, now=svc.clock(), lifetime=lifetime(svc))
+
+    def look_up() -> Principal:
+        with session_scope(svc.sessions) as session:
+            return resume(session, cookie, now=svc.clock(), lifetime=lifetime(svc))
+
+    # The database is not awaited: in the thread pool, so the event loop keeps serving.
+    who = await run_in_threadpool(look_up)
     assert cookie is not None  # resume refuses a missing cookie
     if request.method not in SAFE_METHODS:
         presented = request.headers.get("x-csrf-token")

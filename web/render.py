@@ -90,6 +90,8 @@ def page(
         "user": getattr(request.state, "web_user", None),
         "csrf": getattr(request.state, "web_csrf", ""),
         "path": request.url.path,
+        # Where the language switch comes back to: this very page, its query included.
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     }
     names.update(formatters(request))
     names.update(context)

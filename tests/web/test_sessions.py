@@ -151,3 +151,14 @@ def test_english_is_one_switch_away(site: Site) -> None:
     assert resp.status_code == 200
     assert "Sign in" in resp.text and "Staff token" in resp.text
     assert 'lang="en"' in resp.text
+
+
+def test_the_language_switch_comes_back_to_the_same_page_and_query(site: Site) -> None:
+    page = site.client.get("/web/status?code=H99.1&s=ABCD")
+    assert 'name="back" value="/web/status?code=H99.1&amp;s=ABCD"' in page.text
+    resp = site.client.post(
+        "/web/lang",
+        data={"lang": "en", "back": "/web/status?code=H99.1&s=ABCD"},
+        follow_redirects=False,
+    )
+    assert resp.headers["location"] == "/web/status?code=H99.1&s=ABCD"
