@@ -102,6 +102,12 @@ class ComponentScanAccepted(ScanAccepted):
     component_id: str = Field(description="The dossier's component the scan belongs to.")
 
 
+def clerk_for(who: Principal, svc: AppServices) -> str:
+    """Whose certificate signs a paper's scan: the uploader's own at the counter
+    (TT 01/2023 Art. 8), the default clerk's for anyone else the rules let upload."""
+    return who.staff_id if who.role == "counter" else svc.settings.default_clerk
+
+
 def upload_openapi(*, clerk: bool = False) -> dict[str, Any]:
     """The multipart body of an upload operation for the OpenAPI document.
 

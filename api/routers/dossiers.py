@@ -21,6 +21,7 @@ from api.scans import (
     ComponentScanAccepted,
     accept_scan,
     chunks,
+    clerk_for,
     upload_openapi,
     upload_responses,
 )
@@ -414,15 +415,10 @@ async def upload_component_scan(
     return await accept_scan(
         request,
         svc,
-        clerk_id=lambda _: _clerk_for(who, svc),
+        clerk_id=lambda _: clerk_for(who, svc),
         unit_code=unit_code,
         component=ComponentRef(dossier_id, component_id),
     )
-
-
-def _clerk_for(who: Principal, svc: Svc) -> str:
-    """The scan is signed with the uploader's own certificate (TT 01/2023 Art. 8)."""
-    return who.staff_id if who.role == "counter" else svc.settings.default_clerk
 
 
 def _dossier(svc: Svc, who: Principal, ref: str) -> DossierOut:

@@ -74,6 +74,10 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
 
 FINAL = frozenset({S.REFUSED, S.WITHDRAWN, S.STOPPED, S.RETURNED})
 OPEN = frozenset({S.RECEIVED, S.PROCESSING, S.SUPPLEMENT, S.AWAITING_PAYMENT})
+# What the counter may still do to a dossier's papers, by status (the API and the page ask here).
+TAKES_PAPERS = frozenset({S.NEW, S.SUPPLEMENT, S.RECEIVED, S.PROCESSING})  # the checklist
+TAKES_SCANS = OPEN | {S.NEW}
+TAKES_REUSE = frozenset({S.NEW, S.SUPPLEMENT})
 
 
 def next_status(action: str, current: int) -> Status:

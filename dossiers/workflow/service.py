@@ -64,7 +64,13 @@ from dossiers.workflow.dossier_views import (
     completeness,
     dossier_view,
 )
-from dossiers.workflow.lifecycle import OPEN, Status, next_status
+from dossiers.workflow.lifecycle import (
+    TAKES_PAPERS,
+    TAKES_REUSE,
+    TAKES_SCANS,
+    Status,
+    next_status,
+)
 from paper.fonts import DEFAULT_FONTS, Fonts
 
 if TYPE_CHECKING:
@@ -328,12 +334,7 @@ class DossierService(DossierKernel):
         with self.tx() as session:
             dossier = self.find(session, principal, ref, lock=True)
             self.require_counter(principal, dossier)
-            if dossier.status not in (
-                Status.NEW,
-                Status.SUPPLEMENT,
-                Status.RECEIVED,
-                Status.PROCESSING,
-            ):
+            if dossier.status not in TAKES_PAPERS:
                 raise IllegalTransition(f"dossier in status {dossier.status} takes no papers")
             comps = {c.key: c for c in self._components(session, dossier)}
             unknown = sorted(set(provided) - set(comps))
@@ -701,7 +702,7 @@ class DossierService(DossierKernel):
         with self.tx() as session:
             dossier = self.find(session, principal, ref)
             self.require_counter(principal, dossier)
-            if dossier.status not in OPEN | {Status.NEW}:
+            if dossier.status not in TAKES_SCANS:
                 raise IllegalTransition(f"dossier in status {dossier.status} takes no scans")
             comp = session.get(DossierComponent, component_id)
             if comp is None or comp.dossier_id != dossier.id:
@@ -741,7 +742,7 @@ class DossierService(DossierKernel):
 
         with self.tx() as session:
             dossier, comp = self._component(session, principal, ref, component_id, lock=True)
-            if dossier.status not in (Status.NEW, Status.SUPPLEMENT):
+            if dossier.status not in TAKES_REUSE:
                 raise IllegalTransition("papers are reused while the dossier is checked")
             row = reuse(
                 session,
@@ -838,18 +839,32 @@ class DossierService(DossierKernel):
 
 
 def _check_applicant(a: ApplicantIn) -> None:
+    """Each refusal names its ``field`` (and, for the ID number, the ``rule``), so a form can
+    put the reason beside the field it concerns."""
     if not a.name.strip() or len(a.name) > 255:
         raise InvalidInput(
-            "the applicant's name is required (at most 255 characters)", code="applicant_invalid"
+            "the applicant's name is required (at most 255 characters)",
+            code="applicant_invalid",
+            field="name",
         )
     if a.id_type not in ID_TYPES:
-        raise InvalidInput(f"id_type must be one of {ID_TYPES}", code="applicant_invalid")
+        raise InvalidInput(
+            f"id_type must be one of {ID_TYPES}", code="applicant_invalid", field="id_type"
+        )
     digits = a.id_number.strip()
     if a.id_type == "CCCD" and not (digits.isdigit() and len(digits) == 12):
-        raise InvalidInput("a CCCD number has 12 digits", code="applicant_invalid")
+        raise InvalidInput(
+            "a CCCD number has 12 digits",
+            code="applicant_invalid",
+            field="id_number",
+            rule="cccd_digits",
+        )
     if not digits or len(digits) > 32 or not all(ch.isalnum() or ch == "-" for ch in digits):
         raise InvalidInput(
-            "the ID number has letters, digits or '-' only", code="applicant_invalid"
+            "the ID number has letters, digits or '-' only",
+            code="applicant_invalid",
+            field="id_number",
+            rule="characters",
         )
 
 

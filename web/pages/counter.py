@@ -372,21 +372,15 @@ def procedure_page(code: str, request: Request, user: User, svc: Svc) -> Respons
 def _field_of(exc: SohoaError) -> tuple[str, str]:
     """(field, reason) for a refusal of one field of the form, else ("", "").
 
-    The service says which rule failed in its English detail; an explicit ``field`` in the
-    error's extras wins when the service gives one.
+    The applicant's refusals name their ``field`` (and ``rule``); the other codes are each
+    about one field of the form.
     """
     named = str(exc.extra.get("field", "")) if exc.extra else ""
-    if named in FIELD_REASONS:
+    if exc.code == "applicant_invalid" and named in FIELD_REASONS:
+        if named == "id_number":
+            rule = exc.extra.get("rule")
+            return named, CCCD_DIGITS if rule == "cccd_digits" else ID_CHARACTERS
         return named, FIELD_REASONS[named]
-    detail = str(exc)
-    if exc.code == "applicant_invalid":
-        if "id_type" in detail:  # before "CCCD": this detail lists the types
-            return "id_type", FIELD_REASONS["id_type"]
-        if "CCCD" in detail:
-            return "id_number", CCCD_DIGITS
-        if "ID number" in detail:
-            return "id_number", ID_CHARACTERS
-        return "name", FIELD_REASONS["name"]
     if exc.code == "channel_invalid":
         return "channel", FIELD_REASONS["channel"]
     if exc.code == "collect_at_invalid":

@@ -33,7 +33,7 @@ from dossiers.admin.reports import TICKING
 from dossiers.kernel import CITIZEN
 from dossiers.models import Procedure, Staff, Unit
 from dossiers.workflow.dossier_views import DossierView, EventView, HandoverView
-from dossiers.workflow.lifecycle import OPEN, TRANSITIONS, Status
+from dossiers.workflow.lifecycle import OPEN, TAKES_PAPERS, TRANSITIONS, Status
 from storage.db import session_scope
 from web.deps import InvalidForm, PageRoute, Svc, User, wants_json
 from web.i18n import Gettext, gettext_for
@@ -45,7 +45,6 @@ router = APIRouter(prefix="/web", route_class=PageRoute, include_in_schema=False
 Ref = Annotated[str, Path(min_length=1, max_length=64)]
 Reason = Annotated[str, Form(max_length=4000)]
 # The statuses DossierService.check_components records papers in.
-CHECKABLE = frozenset({Status.NEW, Status.SUPPLEMENT, Status.RECEIVED, Status.PROCESSING})
 # Refusals the clerk can act on without leaving the dossier: shown on the page itself.
 IN_PAGE = frozenset({409, 422})
 IN_PAGE_CODES = frozenset({"not_supervisor", "not_handed_to_postal"})
@@ -265,7 +264,7 @@ def counter_steps(user: Principal, dossier: DossierView, names: Directory) -> di
     pending = dossier.pending_reception_by
     supervisor = names.supervisors.get(pending or "")
     return {
-        "check": status in CHECKABLE,
+        "check": status in TAKES_PAPERS,
         "receive": allowed("receive", status) and not pending,
         "confirm": bool(pending) and (user.role == "admin" or supervisor == user.staff_id),
         "refuse": allowed("refuse", status),

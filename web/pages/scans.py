@@ -27,13 +27,13 @@ from starlette.concurrency import run_in_threadpool
 from api.context import AppServices
 from api.problem_types import problem_types
 from api.problems import ApiProblem, private_paths, problem
-from api.scans import accept_scan, notices
+from api.scans import accept_scan, clerk_for, notices
 from core.errors import SohoaError
 from dossiers.access import Principal
 from dossiers.errors import NotFound
 from dossiers.models import RepositoryRecord
 from dossiers.workflow.dossier_views import ComponentView, DossierView, ReusableRecord
-from dossiers.workflow.lifecycle import OPEN, Status
+from dossiers.workflow.lifecycle import TAKES_REUSE, TAKES_SCANS
 from dossiers.workflow.scan_access import visible_refusal, visible_scan
 from storage.db import session_scope
 from storage.models import Document, Refusal, Scan, ScanStatus, Step
@@ -49,8 +49,6 @@ router = APIRouter(prefix="/web", route_class=PageRoute, include_in_schema=False
 QUEUED, WORKING, DIGITIZED, FAILED = "queued", "working", "digitized", "failed"
 # Statuses in which a dossier takes scans of its papers (``component_for_upload`` decides; the
 # page only hides a form the service would refuse) and in which papers are reused.
-TAKES_SCANS = OPEN | {Status.NEW}
-TAKES_REUSE = frozenset({Status.NEW, Status.SUPPLEMENT})
 DONE_REUSED = "scans_reused"
 
 _PAGE_NOTE = re.compile(r"^page (\d+): (.*)$", re.S)
@@ -234,7 +232,7 @@ async def upload(ref: str, component_id: str, request: Request, user: User, svc:
         answer = await accept_scan(
             request,
             svc,
-            clerk_id=lambda _fields: signing_clerk(user, svc),
+            clerk_id=lambda _fields: clerk_for(user, svc),
             unit_code=unit_code,
             component=ComponentRef(dossier_id, component_id),
         )
@@ -262,12 +260,6 @@ async def upload(ref: str, component_id: str, request: Request, user: User, svc:
         },
         status_code=answer.status_code,
     )
-
-
-def signing_clerk(user: Principal, svc: AppServices) -> str:
-    """Whose certificate signs the scan: the uploader's own at the counter (TT 01/2023 Art. 8),
-    as the API's component upload decides."""
-    return user.staff_id if user.role == "counter" else svc.settings.default_clerk
 
 
 # -- a scan's status ---------------------------------------------------------------------------
