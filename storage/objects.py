@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -266,6 +267,21 @@ class ObjectStore(Protocol):
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store can serve requests (for /readyz)."""
         ...
+
+
+def copy_as_stored(store: ObjectStore, key: str, path: Path) -> bool:
+    """The object's bytes as they are, into ``path``, with no checksum check; False if it is gone.
+
+    For a validation that compares the recorded SHA-256 itself: ``get_to_file`` would refuse a
+    changed object before the auditor's report could say what changed.
+    """
+    try:
+        with store.open(key) as src, path.open("wb") as out:
+            shutil.copyfileobj(src, out, _CHUNK)
+    except ObjectNotFound:
+        path.unlink(missing_ok=True)
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- shared helpers

@@ -29,6 +29,7 @@ from dossiers.workflow.scan_access import visible_document
 from signing.report import Coverage, Indication, Modifications
 from storage.db import session_scope
 from storage.models import Document
+from storage.objects import copy_as_stored
 
 router = APIRouter(tags=["documents"])
 
@@ -321,7 +322,7 @@ def verify(doc_id: str, who: Caller, svc: Svc) -> DocumentVerification:
     doc = _document(svc, who, doc_id)
     with tempfile.TemporaryDirectory(dir=svc.settings.work_dir) as tmp:
         path = Path(tmp) / "document.pdf"
-        svc.store.get_to_file(doc.object_key, path)
+        copy_as_stored(svc.store, doc.object_key, path)
         report = verify_pdf(
             path,
             trust_roots=svc.trust_roots,
@@ -355,7 +356,7 @@ def report(
     audit_access(svc, who, "document.verify", "document", doc.id)
     with tempfile.TemporaryDirectory(dir=svc.settings.work_dir) as tmp:
         path = Path(tmp) / "document.pdf"
-        svc.store.get_to_file(doc.object_key, path)
+        copy_as_stored(svc.store, doc.object_key, path)
         result = simple_report(
             path,
             trust_roots=svc.trust_roots,

@@ -218,6 +218,15 @@ def test_a_changed_file_is_invalid_and_fails_fixity(signed: Signed) -> None:
     report = client.get(f"/web/documents/{signed.doc_id}/report.json").json()
     assert report["indication"] == "TOTAL_FAILED"
     assert report["document"]["stored_hash_match"] is False
+    # The API gives the auditor the same verdict, not a refusal to read the changed file.
+    bearer = {"Authorization": f"Bearer {site.world.tokens['kiemtra']}"}
+    api = site.client.get(f"/api/v1/documents/{signed.doc_id}/report", headers=bearer)
+    assert api.status_code == 200, api.text
+    assert api.json()["indication"] == "TOTAL_FAILED"
+    assert api.json()["document"]["stored_hash_match"] is False
+    verdict = site.client.get(f"/api/v1/documents/{signed.doc_id}/verification", headers=bearer)
+    assert verdict.status_code == 200, verdict.text
+    assert verdict.json()["ok"] is False and verdict.json()["sha256_matches"] is False
 
     failed = client.post("/web/audit/fixity", data={"csrf": csrf, "sample": "50"}).text
     assert 'class="error" role="alert"' in failed and "có tệp không khớp" in failed

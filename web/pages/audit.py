@@ -9,8 +9,6 @@ panel of a counter's dossier page can embed the PDF too.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,9 +37,9 @@ from signing.report import SimpleReport, render_pdf, simple_report
 from signing.validation import validate_pdf
 from signing.verify import VerificationReport
 from storage.db import session_scope
-from storage.errors import ObjectNotFound, StorageError
+from storage.errors import StorageError
 from storage.models import Document
-from storage.objects import ObjectInfo
+from storage.objects import ObjectInfo, copy_as_stored
 from web.deps import InvalidForm, PageRoute, Svc, User
 from web.i18n import gettext_for
 from web.render import language, page
@@ -278,18 +276,11 @@ def _document(svc: AppServices, who: Principal, doc_id: str) -> tuple[Document, 
 def _local_copy(svc: AppServices, doc: Document) -> Iterator[Path]:
     """The stored bytes as they are, in a work folder removed afterwards.
 
-    Not ``store.get_to_file``: its checksum check would refuse a changed file before the
-    validation could say so, and the validation compares the recorded SHA-256 itself. A lost
-    object leaves no file, which validates as unreadable.
+    A lost object leaves no file, which validates as unreadable.
     """
     with tempfile.TemporaryDirectory(dir=svc.settings.work_dir) as tmp:
         path = Path(tmp) / "document.pdf"
-        with (
-            contextlib.suppress(ObjectNotFound),
-            svc.store.open(doc.object_key) as src,
-            path.open("wb") as out,
-        ):
-            shutil.copyfileobj(src, out, 1 << 20)
+        copy_as_stored(svc.store, doc.object_key, path)
         yield path
 
 
