@@ -72,8 +72,9 @@ def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-async def signed_in(request: Request) -> Principal:
-    """The session's principal; for a form or a script's call, also a valid CSRF token."""
+async def session_user(request: Request) -> Principal:
+    """The session's principal, with no CSRF check: for a route that reads its own body
+    and then calls :func:`require_csrf` (a file upload's multipart form)."""
     svc = services(request)
     cookie = request.cookies.get(COOKIE)
 
@@ -84,17 +85,35 @@ async def signed_in(request: Request) -> Principal:
     # The database is not awaited: in the thread pool, so the event loop keeps serving.
     who = await run_in_threadpool(look_up)
     assert cookie is not None  # resume refuses a missing cookie
+    request.state.web_user = who
+    request.state.web_csrf = csrf_token(svc.url_secret, cookie)
+    return who
+
+
+def require_csrf(request: Request, presented: str | None) -> None:
+    """Refuse unless ``presented`` is the signed-in session's CSRF token."""
+    if not csrf_ok(services(request).url_secret, request.cookies.get(COOKIE), presented):
+        raise CsrfRefused("the form's CSRF token is missing or wrong; reload the page")
+
+
+async def signed_in(request: Request) -> Principal:
+    """The session's principal; for a form or a script's call, also a valid CSRF token (the
+    ``csrf`` field of an urlencoded form, else the ``X-CSRF-Token`` header)."""
+    who = await session_user(request)
     if request.method not in SAFE_METHODS:
         presented = request.headers.get("x-csrf-token")
         if presented is None and request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
             presented = str((await request.form()).get("csrf") or "")
-        if not csrf_ok(svc.url_secret, cookie, presented):
-            raise CsrfRefused("the form's CSRF token is missing or wrong; reload the page")
-    request.state.web_user = who
-    request.state.web_csrf = csrf_token(svc.url_secret, cookie)
+        require_csrf(request, presented)
     return who
+
+
+def secure_cookies(request: Request) -> bool:
+    """Cookies are Secure whenever the page is reached over TLS (directly or via the proxy)."""
+    public = services(request).settings.public_url
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 User = Annotated[Principal, Depends(signed_in)]

@@ -55,9 +55,18 @@ from dossiers.models import (
 )
 from storage.db import session_scope
 from web import render
-from web.deps import CsrfRefused, InvalidForm, PageRoute, Svc, User, lifetime, wants_json
+from web.deps import (
+    InvalidForm,
+    PageRoute,
+    Svc,
+    User,
+    require_csrf,
+    secure_cookies,
+    session_user,
+    wants_json,
+)
 from web.i18n import Gettext, gettext_for
-from web.sessions import COOKIE, SESSION_LABEL, csrf_ok, csrf_token, resume
+from web.sessions import SESSION_LABEL
 
 router = APIRouter(prefix="/web", route_class=PageRoute, include_in_schema=False)
 
@@ -96,10 +105,7 @@ async def upload_admin(request: Request, svc: Svc) -> Principal:
     sends). The body's size is checked from its declared length before it is parsed: a browser
     always declares it, and the server holds the client to it.
     """
-    cookie = request.cookies.get(COOKIE)
-    with session_scope(svc.sessions) as session:
-        who = resume(session, cookie, now=svc.clock(), lifetime=lifetime(svc))
-    assert cookie is not None  # resume refuses a missing cookie
+    who = await session_user(request)
     limit = svc.settings.catalog_max_bytes
     declared = request.headers.get("content-length", "")
     if not declared.isdigit():
@@ -108,10 +114,7 @@ async def upload_admin(request: Request, svc: Svc) -> Principal:
         raise CatalogTooLarge(f"a catalog file is at most {limit} bytes", max_bytes=limit)
     form = await request.form(max_files=1, max_fields=8, max_part_size=4096)
     presented = request.headers.get("x-csrf-token") or form.get("csrf")
-    if not isinstance(presented, str) or not csrf_ok(svc.url_secret, cookie, presented):
-        raise CsrfRefused("the form's CSRF token is missing or wrong; reload the page")
-    request.state.web_user = who
-    request.state.web_csrf = csrf_token(svc.url_secret, cookie)
+    require_csrf(request, presented if isinstance(presented, str) else None)
     who.require("admin")
     return who
 
@@ -128,10 +131,6 @@ def _gettext(request: Request) -> Gettext:
 
 def _today(svc: AppServices) -> date:
     return svc.dossiers.today()
-
-
-def _secure(request: Request, svc: AppServices) -> bool:
-    return request.url.scheme == "https" or svc.settings.public_url.startswith("https://")
 
 
 def _show(request: Request, template: str, *, status_code: int = 200, **context: Any) -> Response:
@@ -161,7 +160,7 @@ def _done(request: Request, svc: AppServices, target: str, notice: str) -> Redir
         path=NOTICE_PATH,
         httponly=True,
         samesite="strict",
-        secure=_secure(request, svc),
+        secure=secure_cookies(request),
     )
     return response
 

@@ -13,7 +13,7 @@ from api.deps import client_ip, rate_limiter
 from dossiers.access import token_digest
 from dossiers.errors import Unauthenticated
 from storage.db import session_scope
-from web.deps import CsrfRefused, PageRoute, Svc, User, lifetime, services
+from web.deps import CsrfRefused, PageRoute, Svc, User, lifetime, secure_cookies
 from web.i18n import LANGUAGES
 from web.render import LANG_COOKIE, page
 from web.sessions import COOKIE, sign_in, sign_out
@@ -28,12 +28,6 @@ HOMES = {
     "auditor": "/web/audit",
     "admin": "/web/admin",
 }
-
-
-def _secure(request: Request) -> bool:
-    """Cookies are Secure whenever the page is reached over TLS (directly or via the proxy)."""
-    public = services(request).settings.public_url
-    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def _safe_next(target: str | None) -> str:
@@ -52,7 +46,7 @@ def login_form(request: Request, next: str | None = None) -> Response:
         nonce,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=secure_cookies(request),
         path="/web/login",
         max_age=3600,
     )
@@ -113,7 +107,7 @@ def login(
         cookie,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=secure_cookies(request),
         path="/",
         max_age=int(lifetime(svc).longest.total_seconds()),
     )
@@ -143,7 +137,7 @@ def switch_language(
             LANG_COOKIE,
             lang,
             samesite="strict",
-            secure=_secure(request),
+            secure=secure_cookies(request),
             path="/",
             max_age=365 * 86400,
         )
