@@ -166,6 +166,7 @@ async def accept_scan(
     unit_code: str | None,
     component: ComponentRef | None = None,
     target: UploadTarget | None = None,
+    from_fields: Callable[[dict[str, str]], dict[str, Any]] | None = None,
     **accept: Any,
 ) -> JSONResponse:
     """Spool the multipart body to disk, keep the original, record and dispatch the scan.
@@ -173,7 +174,9 @@ async def accept_scan(
     A dossier component's scan joins the component; any other ``target`` (a result paper)
     records its own row in the scan's transaction. 202 for a new scan, 200 with ``duplicate`` when the same file
     was already accepted; the body is a :class:`ScanAccepted` (a
-    :class:`ComponentScanAccepted` for a component).
+    :class:`ComponentScanAccepted` for a component). ``from_fields``, when given, is asked
+    with the form's fields once the body is read, for what depends on them (a result's title
+    decides its target); its answer joins the arguments of ``accept_upload``.
     """
     from ingest.pipeline import dispatch
     from ingest.upload import accept_upload, upload_dir
@@ -201,6 +204,9 @@ async def accept_scan(
             limits=limits,
         )
         assert form.file is not None
+        planned: dict[str, Any] = {"unit_code": unit_code, "target": target, **accept}
+        if from_fields is not None:
+            planned.update(await run_in_threadpool(from_fields, form.fields))
         accepted = await run_in_threadpool(
             accept_upload,
             services,
@@ -209,9 +215,7 @@ async def accept_scan(
             clerk_id=clerk_id(form.fields),
             password=form.fields.get("password") or None,
             languages=form.fields.get("languages") or None,
-            unit_code=unit_code,
-            target=target,
-            **accept,
+            **planned,
         )
     scan = accepted.scan
     if accepted.created and scan.step is not None:  # a new scan always starts at a step

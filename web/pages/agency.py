@@ -8,20 +8,17 @@ allowed: the page only hides buttons that would surely be refused.
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date, datetime, time
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.context import AppServices
-from api.multipart import FormLimits, read_upload
-from api.problems import ApiProblem
+from api.scans import accept_scan
 from core.errors import SohoaError
 from core.i18n import N_
 from dossiers.access import Principal
@@ -30,6 +27,7 @@ from dossiers.workflow.dossier_views import DossierView
 from dossiers.workflow.inbox import PAGE, PILES, Pile, agency_desk, agency_inbox
 from dossiers.workflow.lifecycle import Status
 from web.deps import InvalidForm, PageRoute, Svc, User
+from web.pages.scans import page_answer
 from web.render import page
 
 router = APIRouter(prefix="/web", route_class=PageRoute, include_in_schema=False)
@@ -142,62 +140,32 @@ async def upload_result(ref: str, request: Request, user: User, svc: Svc) -> Res
     It goes the API's way (``Returns.prepare_result``, then the ingest path), signed by the
     organization; an incoming signature is kept. Answers 202 ``{"scan_id", "status_url"}``.
     """
-    # As in the API: the pipeline's modules load with the first upload, not at start-up.
-    from ingest.pipeline import dispatch
-    from ingest.upload import accept_upload, upload_dir
-
     # Refuse before the body is read: not the holder, or not being processed.
     await run_in_threadpool(_prepare, svc, user, ref, {"code": "-", "name": "-"})
-    settings = svc.settings
-    limits = FormLimits.from_settings(settings)
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limits.body_limit(settings.max_upload_bytes):
-        raise ApiProblem(
-            413,
-            "file_too_large",
-            f"the upload is over the {settings.max_upload_bytes // 2**20} MB limit",
+
+    def plan(fields: dict[str, str]) -> dict[str, Any]:
+        upload = _prepare(svc, user, ref, {**request.query_params, **fields})
+        return {
+            "unit_code": upload.unit_code,
+            "target": upload.target,
+            "sign_options": upload.sign_options,
+        }
+
+    try:
+        answer = await accept_scan(
+            request,
+            svc,
+            clerk_id=lambda _fields: user.staff_id,
+            unit_code=None,
+            sign_as="unit",
+            from_fields=plan,
         )
-    with tempfile.TemporaryDirectory(dir=upload_dir(svc.pipeline_config)) as tmp:
-        form = await read_upload(
-            request.stream(),
-            request.headers.get("content-type"),
-            Path(tmp) / "upload",
-            max_bytes=settings.max_upload_bytes,
-            limits=limits,
-        )
-        assert form.file is not None
-        fields = {**request.query_params, **form.fields}
-        upload = await run_in_threadpool(_prepare, svc, user, ref, fields)
-        try:
-            accepted = await run_in_threadpool(
-                accept_upload,
-                svc,
-                form.file,
-                filename=form.filename,
-                clerk_id=user.staff_id,
-                password=form.fields.get("password") or None,
-                languages=form.fields.get("languages") or None,
-                unit_code=upload.unit_code,
-                target=upload.target,
-                sign_as="unit",
-                sign_options=upload.sign_options,
-            )
-        except SohoaError as exc:
-            # A refused file keeps a scan id that answers why; the script shows it by the file.
-            if getattr(exc, "scan_id", None):
-                exc.extra.setdefault("scan_id", exc.scan_id)  # type: ignore[attr-defined]
-            raise
-    scan = accepted.scan
-    if accepted.created and scan.step is not None:
-        await run_in_threadpool(dispatch, svc, scan.id, scan.step)
-    return JSONResponse(
-        {
-            "scan_id": scan.id,
-            "status_url": f"/web/scans/{scan.id}",
-            "duplicate": not accepted.created,
-        },
-        status_code=202 if accepted.created else 200,
-    )
+    except SohoaError as exc:
+        # A refused file keeps a scan id that answers why; the script shows it by the file.
+        if getattr(exc, "scan_id", None):
+            exc.extra.setdefault("scan_id", exc.scan_id)  # type: ignore[attr-defined]
+        raise
+    return page_answer(answer)
 
 
 def _prepare(svc: AppServices, user: Principal, ref: str, fields: dict[str, str]) -> ResultUpload:

@@ -251,6 +251,11 @@ async def upload(ref: str, component_id: str, request: Request, user: User, svc:
             private_paths=private_paths(request),
             **extra,
         )
+    return page_answer(answer)
+
+
+def page_answer(answer: JSONResponse) -> JSONResponse:
+    """The API's upload answer as ``scan.js`` follows it: the scan's status in the page."""
     body = json.loads(bytes(answer.body))
     return JSONResponse(
         {
