@@ -9,7 +9,6 @@ them. Every list is read in a fixed number of statements, whatever its length.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,11 +30,10 @@ from dossiers.models import (
     Result,
     Unit,
 )
-from dossiers.records.fixity import CHUNK, FixityReport
+from dossiers.records.fixity import FixityReport, check_items
 from dossiers.records.search import MAX_LIMIT as SEARCH_LIMIT
 from dossiers.records.search import SOURCE_DOCUMENT, SOURCE_DOSSIER, search
 from dossiers.workflow.scan_access import visible_document
-from storage.errors import ObjectNotFound, StorageError
 from storage.models import Document, Scan
 
 if TYPE_CHECKING:
@@ -522,27 +520,8 @@ def fixity_candidates(
 
 
 def rehash(store: ObjectStore, items: Sequence[tuple[str, str, str, str]]) -> FixityReport:
-    """Re-hash ``items`` as :func:`dossiers.records.fixity.check` re-hashes the whole store."""
-    report = FixityReport()
-    for kind, row_id, key, expected in items:
-        entry = {"kind": kind, "id": row_id, "key": key, "expected": expected}
-        digest = hashlib.sha256()
-        try:
-            with store.open(key) as f:
-                while chunk := f.read(CHUNK):
-                    digest.update(chunk)
-                    report.bytes += len(chunk)
-        except ObjectNotFound:
-            report.missing.append(entry)
-            continue
-        except StorageError as exc:
-            report.unreadable.append({**entry, "error": str(exc)})
-            continue
-        finally:
-            report.checked += 1
-        if digest.hexdigest() != expected:
-            report.mismatches.append({**entry, "actual": digest.hexdigest()})
-    return report
+    """Re-hash a sample as :func:`dossiers.records.fixity.check` re-hashes the whole store."""
+    return check_items(store, items)
 
 
 def record_fixity(

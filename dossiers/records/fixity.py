@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +85,19 @@ def check(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> FixityReport:
+    """Every recorded object of the installation."""
+    return check_items(store, recorded(sessions), progress=progress)
+
+
+def check_items(
+    store: ObjectStore,
+    items: Iterable[tuple[str, str, str, str]],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> FixityReport:
+    """Re-hash ``(kind, row id, key, recorded sha256)`` items: the whole store or a sample."""
     report = FixityReport()
-    for kind, row_id, key, expected in recorded(sessions):
+    for kind, row_id, key, expected in items:
         entry = {"kind": kind, "id": row_id, "key": key, "expected": expected}
         digest = hashlib.sha256()
         try:
