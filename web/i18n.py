@@ -10,4 +10,4 @@ __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Gettext", "gettext_for", "page_lang
 def page_language(chosen: str | None) -> str:
     """The cookie's choice, else Vietnamese: a counter PC's browser often asks for English
     without anyone having chosen it, so ``Accept-Language`` is not read for pages."""
-    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE  # type: ignore[return-value]
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
