@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 import pytest
 
@@ -84,3 +85,48 @@ def test_the_seed_is_what_it_says(sites: dict[str, SeededSite]) -> None:
     assert big.dossier_code and big.document_id
     small = sites["small"].seeded
     assert small.documents == SMALL["documents"]
+
+
+class _Inputs(HTMLParser):
+    """Every form control a person fills in, and the ids that a ``<label for>`` names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str]] = []
+        self.labelled: set[str] = set()
+        self.depth = 0  # inside a <label>: its controls are labelled by it
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "label":
+            self.depth += 1
+            if a.get("for"):
+                self.labelled.add(a["for"])
+        elif tag in ("input", "select", "textarea"):
+            if a.get("type") in ("hidden", "submit", "button", "reset", "image"):
+                return
+            self.controls.append({**a, "tag": tag, "wrapped": "1" if self.depth else ""})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label" and self.depth:
+            self.depth -= 1
+
+
+@pytest.mark.parametrize("page", MAIN_PAGES, ids=[p.name for p in MAIN_PAGES])
+def test_every_input_has_a_label(sites: dict[str, SeededSite], page: MainPage) -> None:
+    """A screen reader names each field, and a click on its words focuses it."""
+    found = measure(sites["small"], page)
+    assert found.status == 200
+    parser = _Inputs()
+    parser.feed(found.html.decode())
+    unnamed = [
+        c
+        for c in parser.controls
+        if not (
+            c["wrapped"]
+            or c.get("id", "") in parser.labelled
+            or c.get("aria-label")
+            or c.get("aria-labelledby")
+        )
+    ]
+    assert not unnamed, f"{page.name}: fields without a label: {unnamed}"
