@@ -317,6 +317,10 @@ def test_a_signed_result_is_accepted_and_kept_as_received(
 
     state = tuphap.get(body["status_url"], headers=json_).json()
     assert state["state"] == "digitized" and state["document_id"] == result.document_id
+    # Intact, and our signature valid; their CA is not one we were given: a warning, not a
+    # red "not valid" that would send the clerk back to the agency for nothing.
+    assert state["valid"] is False and state["badge_kind"] == "warn"
+    assert state["badge"] == "Chữ ký nguyên vẹn, người ký chưa có trong danh sách tin cậy"
 
     # The same file again is the same scan, not a second result.
     again = tuphap.post(url, headers={**json_, "X-CSRF-Token": token}, files=files, data=fields)

@@ -291,7 +291,8 @@ def test_a_scan_is_signed_shown_with_its_badge_then_reused(clerk: tuple[Site, di
         session.execute(
             update(Document).where(Document.id == done["document_id"]).values(sha256="0" * 64)
         )
-    assert _status(site.client, scan_id)["badge"] == "Chữ ký KHÔNG hợp lệ"
+    changed = _status(site.client, scan_id)
+    assert changed["badge"] == "Chữ ký KHÔNG hợp lệ" and changed["badge_kind"] == "bad"
 
     # The same citizen's next dossier takes the copy of the ID card from the repository.
     second = _open(site)

@@ -37,6 +37,7 @@ from dossiers.workflow.lifecycle import TAKES_REUSE, TAKES_SCANS
 from dossiers.workflow.scan_access import visible_refusal, visible_scan
 from storage.db import session_scope
 from storage.models import Document, Refusal, Scan, ScanStatus, Step
+from storage.objects import copy_as_stored
 from web.deps import PageRoute, Svc, User
 from web.i18n import Gettext, gettext_for
 from web.render import language, page
@@ -318,20 +319,27 @@ def scan_status(
         body["document_id"] = doc.id
         body["pdf_url"] = f"/web/documents/{doc.id}/pdf"
         if verify:
-            body["valid"] = signature_valid(svc, doc)
-            body["badge"] = badge_of(_, body["valid"])
+            verdict = signature_verdict(svc, doc)
+            body["valid"] = None if verdict is None else verdict == VALID
+            body["badge"], body["badge_kind"] = badge_of(_, verdict)
     return JSONResponse(body)
 
 
-def signature_valid(svc: AppServices, doc: Document) -> bool | None:
-    """The stored file's verdict, as ``/verification`` gives it; None when the store cannot
-    hand the file over now (the badge then says it was not checked)."""
+VALID, UNTRUSTED, INVALID = "valid", "untrusted", "invalid"
+
+
+def signature_verdict(svc: AppServices, doc: Document) -> str | None:
+    """The stored file's verdict, from the same validation as ``/verification``: ``valid``;
+    ``untrusted`` when the file is intact and every signature holds but a signer's chain is not
+    in our trust list (an agency's result signed under a CA we were not given); else
+    ``invalid``. None when the store cannot hand the file over now."""
     from signing.verify import verify_pdf
 
     try:
         with tempfile.TemporaryDirectory(dir=svc.settings.work_dir) as tmp:
             path = Path(tmp) / "document.pdf"
-            svc.store.get_to_file(doc.object_key, path)
+            if not copy_as_stored(svc.store, doc.object_key, path):
+                return INVALID
             report = verify_pdf(
                 path,
                 trust_roots=svc.trust_roots,
@@ -341,13 +349,23 @@ def signature_valid(svc: AppServices, doc: Document) -> bool | None:
     except SohoaError as exc:
         log.warning("document %s not verified for the page: %s", doc.id, exc)
         return None
-    return report.ok
+    if report.ok:
+        return VALID
+    holds = report.signed and report.sha256_matches is not False and report.error is None
+    if holds and all(sig.intact and sig.valid for sig in report.signatures):
+        return UNTRUSTED
+    return INVALID
 
 
-def badge_of(_: Gettext, valid: bool | None) -> str:
-    if valid is None:
-        return _("Signature not checked yet")
-    return _("Signature valid") if valid else _("Signature NOT valid")
+def badge_of(_: Gettext, verdict: str | None) -> tuple[str, str]:
+    """The badge's words and its kind (ok, warn, bad, info)."""
+    if verdict == VALID:
+        return _("Signature valid"), "ok"
+    if verdict == UNTRUSTED:
+        return _("Signature intact, signer not on our trust list"), "warn"
+    if verdict == INVALID:
+        return _("Signature NOT valid"), "bad"
+    return _("Signature not checked yet"), "info"
 
 
 def _refused(_: Gettext, lang: str, refusal: Refusal, svc: AppServices) -> dict[str, Any]:

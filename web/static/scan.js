@@ -117,7 +117,7 @@
 
   function showBadge(row, status) {
     if (!row.badge || !status.badge) { return; }
-    const kind = status.valid === true ? "ok" : status.valid === false ? "bad" : "warn";
+    const kind = status.badge_kind || (status.valid === true ? "ok" : status.valid === false ? "bad" : "warn");
     row.badge.className = "badge " + kind;
     row.badge.textContent = status.badge;
   }
