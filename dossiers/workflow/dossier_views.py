@@ -27,6 +27,7 @@ from dossiers.models import (
     DossierEvent,
     DossierForm,
     Handover,
+    Procedure,
     RepositoryRecord,
 )
 from dossiers.records.search import SearchHit
@@ -214,6 +215,11 @@ def dossier_view(session: Session, d: Dossier) -> DossierView:
             .order_by(DossierComponent.key)
         )
     )
+    # In the catalog's order, the order the guidance reads them out and the citizen hands them
+    # over (the key only breaks ties, e.g. a paper the catalog no longer lists).
+    proc = session.get(Procedure, d.procedure_id)
+    order = {c["key"]: i for i, c in enumerate(proc.components if proc else [])}
+    comps.sort(key=lambda c: (order.get(c.key, len(order)), c.key))
     scans: dict[str, list[ScanLink]] = {}
     for link, status in session.execute(
         select(ComponentScan, Scan.status)

@@ -211,3 +211,11 @@ def test_bad_dossiers_get_problem_details(api, body, code) -> None:  # type: ign
     resp = client.post("/api/v1/dossiers", headers=world.headers("lan.nt"), json=body)
     assert 400 <= resp.status_code < 500 and resp.json()["code"] == code, resp.text
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_papers_come_in_the_catalogs_order(api) -> None:  # type: ignore[no-untyped-def]
+    """The order the guidance reads them out and the citizen hands them over, not by key."""
+    world, client = api
+    d = _open(client, world)
+    keys = [c["key"] for c in d["components"]]
+    assert keys == ["to_khai", "giay_chung_sinh", "giay_to_tuy_than"]
