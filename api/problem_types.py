@@ -383,6 +383,17 @@ _ENTRIES: dict[str, tuple[str, str, str]] = {
         N_("This form symbol and series are registered already."),
         N_("Use the registered series, or register another."),
     ),
+    "catalog_empty": (
+        N_("The replacing catalog lists no procedure"),
+        N_(
+            "A catalog sent with replace=true lists no procedure; importing it would retire "
+            "every procedure in force."
+        ),
+        N_(
+            "Send the complete catalog (units and procedures); to add units alone, send them "
+            "without replace."
+        ),
+    ),
     "catalog_invalid": (
         N_("Catalog invalid"),
         N_(

@@ -378,7 +378,16 @@ def load_catalog_file(path: Path) -> CatalogSpec:
 def import_catalog(
     session: Session, spec: CatalogSpec, *, replace: bool = False, today: date
 ) -> ImportReport:
-    """Add units and procedure versions; with ``replace``, retire procedures not listed."""
+    """Add units and procedure versions; with ``replace``, retire procedures not listed.
+
+    A replacing catalog that lists no procedure is refused: it would retire every procedure in
+    force (an empty or truncated file, not a decision anyone takes by uploading it)."""
+    if replace and not spec.procedures:
+        raise CatalogError(
+            "a catalog that replaces the current one must list its procedures; this one lists "
+            "none, which would retire them all",
+            code="catalog_empty",
+        )
     report = ImportReport(sample=spec.sample)
     for u in spec.units:
         unit = session.get(Unit, u.code)

@@ -121,6 +121,29 @@ def test_a_procedure_routed_to_an_unknown_agency_is_refused(make_settings) -> No
     assert exc.value.code == "catalog_unknown_unit"
 
 
+def test_an_empty_replacing_catalog_retires_nothing(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """An empty or truncated file sent with replace=true would retire every procedure: refused."""
+    services = build(make_settings(sign_forms=False))
+    client = TestClient(create_app(services))
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    loaded = client.post(
+        "/api/v1/admin/catalog",
+        headers=admin,
+        content=yaml.safe_dump(_raw_sample(), allow_unicode=True).encode(),
+    )
+    assert loaded.status_code == 200
+    for body in (b"{}\n", b"units: []\n"):
+        refused = client.post(
+            "/api/v1/admin/catalog", params={"replace": "true"}, headers=admin, content=body
+        )
+        assert refused.status_code == 422 and refused.json()["code"] == "catalog_empty"
+    in_force = client.get("/api/v1/procedures", headers=admin).json()
+    assert in_force["items"], "every procedure is still in force"
+    # Units alone, without replace, are still welcome.
+    units = client.post("/api/v1/admin/catalog", headers=admin, content=b"units: []\n")
+    assert units.status_code == 200 and units.json()["retired"] == []
+
+
 def test_catalog_through_the_api(make_settings) -> None:
     services = build(make_settings(sign_forms=False))
     client = TestClient(create_app(services))

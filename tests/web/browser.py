@@ -214,7 +214,7 @@ def browser() -> Iterator[Browser]:
         pytest.fail(
             f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. Install the "
             "packages `chromium` and `chromium-driver` (apt-get install chromium "
-            "chromium-driver; `make test` does it through scripts/apt-packages.txt)."
+            "chromium-driver; `make test` does it through scripts/apt-packages-test.txt)."
         )
     args = ["--no-sandbox"] if os.geteuid() == 0 else []  # Chromium's sandbox refuses root
     with sync_playwright() as playwright:

@@ -18,6 +18,7 @@ import pytest
 import zxingcpp
 from fastapi.testclient import TestClient
 from pdfminer.high_level import extract_text
+from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from dossiers.audit import AuditEvent
@@ -215,8 +216,6 @@ def test_the_receipt_prints_the_lookup_line(tmp_path: Path) -> None:
 
 # -- in a real browser, without JavaScript ------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 def _serve(client: TestClient):  # type: ignore[no-untyped-def]
     """Answer the browser's requests from the in-process application."""
@@ -238,42 +237,36 @@ def _serve(client: TestClient):  # type: ignore[no-untyped-def]
     ],
 )
 def test_the_citizen_page_works_with_html_alone(
-    site: Site, name: str, viewport: dict[str, int], touch: bool
+    site: Site, browser: Browser, name: str, viewport: dict[str, int], touch: bool
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "install Debian's chromium and chromium-driver (apt)"
     code = received(site)
     secret = secret_of(site, code)
     citizen = site.another()
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            context = browser.new_context(
-                viewport=viewport, has_touch=touch, java_script_enabled=False, locale="vi-VN"
-            )
-            page = context.new_page()
-            page.route("http://sohoa.test/**", _serve(citizen))
-            page.goto("http://sohoa.test/web/status")
-            page.get_by_label("Mã hồ sơ", exact=True).fill(code)
-            field = page.get_by_label("Mã tra cứu (8 ký tự)", exact=True)
-            field.fill(f"{secret[:4]}-{secret[4:]}")
-            field.press("Enter")
-            page.wait_for_url(re.compile(r".*/web/status\?code="))
-            heading = page.get_by_role("heading", name=f"Hồ sơ {code}")
-            assert heading.is_visible()
-            assert page.get_by_text("Phạm T. H.").is_visible()
-            # Nothing wider than the screen: no sideways scrolling on a tablet.
-            for box in (
-                page.locator("main").bounding_box(),
-                page.locator("dl.facts").bounding_box(),
-                page.locator('form[action="/web/status"]').bounding_box(),
-            ):
-                assert box is not None and box["x"] >= 0
-                assert box["x"] + box["width"] <= viewport["width"] + 0.5, (name, box)
-            shots = Path(os.environ.get("SOHOA_ARTIFACTS", "test-artifacts")) / "screens"
-            shots.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-        finally:
-            browser.close()
+    context = browser.new_context(
+        viewport=viewport, has_touch=touch, java_script_enabled=False, locale="vi-VN"
+    )
+    try:
+        page = context.new_page()
+        page.route("http://sohoa.test/**", _serve(citizen))
+        page.goto("http://sohoa.test/web/status")
+        page.get_by_label("Mã hồ sơ", exact=True).fill(code)
+        field = page.get_by_label("Mã tra cứu (8 ký tự)", exact=True)
+        field.fill(f"{secret[:4]}-{secret[4:]}")
+        field.press("Enter")
+        page.wait_for_url(re.compile(r".*/web/status\?code="))
+        heading = page.get_by_role("heading", name=f"Hồ sơ {code}")
+        assert heading.is_visible()
+        assert page.get_by_text("Phạm T. H.").is_visible()
+        # Nothing wider than the screen: no sideways scrolling on a tablet.
+        for box in (
+            page.locator("main").bounding_box(),
+            page.locator("dl.facts").bounding_box(),
+            page.locator('form[action="/web/status"]').bounding_box(),
+        ):
+            assert box is not None and box["x"] >= 0
+            assert box["x"] + box["width"] <= viewport["width"] + 0.5, (name, box)
+        shots = Path(os.environ.get("SOHOA_ARTIFACTS", "test-artifacts")) / "screens"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    finally:
+        context.close()
