@@ -22,7 +22,18 @@ from tests.conftest import TOKEN
 from wiring.factory import build
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "paper", "ocr", "signing", "storage", "ingest", "dossiers", "api", "web", "wiring")
+PACKAGES = (
+    "core",
+    "paper",
+    "ocr",
+    "signing",
+    "storage",
+    "ingest",
+    "dossiers",
+    "api",
+    "web",
+    "wiring",
+)
 # Callables that take the code as their second positional argument.
 PROBLEM_MAKERS = {"ApiProblem", "problem"}
 
