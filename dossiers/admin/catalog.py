@@ -288,9 +288,7 @@ def parse_catalog(
     try:
         return CatalogSpec.model_validate(data)
     except ValidationError as exc:
-        errors = [
-            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
-        ]
+        errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
         raise CatalogError(f"{filename} does not match the catalog format", errors=errors) from exc
 
 

@@ -157,6 +157,8 @@ def test_catalog_through_the_api(make_settings) -> None:
     assert resp.status_code == 200 and resp.json()["sample"] is True
     bad = client.post("/api/v1/admin/catalog", headers=admin, content=b"procedures: [{}]")
     assert bad.status_code == 422 and bad.json()["code"] == "catalog_invalid"
+    # Each error's place is a list of steps, as in every other problem's ``errors``.
+    assert all(isinstance(e["loc"], list) for e in bad.json()["errors"])
     assert bad.json()["errors"] and bad.headers["content-type"].startswith(
         "application/problem+json"
     )

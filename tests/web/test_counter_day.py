@@ -473,10 +473,12 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
     expect(page.get_by_role("heading", level=1)).to_have_text("Biểu mẫu đã cũ hoặc không hợp lệ")
     expect(page.get_by_role("alert")).to_contain_text("dữ liệu chưa bị thay đổi")
 
-    # The reception's token altered.
+    # The reception's token altered (the button, which waits for the checklist, forced on as
+    # a forged request would be).
     page.goto(f"/web/dossiers/{dossier_id}")
     page.evaluate(
-        "document.querySelector('form[action$=\"/receive\"] input[name=csrf]').value = 'f'.repeat(64)"
+        "document.querySelector('form[action$=\"/receive\"] input[name=csrf]').value = 'f'.repeat(64);"
+        "document.querySelector('#receive').disabled = false"
     )
     with page.expect_navigation() as sent:
         page.get_by_role("button", name="Tiếp nhận hồ sơ").click()

@@ -81,8 +81,11 @@ def test_checklist_then_reception_then_form_01_printed(site: Site, tmp_path: Pat
     missing = page.text.split('id="missing"')[1].split("</ul>")[0]
     assert "Giấy chứng sinh" in missing and "Tờ khai đăng ký khai sinh" not in missing
     assert "Còn thiếu" in page.text
+    # The reception button waits for the checklist, and says so.
+    assert 'id="receive" disabled aria-describedby="receive-blocked"' in page.text
+    assert "Ghi nhận đủ các giấy tờ bắt buộc" in page.text
 
-    # Receiving now is refused, on the page, saying what to do.
+    # Receiving anyway (a stale page, a script) is refused, on the page, saying what to do.
     refused = _post(site, f"/web/dossiers/{dossier_id}/receive")
     assert refused.status_code == 422
     assert 'id="problem"' in refused.text and "Kiểm tra đủ hồ sơ" in refused.text
@@ -95,6 +98,7 @@ def test_checklist_then_reception_then_form_01_printed(site: Site, tmp_path: Pat
     )
     page = site.client.get(resp.headers["location"])
     assert "đủ thành phần" in page.text and 'id="missing"' not in page.text
+    assert '<button type="submit" class="primary" id="receive">' in page.text
 
     resp = _post(site, f"/web/dossiers/{dossier_id}/receive")
     assert resp.status_code == 303

@@ -200,7 +200,10 @@ class Refusal:
 
 def _from_problem(exc: SohoaError, _: Gettext, lang: str) -> Refusal:
     entry = problem_types().get(exc.code)
-    items = [f"{e.get('loc', '')}: {e.get('msg', '')}" for e in exc.extra.get("errors", [])[:20]]
+    items = [
+        f"{'.'.join(e.get('loc', []))}: {e.get('msg', '')}"
+        for e in exc.extra.get("errors", [])[:20]
+    ]
     return Refusal(
         title=getattr(entry.title, lang) if entry else _("The change was refused"),
         meaning=getattr(entry.meaning, lang) if entry else "",
