@@ -59,17 +59,24 @@ def token_digest(token: str) -> str:
 
 
 def issue_token(
-    session: Session, staff_id: str, *, label: str = "", expires_at: datetime | None = None
+    session: Session,
+    staff_id: str,
+    *,
+    label: str = "",
+    expires_at: datetime | None = None,
+    created_at: datetime | None = None,
 ) -> str:
-    """Create a token and return it in clear, the only time it is ever seen."""
+    """Create a token and return it in clear, the only time it is ever seen. ``created_at``
+    is the service clock's now where a lifetime counts from it (a web session's longest day)."""
     if session.get(Staff, staff_id) is None:
         raise NotFound(f"no staff member {staff_id}", code="staff_not_found")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(
-        ApiToken(
-            staff_id=staff_id, token_sha256=token_digest(token), label=label, expires_at=expires_at
-        )
+    row = ApiToken(
+        staff_id=staff_id, token_sha256=token_digest(token), label=label, expires_at=expires_at
     )
+    if created_at is not None:
+        row.created_at = created_at
+    session.add(row)
     return token
 
 

@@ -68,8 +68,8 @@ def login(
     limit, window = settings.auth_failure_limit, settings.auth_failure_window
     key = f"auth-failures:{client_ip(request)}"
     limiter = rate_limiter(request)
-    if limit and limiter.peek(key, limit=limit, window=window).count >= limit:
-        verdict = limiter.peek(key, limit=limit, window=window)
+    verdict = limiter.peek(key, limit=limit, window=window) if limit else None
+    if verdict is not None and verdict.count >= limit:
         return page(
             request,
             "login.html",
