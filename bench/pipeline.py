@@ -1,13 +1,17 @@
-"""Pipeline benchmark: plain ocrmypdf against sohoa on the same pages, in one run.
+"""Pipeline benchmark: the Tesseract limit, plain ocrmypdf and sohoa on the same pages, in one run.
 
+(0) the limit: raw ``tesseract PAGE stdout -l vie`` on every page, two processes at a time;
 (a) ``ocrmypdf --jobs 2 -l vie+eng --output-type pdfa --rotate-pages --deskew``, once on one
-    multi-page PDF and once on the single-page files, two processes at a time;
+    ``--multi``-page PDF and once on the single-page files, two processes at a time;
 (b) sohoa on the embedded default: upload through the API to a signed PDF/A in the store, with a
-    long-lived worker (warmed up by one scan first), for the same multi-page PDF and single pages.
+    long-lived worker (warmed up by one scan first), for the same multi-page PDF and single pages;
+(c) ``sohoa digitize`` of the single-page files, once with every file through OCRmyPDF
+    (``SOHOA_OCR_DIRECT=false``, the "before") and once as shipped.
 
-Prints pages/min, the ratio b/a, the share of the Tesseract limit (pages × Tesseract CPU s per
-page ÷ cores), character error rates and peak memory. The machine is shared, so only the ratios
-of one run mean anything. Usage: ``python bench/pipeline.py [--pages 10] [--no-corpus]``.
+Prints pages/min, the share of the Tesseract limit (the limit's seconds for those pages ÷ the
+run's seconds), the ratio to plain ocrmypdf, character error rates and peak memory. The machine
+is shared, so only the ratios of one run mean anything.
+Usage: ``python bench/pipeline.py [--pages 8] [--multi 6] [--no-corpus] [--skip-api]``.
 """
 
 from __future__ import annotations
@@ -113,6 +117,57 @@ def mean_cer(pdfs: list[Path], truths: list[str]) -> tuple[float, float | None]:
     return sum(rendered) / len(rendered), (sum(real) / len(real) if real else None)
 
 
+def tesseract_limit(pages: list[Page], lang: str) -> float:
+    """Seconds for raw Tesseract on every page, ``CORES`` processes at a time: the limit."""
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(CORES) as pool:
+        list(
+            pool.map(
+                lambda page: subprocess.run(
+                    ["tesseract", str(page.path.with_suffix(".jpg")), "stdout", "-l", lang],
+                    check=True,
+                    capture_output=True,
+                ),
+                pages,
+            )
+        )
+    return time.perf_counter() - t0
+
+
+def run_digitize(pages: list[Page], work: Path, *, direct: bool) -> Result:
+    """``sohoa digitize`` of the single-page files in a fresh data folder."""
+    label = "as shipped" if direct else "all through OCRmyPDF"
+    folder = work / f"digitize-{direct}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOHOA_")}
+    env.update(
+        SOHOA_DATA_DIR=str(folder / "data"),
+        SOHOA_OCR_DIRECT=str(direct).lower(),
+        OMP_THREAD_LIMIT="1",
+        PYTHONWARNINGS="ignore",
+    )
+    cmd = [sys.executable, "-m", "wiring.cli", "digitize", "--out", str(folder / "out")]
+    # One small file first: the development PKI and the database are made once, not timed.
+    warm = work / "warm-digitize.jpg"
+    render_page(size_in=(4.0, 3.0), seed=98).image.save(warm, "JPEG", dpi=(300, 300))
+    subprocess.run([*cmd, str(warm)], env=env, cwd=REPO, check=True, capture_output=True)
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [*cmd, *(str(p.path) for p in pages)], env=env, cwd=REPO, capture_output=True
+    )
+    seconds = time.perf_counter() - t0
+    if done.returncode:
+        raise SystemExit(f"digitize failed:\n{done.stdout.decode()[-3000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    outs = [folder / "out" / f"{p.path.stem}.signed.pdf" for p in pages]
+    return Result(
+        f"sohoa digitize, {label}",
+        len(pages),
+        seconds,
+        mean_cer(outs, [p.truth for p in pages]),
+        peak,
+    )
+
+
 def tesseract_cpu_per_page(pages: list[Page], lang: str) -> float:
     """Raw Tesseract CPU seconds per page, one process at a time (the floor any pipeline pays)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -146,16 +201,16 @@ def ocrmypdf_cmd(src: Path, dest: Path) -> list[str]:
     ]
 
 
-def run_plain(pages: list[Page], work: Path) -> tuple[Result, Result]:
-    multi = multipage_pdf(pages, work / "all.pdf")
-    truths = [p.truth for p in pages]
+def run_plain(pages: list[Page], work: Path, multi_pages: int) -> tuple[Result, Result]:
+    multi = multipage_pdf(pages[:multi_pages], work / "all.pdf")
+    truths = [p.truth for p in pages[:multi_pages]]
     t0 = time.perf_counter()
     subprocess.run(ocrmypdf_cmd(multi, work / "plain-all.pdf"), check=True)
     t_multi = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     r_multi = Result(
-        "ocrmypdf, one multi-page PDF",
-        len(pages),
+        f"ocrmypdf, one {multi_pages}-page PDF",
+        multi_pages,
         t_multi,
         mean_cer([work / "plain-all.pdf"], truths),
         peak,
@@ -173,7 +228,11 @@ def run_plain(pages: list[Page], work: Path) -> tuple[Result, Result]:
     t_single = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     r_single = Result(
-        "ocrmypdf, single-page files ×2", len(pages), t_single, mean_cer(outs, truths), peak
+        "ocrmypdf, single-page files ×2",
+        len(pages),
+        t_single,
+        mean_cer(outs, [p.truth for p in pages]),
+        peak,
     )
     return r_multi, r_single
 
@@ -214,7 +273,7 @@ class TreeMemory:
         return self.peak_kb / 1024
 
 
-def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
+def run_sohoa(pages: list[Page], work: Path, multi_pages: int) -> tuple[Result, Result]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -276,15 +335,15 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
         wait([upload(warm)])
         truths = [p.truth for p in pages]
 
-        multi = multipage_pdf(pages, work / "sohoa-all-in.pdf")
+        multi = multipage_pdf(pages[:multi_pages], work / "sohoa-all-in.pdf")
         t0 = time.perf_counter()
         doc = wait([upload(multi)])
         t_multi = time.perf_counter() - t0
         r_multi = Result(
-            "sohoa, one multi-page PDF",
-            len(pages),
+            f"sohoa API, one {multi_pages}-page PDF",
+            multi_pages,
             t_multi,
-            mean_cer(fetch(doc, "sohoa-all"), truths),
+            mean_cer(fetch(doc, "sohoa-all"), truths[:multi_pages]),
             0,
         )
 
@@ -293,7 +352,7 @@ def run_sohoa(pages: list[Page], work: Path) -> tuple[Result, Result]:
         t_single = time.perf_counter() - t0
         peak = memory.stop()
         r_single = Result(
-            "sohoa, single-page files",
+            "sohoa API, single-page files",
             len(pages),
             t_single,
             mean_cer(fetch(docs, "sohoa"), truths),
@@ -317,8 +376,10 @@ def _pct(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=int, default=10)
+    parser.add_argument("--pages", type=int, default=8)
+    parser.add_argument("--multi", type=int, default=6, help="pages of the multi-page PDF")
     parser.add_argument("--no-corpus", action="store_true")
+    parser.add_argument("--skip-api", action="store_true", help="only the limit and digitize")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sohoa-bench-"))
@@ -326,23 +387,43 @@ def main() -> None:
         global RENDERED
         RENDERED = args.pages
         pages = make_pages(work, args.pages, not args.no_corpus)
+        multi = min(args.multi, len(pages))
         from core.settings import Settings
 
         lang = Settings().ocr_languages
         cpu = tesseract_cpu_per_page(pages, lang)
-        print(f"{len(pages)} pages; raw Tesseract ({lang}) {cpu:.2f} CPU s/page; {CORES} cores")
-        plain_multi, plain_single = run_plain(pages, work)
-        ours_multi, ours_single = run_sohoa(pages, work)
-        limit = len(pages) * cpu / CORES
+        limit = tesseract_limit(pages, lang)
         print(
-            f"\n{'run':34} {'pages/min':>9} {'seconds':>8} {'Tess. limit':>11} {'CER rendered':>12} {'CER scan':>8} {'peak MB':>8}"
+            f"{len(pages)} pages; raw Tesseract ({lang}) {cpu:.2f} CPU s/page; {CORES} cores; "
+            f"the limit ({CORES} raw Tesseracts at a time) {limit:.1f} s"
         )
-        for r in (plain_multi, plain_single, ours_multi, ours_single):
+        runs: list[Result] = []
+        if not args.skip_api:
+            plain_multi, plain_single = run_plain(pages, work, multi)
+            runs += [plain_multi, plain_single, *run_sohoa(pages, work, multi)]
+        runs += [run_digitize(pages, work, direct=False), run_digitize(pages, work, direct=True)]
+        per_page = limit / len(pages)
+        print(
+            f"\n{'run':40} {'pages/min':>9} {'seconds':>8} {'of limit':>8} "
+            f"{'CER rendered':>12} {'CER scan':>8} {'peak MB':>8}"
+        )
+        for r in runs:
             print(
-                f"{r.label:34} {r.ppm:9.1f} {r.seconds:8.1f} {limit / r.seconds:10.0%} {r.cer[0]:12.2%} {_pct(r.cer[1]):>8} {r.peak_mb:8.0f}"
+                f"{r.label:40} {r.ppm:9.1f} {r.seconds:8.1f} {per_page * r.pages / r.seconds:8.0%} "
+                f"{r.cer[0]:12.2%} {_pct(r.cer[1]):>8} {r.peak_mb:8.0f}"
             )
-        print(f"\nratio b/a, one multi-page PDF:  {plain_multi.seconds / ours_multi.seconds:.2f}")
-        print(f"ratio b/a, single-page files:   {plain_single.seconds / ours_single.seconds:.2f}")
+        if not args.skip_api:
+            a_multi, a_single, b_multi, b_single = runs[:4]
+            print(
+                f"\nsohoa API / plain ocrmypdf, {multi}-page PDF: {a_multi.seconds / b_multi.seconds:.2f}×"
+            )
+            print(
+                f"sohoa API / plain ocrmypdf, single pages: {a_single.seconds / b_single.seconds:.2f}×"
+            )
+            print(
+                f"digitize / plain ocrmypdf, single pages: {a_single.seconds / runs[-1].seconds:.2f}×"
+            )
+        print(f"digitize as shipped / through OCRmyPDF: {runs[-2].seconds / runs[-1].seconds:.2f}×")
     finally:
         if args.keep:
             print(f"work folder: {work}")

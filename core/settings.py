@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     ocr_jobs: int = 2
     ocr_rotate_pages: bool = True
     ocr_deskew: bool = True
+    # Plain scan pages go to Tesseract directly (ocr/reader.py); False sends every file through
+    # OCRmyPDF, as before (the benchmark's "before", and a way back if a site needs it).
+    ocr_direct: bool = True
+    # Tesseracts at once on this machine, across every worker process (0: one per core).
+    ocr_slots: int = Field(0, ge=0)
 
     # Upload limits: what a counter can reasonably scan, and no more.
     max_upload_bytes: int = 200 * 1024 * 1024

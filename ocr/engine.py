@@ -11,6 +11,9 @@ bench/ocr_engine.py):
 2. Scan pages are rasterized straight from their image by our plugin
    (:mod:`ocr.ocrmypdf_plugin`), not rendered by PDFium and written as zlib-6 PNGs.
 3. The engine lives in the worker process: no interpreter start-up and plugin install per file.
+4. Files whose OCR pages are all plain scans skip OCRmyPDF: :mod:`ocr.reader` hands each image
+   to Tesseract through one page queue per process and lays Tesseract's own text-only page
+   over it; pikepdf declares PDF/A-2b. Anything else still goes through OCRmyPDF.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING
 import pikepdf
 from PIL import Image
 
-from ocr import capture, childlimits, geometry, pdfium, scanpage
+from ocr import capture, childlimits, geometry, pdfium, reader, scanpage
 from ocr.errors import OcrEngineError, OcrError, PdfaValidationError, translate
 from ocr.extract import page_texts
 from ocr.pdfa import PdfaReport, check_pdfa
@@ -91,6 +94,12 @@ class OcrSettings:
     child_memory_mb: int = 2048
     #: The most a content stream may inflate to before it is parsed and re-emitted.
     max_stream_bytes: int = MAX_STREAM_BYTES
+    #: Read plain scan pages with Tesseract directly (:mod:`ocr.reader`); False: OCRmyPDF only.
+    direct: bool = True
+    #: Tesseract slots for the whole machine, shared by every process (0: no machine-wide
+    #: limit, only ``jobs`` per process); see :class:`ocr.reader.Slots`.
+    machine_slots: int = 0
+    slots_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,10 @@ class OcrEngine:
         # page); parallelism comes from ``jobs``. Set before any Tesseract runs, not at import.
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         childlimits.install(self.settings.child_memory_mb)
+        #: Tesseract slots shared by every run of this engine (threads start on first use).
+        s = self.settings
+        slots = reader.Slots(s.machine_slots, s.slots_dir) if s.machine_slots > 0 else None
+        self.pages = reader.PageQueue(s.jobs, slots)
 
     def run(
         self,
@@ -166,7 +179,7 @@ class OcrEngine:
             )
             fixes = _Fixes(warnings=list(prepared.warnings))
             try:
-                self._convert(prepared, Path(output_pdf), work_dir, fixes, progress)
+                direct = self._convert(prepared, Path(output_pdf), work_dir, fixes, progress)
             except PdfaValidationError as exc:
                 # No scan ends pdfa_invalid while pictures of its pages would have been valid.
                 log.warning("PDF/A conversion failed (%s); rasterizing every page", exc)
@@ -177,12 +190,19 @@ class OcrEngine:
                     max_stream_bytes=self.settings.max_stream_bytes,
                 )
                 fixes = _Fixes(warnings=list(prepared.warnings))
-                self._convert(prepared, Path(output_pdf), work_dir / "again", fixes, progress)
+                direct = self._convert(
+                    prepared, Path(output_pdf), work_dir / "again", fixes, progress
+                )
             report = check_pdfa(Path(output_pdf))
             if not report.ok:
                 raise PdfaValidationError("; ".join(report.problems))
             texts = page_texts(Path(output_pdf))
-            quality = plugin.collect(texts, Path(output_pdf))  # language, capture per page
+            if direct is None:
+                quality = plugin.collect(texts, Path(output_pdf))  # language, capture per page
+            else:
+                quality = [
+                    direct.get(n) or plugin.text_quality(n, text) for n, text in enumerate(texts, 1)
+                ]
             # Only paper can be scanned again: born-digital and rasterized pages get no advice.
             scanned = [
                 q for q, path in zip(quality, prepared.paths, strict=True) if path is PagePath.SCAN
@@ -223,20 +243,80 @@ class OcrEngine:
         work_dir: Path,
         fixes: _Fixes,
         progress: Callable[[int, int], None] | None,
-    ) -> None:
-        """OCR the pages that need it and write PDF/A-2b; born-digital files skip OCRmyPDF."""
+    ) -> dict[int, capture.PageQuality] | None:
+        """OCR the pages that need it and write PDF/A-2b; born-digital files skip OCRmyPDF.
+
+        Returns what the direct reader measured per page (1-based), or None when OCRmyPDF ran
+        (its plugin collected the same).
+        """
         if prepared.ocr_pages:
             work_dir.mkdir(parents=True, exist_ok=True)
             # Scans and our own pictures may be turned or skewed; pages with text are not.
             pictures = [i for i, path in enumerate(prepared.paths) if path in _PICTURE_PATHS]
             source = self._straighten(prepared.pdf, pictures, work_dir, fixes)
             mixed = PagePath.MIXED in prepared.paths
+            if self.settings.direct and not mixed:
+                read = self._read_directly(source, output, prepared, work_dir, progress)
+                if read is not None:
+                    return read
             self._ocr(source, output, pages=prepared.ocr_pages, redo=mixed)
-        else:
-            # Born-digital throughout: nothing to read, only PDF/A to declare.
-            _pdfa_only(prepared.pdf, output)
-            if progress is not None:
-                progress(len(prepared.paths), len(prepared.paths))
+            return None
+        # Born-digital throughout: nothing to read, only PDF/A to declare.
+        with pikepdf.open(prepared.pdf) as pdf:
+            _save_pdfa(pdf, output)
+        if progress is not None:
+            progress(len(prepared.paths), len(prepared.paths))
+        return {}
+
+    def _read_directly(
+        self,
+        source: Path,
+        output: Path,
+        prepared: Prepared,
+        work_dir: Path,
+        progress: Callable[[int, int], None] | None,
+    ) -> dict[int, capture.PageQuality] | None:
+        """Tesseract on each scan page through the shared queue; None if OCRmyPDF must do it."""
+        from ocr import ocrmypdf_plugin as plugin
+
+        indexes = [n - 1 for n in prepared.ocr_pages]
+        with pikepdf.open(source) as pdf:
+            if not reader.eligible(pdf, indexes):
+                return None
+        opts = plugin.current_page_options.get() or plugin.PageOptions()
+        langs = tuple(opts.languages or self.settings.languages.split("+"))
+        jobs = [
+            reader.PageJob(
+                source=source,
+                index=index,
+                work=work_dir / "pages" / f"{index + 1:06d}",
+                languages=langs,
+                detect=opts.languages is None and bool(plugin.DETECT_FROM & set(langs)),
+                upsample_below=opts.upsample_below_dpi,
+                timeout=self.settings.tesseract_timeout,
+            )
+            for index in indexes
+        ]
+        total = len(prepared.paths)
+
+        def report(done: int, total: int) -> None:
+            if progress is None:
+                return
+            try:
+                progress(done, total)
+            except Exception as exc:  # the caller's own error (a cancelled scan), as it was
+                raise plugin.CallbackError(exc) from exc
+
+        try:
+            pages = reader.read_pages(self.pages, jobs, report, total, total - len(jobs))
+        except reader.NotDirect as exc:
+            log.info("reading through OCRmyPDF: %s", exc)
+            return None
+        with pikepdf.open(source) as pdf:
+            reader.lay_text(pdf, pages)
+            _save_pdfa(pdf, output)
+        reader.clean(work_dir / "pages")
+        return {p.index + 1: p.quality for p in pages}
 
     def _ocr(self, source: Path, output: Path, *, pages: list[int], redo: bool) -> None:
         """OCR ``pages`` (1-based); ``redo`` reads the image parts of pages that have text."""
@@ -358,18 +438,16 @@ class OcrEngine:
         return turn, skew, note
 
 
-def _pdfa_only(source: Path, output: Path) -> None:
-    """Declare PDF/A-2b on an already prepared file; pikepdf validates what it writes."""
+def _save_pdfa(pdf: pikepdf.Pdf, output: Path) -> None:
+    """Declare PDF/A-2b on a prepared (and maybe OCRed) file; pikepdf validates what it writes."""
     from pikepdf.pdfa import PdfaError, save
 
-    with pikepdf.open(source) as pdf:
-        try:
-            save(pdf, output, "2b", output_intent="sRGB")
-        except PdfaError as exc:
-            raise PdfaValidationError(
-                "could not be made PDF/A-2b: "
-                + "; ".join(f.message for f in exc.report.findings[:5])
-            ) from None
+    try:
+        save(pdf, output, "2b", output_intent="sRGB")
+    except PdfaError as exc:
+        raise PdfaValidationError(
+            "could not be made PDF/A-2b: " + "; ".join(f.message for f in exc.report.findings[:5])
+        ) from None
 
 
 def _render(source: Path, index: int, dpi: float) -> tuple[Image.Image, float, float] | None:

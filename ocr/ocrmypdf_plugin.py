@@ -164,7 +164,7 @@ def ocr_kwargs(languages: str, output: Path) -> OcrKwargs:
     return OcrKwargs(
         language=chosen,
         sohoa_pages=str(collector.folder),
-        sohoa_detect=opts.languages is None and bool(_DETECT_FROM & set(chosen)),
+        sohoa_detect=opts.languages is None and bool(DETECT_FROM & set(chosen)),
         sohoa_upsample_below=float(opts.upsample_below_dpi),
     )
 
@@ -182,17 +182,7 @@ def collect(texts: Sequence[str], output: Path) -> list[capture.PageQuality]:
     for number, text in enumerate(texts, 1):
         rep = reports.get(number, {})
         if "language" not in rep:
-            found = language.guess(text)
-            out.append(
-                capture.PageQuality(
-                    page=number,
-                    language=found.language if text.strip() else "",
-                    ocr=False,
-                    dpi=rep.get("dpi"),
-                    words=found.words,
-                    chars=len(text.strip()),
-                )
-            )
+            out.append(text_quality(number, text, dpi=rep.get("dpi")))
             continue
         out.append(
             capture.PageQuality(
@@ -212,6 +202,19 @@ def collect(texts: Sequence[str], output: Path) -> list[capture.PageQuality]:
     return out
 
 
+def text_quality(number: int, text: str, *, dpi: float | None = None) -> capture.PageQuality:
+    """A page that was not OCRed: the language of its own text, no verdict on the capture."""
+    found = language.guess(text)
+    return capture.PageQuality(
+        page=number,
+        language=found.language if text.strip() else "",
+        ocr=False,
+        dpi=dpi,
+        words=found.words,
+        chars=len(text.strip()),
+    )
+
+
 def _report(options: OcrOptions, page: int | None, kind: str, report: PageReport) -> None:
     """Write one page's findings where the run's collector will look (if anyone asked)."""
     folder = getattr(options, "sohoa_pages", None)
@@ -221,7 +224,8 @@ def _report(options: OcrOptions, page: int | None, kind: str, report: PageReport
     (Path(folder) / name).write_text(json.dumps(report), encoding="utf-8")
 
 
-_DETECT_FROM = {language.VIE, "Vietnamese"}
+#: Models whose readings are checked for another language (and read again with it).
+DETECT_FROM = frozenset({language.VIE, "Vietnamese"})
 _PAGE_STEPS = {"OCR", "Image processing"}
 _DEVICE_MODES = {"pnggray": "L", "png16m": "RGB", "pngmono": "1", "pngmonod": "1"}
 

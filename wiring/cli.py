@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -80,7 +81,7 @@ def _start_sweeper(services, stop: threading.Event) -> threading.Thread:  # type
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Pool processes (default: CPU cores).")] = 0,
+    concurrency: Annotated[int, typer.Option(help="Pool processes (default: CPU cores + 1).")] = 0,
     queues: Annotated[str, typer.Option(help="Queues to consume.")] = "ocr,sign",
     loglevel: Annotated[
         str | None, typer.Option(help="Log level (default: SOHOA_LOG_LEVEL, else INFO).")
@@ -98,7 +99,9 @@ def worker(
         "--queues",
         queues,
         "--concurrency",
-        str(concurrency or os.cpu_count() or 2),
+        # One document more than cores: while one is being prepared or signed, the others'
+        # pages keep every Tesseract slot (one per core, machine-wide) busy.
+        str(concurrency or (os.cpu_count() or 2) + 1),
         "--pool",
         "prefork",
         "--hostname",
@@ -243,22 +246,19 @@ def digitize(
         ),
     ] = None,
 ) -> None:
-    """Run the whole pipeline locally on FILES, without a broker, and print a summary table."""
-    from ingest.errors import IngestError
-    from ingest.runner import run_step
-    from ingest.upload import accept_upload, upload_dir
-    from ingest.validate import read_chunks, spool
-    from signing.verify import verify_pdf
-    from storage.db import session_scope
-    from storage.models import Document, Scan, Step
+    """Run the whole pipeline locally on FILES, without a broker, and print a summary table.
+
+    Several files are in flight at once, so their pages share the engine's Tesseract queue and
+    one file's preparation and signing overlap another's reading: every core stays busy.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from wiring.factory import build
 
     _configure_logging("WARNING")
     services = build(_settings())
     out.mkdir(parents=True, exist_ok=True)
-    rows: list[tuple[str, str, str, str, str]] = []
-    notices: list[tuple[str, str]] = []
-    failures = 0
+    in_flight = max(1, min(len(files), 2 * services.settings.ocr_jobs))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -267,71 +267,113 @@ def digitize(
         console=console,
     ) as progress:
         overall = progress.add_task("files", total=len(files))
-        for path in files:
+
+        def one(numbered: tuple[int, Path]) -> _Digitized:
+            number, path = numbered
             task = progress.add_task(f"  {path.name}", total=None)
-            status, pages, output, valid = "failed", "-", "-", "-"
             try:
-                with path.open("rb") as f:
-                    spooled = spool(
-                        read_chunks(f),
-                        upload_dir(services.pipeline_config) / f"cli-{os.getpid()}",
-                        max_bytes=services.settings.max_upload_bytes,
-                    )
-                accepted = accept_upload(
+                return _digitize_file(
                     services,
-                    spooled,
-                    filename=path.name,
-                    clerk_id=clerk,
+                    path,
+                    number,
+                    out=out,
+                    clerk=clerk,
                     password=password,
                     languages=languages,
+                    watch=lambda scan_id: _progress_watcher(services, scan_id, progress, task),
                 )
-                scan_id = accepted.scan.id
-                for step in (Step.OCR, Step.SIGN):
-                    _watch = _progress_watcher(services, scan_id, progress, task)
-                    outcome = run_step(services, scan_id, step)
-                    _watch.set()
-                    if outcome.retry:
-                        outcome = run_step(services, scan_id, step)
-                with session_scope(services.sessions) as session:
-                    scan = session.get(Scan, scan_id)
-                    assert scan is not None
-                    doc = session.query(Document).filter(Document.scan_id == scan_id).one_or_none()
-                    status = (
-                        scan.status
-                        if not scan.reason_code
-                        else f"{scan.status}: {scan.reason_code}"
-                    )
-                    pages = str(scan.pages_total or "-")
-                    notices.extend((path.name, w) for w in scan.warnings if "rescan_suggested" in w)
-                    if doc is not None:
-                        pages = f"{doc.pages} {_paths_summary(doc.page_info)}"
-                        target = out / f"{path.stem}.signed.pdf"
-                        services.store.get_to_file(doc.object_key, target)
-                        output = str(target)
-                        report = verify_pdf(
-                            target,
-                            trust_roots=services.trust_roots,
-                            other_certs=services.other_certs,
-                            expected_sha256=doc.sha256,
-                        )
-                        valid = "yes" if report.ok else "NO"
-            except IngestError as exc:
-                status = f"refused: {exc.code}"
             finally:
-                spooled_path = upload_dir(services.pipeline_config) / f"cli-{os.getpid()}"
-                spooled_path.unlink(missing_ok=True)
-            if output == "-":
-                failures += 1
-            rows.append((path.name, pages, status, output, valid))
-            progress.remove_task(task)
-            progress.advance(overall)
+                progress.remove_task(task)
+                progress.advance(overall)
+
+        with ThreadPoolExecutor(in_flight, thread_name_prefix="digitize") as pool:
+            done = list(pool.map(one, enumerate(files)))
     table = Table("file", "pages (paths)", "status", "output", "signature valid")
-    for row in rows:
-        table.add_row(*row)
+    for result in done:
+        table.add_row(*result.row)
     console.print(table)
-    for name, notice in notices:
-        console.print(f"{name}: {notice}")
-    raise typer.Exit(1 if failures else 0)
+    for result in done:
+        for notice in result.notices:
+            console.print(f"{result.row[0]}: {notice}")
+    raise typer.Exit(1 if any(r.row[3] == "-" for r in done) else 0)
+
+
+@dataclass(frozen=True)
+class _Digitized:
+    row: tuple[str, str, str, str, str]  # file, pages, status, output, signature valid
+    notices: list[str]
+
+
+def _digitize_file(  # type: ignore[no-untyped-def]
+    services,
+    path: Path,
+    number: int,
+    *,
+    out: Path,
+    clerk: str | None,
+    password: str | None,
+    languages: str | None,
+    watch,
+) -> _Digitized:
+    """One file of ``sohoa digitize``: accept, OCR, sign, fetch and verify it."""
+    from ingest.errors import IngestError
+    from ingest.runner import run_step
+    from ingest.upload import accept_upload, upload_dir
+    from ingest.validate import read_chunks, spool
+    from signing.verify import verify_pdf
+    from storage.db import session_scope
+    from storage.models import Document, Scan, Step
+
+    status, pages, output, valid = "failed", "-", "-", "-"
+    notices: list[str] = []
+    spooled_path = upload_dir(services.pipeline_config) / f"cli-{os.getpid()}-{number}"
+    try:
+        with path.open("rb") as f:
+            spooled = spool(
+                read_chunks(f), spooled_path, max_bytes=services.settings.max_upload_bytes
+            )
+        accepted = accept_upload(
+            services,
+            spooled,
+            filename=path.name,
+            clerk_id=clerk,
+            password=password,
+            languages=languages,
+        )
+        scan_id = accepted.scan.id
+        for step in (Step.OCR, Step.SIGN):
+            stop = watch(scan_id)
+            outcome = run_step(services, scan_id, step)
+            stop.set()
+            if outcome.retry:
+                outcome = run_step(services, scan_id, step)
+        with session_scope(services.sessions) as session:
+            scan = session.get(Scan, scan_id)
+            assert scan is not None
+            doc = session.query(Document).filter(Document.scan_id == scan_id).one_or_none()
+            status = scan.status if not scan.reason_code else f"{scan.status}: {scan.reason_code}"
+            pages = str(scan.pages_total or "-")
+            notices.extend(w for w in scan.warnings if "rescan_suggested" in w)
+            if doc is not None:
+                pages = f"{doc.pages} {_paths_summary(doc.page_info)}"
+                # Two inputs may share a stem (a.pdf, a.png): the number keeps outputs apart.
+                target = out / f"{path.stem}.signed.pdf"
+                if target.exists():
+                    target = out / f"{path.stem}.{number + 1}.signed.pdf"
+                services.store.get_to_file(doc.object_key, target)
+                output = str(target)
+                report = verify_pdf(
+                    target,
+                    trust_roots=services.trust_roots,
+                    other_certs=services.other_certs,
+                    expected_sha256=doc.sha256,
+                )
+                valid = "yes" if report.ok else "NO"
+    except IngestError as exc:
+        status = f"refused: {exc.code}"
+    finally:
+        spooled_path.unlink(missing_ok=True)
+    return _Digitized((path.name, pages, status, output, valid), notices)
 
 
 def _paths_summary(page_info: list[dict[str, object]]) -> str:

@@ -7,6 +7,7 @@ never loads a private key and a forked worker child opens its own connections.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,6 +101,8 @@ class Services:
                 rotate_pages=s.ocr_rotate_pages,
                 deskew=s.ocr_deskew,
                 jobs=s.ocr_jobs,
+                direct=s.ocr_direct,
+                machine_slots=s.ocr_slots or os.cpu_count() or 2,
                 child_memory_mb=s.ocr_child_memory_mb,
                 max_stream_bytes=s.max_stream_bytes,
             )
