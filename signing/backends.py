@@ -7,6 +7,8 @@ its key once (lazily, on first use) and keeps it for the life of the process:
   (≈45 ms, twice per document); :class:`CachedKeySigner` keeps the parsed key (4 → 20 docs/s).
 * PKCS#11: one logged-in session per (module, token) and process, shared by all keys on the
   token (a second ``C_Login`` would fail), serialised by a lock and reopened when it is lost.
+* Both: the CMS signing-certificate-v2 attribute (the same bytes in every signature of a key)
+  is built once and kept as DER; asn1crypto spends ≈11 ms building it afresh each time.
 
 Nothing here logs or repeats key material, passwords or PINs.
 """
@@ -18,19 +20,25 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from asn1crypto import keys as asn1_keys
-from asn1crypto import x509
+from asn1crypto import tsp, x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
+from pyhanko.sign.attributes import (
+    CMSAttributeProvider,
+    SignedAttributeProviderSpec,
+    SigningCertificateV2Provider,
+)
+from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.signers import Signer, SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
@@ -111,7 +119,70 @@ def load_pkcs12(
     return key, x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)), as_asn1
 
 
-class CachedKeySigner(SimpleSigner):
+class _SigningCertAttribute(SigningCertificateV2Provider):
+    """signing-certificate-v2 served from DER made once: byte for byte what pyHanko builds.
+
+    A fresh parse per signature (cheap and lazy), so no two signatures share a mutable value.
+    """
+
+    def __init__(self, signing_cert: x509.Certificate) -> None:
+        super().__init__(signing_cert)
+        self.der = as_signing_certificate_v2(signing_cert).dump()
+
+    async def build_attr_value(self, dry_run: bool = False) -> tsp.SigningCertificateV2:
+        return tsp.SigningCertificateV2.load(self.der)
+
+
+class _CachedAttributesSpec(SignedAttributeProviderSpec):
+    """pyHanko's own attribute choice, with its signing-certificate-v2 provider swapped."""
+
+    def __init__(self, inner: SignedAttributeProviderSpec, cached: _SigningCertAttribute) -> None:
+        self.inner = inner
+        self.cached = cached
+
+    def signed_attr_providers(
+        self, data_digest: bytes, digest_algorithm: str
+    ) -> Iterator[CMSAttributeProvider]:
+        for provider in self.inner.signed_attr_providers(data_digest, digest_algorithm):
+            if (
+                type(provider) is SigningCertificateV2Provider
+                and provider.signing_cert is self.cached.signing_cert
+            ):
+                yield self.cached
+            else:
+                yield provider
+
+
+class _CachedAttributes:
+    """Signer mixin: keeps the signing-certificate-v2 attribute of its certificate.
+
+    Hooks pyHanko's ``_signed_attr_provider_spec`` (pyHanko is pinned; a test counts how often
+    the attribute is built, so a rename there shows up as a failure, not as silence).
+    """
+
+    _cert_attribute: _SigningCertAttribute | None = None
+
+    def _signed_attr_provider_spec(
+        self,
+        attr_settings: object,
+        timestamper: object = None,
+        use_cades: bool = False,
+        is_pdf_sig: bool = True,
+    ) -> SignedAttributeProviderSpec:
+        spec: SignedAttributeProviderSpec = super()._signed_attr_provider_spec(  # type: ignore[misc]
+            attr_settings, timestamper=timestamper, use_cades=use_cades, is_pdf_sig=is_pdf_sig
+        )
+        cert = getattr(self, "signing_cert", None)
+        if cert is None:
+            return spec
+        cached = self._cert_attribute
+        if cached is None or cached.signing_cert is not cert:
+            # Threads may race here; both build the same bytes and one assignment wins.
+            cached = self._cert_attribute = _SigningCertAttribute(cert)
+        return _CachedAttributesSpec(spec, cached)
+
+
+class CachedKeySigner(_CachedAttributes, SimpleSigner):
     """``SimpleSigner`` that keeps the parsed private key instead of re-parsing it per call.
 
     The stock ``sign_raw`` runs ``load_der_private_key`` on every call, which costs ~60 times
@@ -323,7 +394,7 @@ def _make_hsm_signer(
         p11.DataLenRange,
     )
 
-    class _HsmSigner(PKCS11Signer):
+    class _HsmSigner(_CachedAttributes, PKCS11Signer):
         """Signs under the token lock and survives a lost session by reopening it once."""
 
         async def async_sign_raw(

@@ -9,6 +9,10 @@ Choices, and why:
   ``adbe.pkcs7.detached``, and SHA-384 trips a PDF-2.0 version bump (pyHanko#543).
 * B-T when a TSA is configured (one :class:`HTTPTimeStamper` reused, so pyHanko's size-estimate
   request is made once per process, not per document); B-B otherwise.
+* Room for the CMS reserved from one estimate per key (and timestamper): pyHanko's own
+  estimate is a dry-run CMS per document, as costly in asn1crypto as the real one.
+* The file's SHA-256 is taken while pyHanko copies the original (:class:`_HashingCopyWriter`);
+  only the appended update is read back. The document is streamed, never held in memory.
 * Signing time in Asia/Ho_Chi_Minh whatever the host's TZ, so stamp and ``/M`` agree with the
   counter's clock.
 * Sync API that is safe to call from a thread, or even from a running event loop (it then
@@ -30,6 +34,8 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -43,6 +49,7 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
 from pyhanko.stamp import BaseStampStyle
@@ -72,6 +79,8 @@ __all__ = ["DocumentSigner", "SignResult", "make_timestamper"]
 log = logging.getLogger(__name__)
 
 PadesLevel = Literal["B-B", "B-T"]
+_MD = "sha256"  # see the module docstring: SHA-384 bumps the PDF version
+_CHUNK = 1 << 20  # I/O chunk for copying and hashing (pyHanko's default is 4 KiB)
 
 
 def make_timestamper(url: str | None, *, timeout: int = 10) -> TimeStamper | None:
@@ -139,6 +148,36 @@ class _ZonedPdfSigner(signers.PdfSigner):
         return session
 
 
+class _HashingCopyWriter(IncrementalPdfFileWriter):
+    """Incremental writer that hashes the original while copying it to the output.
+
+    A signed file is the original byte for byte plus the appended update, so its SHA-256 needs
+    only the update read back, not a third pass over a 300-page file. Hooks pyHanko's
+    ``_write_header`` (the copy); were it not called, ``copied`` stays 0 and the whole output
+    is hashed as before. Copies in 1 MiB chunks instead of pyHanko's 4 KiB.
+    """
+
+    IO_CHUNK_SIZE = _CHUNK
+
+    def __init__(self, input_stream: BinaryIO) -> None:
+        super().__init__(input_stream)
+        self.copy_digest = hashlib.sha256()
+        self.copied = 0
+
+    def _write_header(self, stream: BinaryIO) -> None:
+        digest, copied = hashlib.sha256(), 0
+        position = self.input_stream.tell()
+        self.input_stream.seek(0)
+        buffer = bytearray(self.IO_CHUNK_SIZE)
+        view = memoryview(buffer)
+        while n := self.input_stream.readinto(buffer):
+            stream.write(view[:n])
+            digest.update(view[:n])
+            copied += n
+        self.input_stream.seek(position)
+        self.copy_digest, self.copied = digest, copied
+
+
 class DocumentSigner:
     """Signs PDFs with a visible stamp on page 1; one instance per process, used by threads."""
 
@@ -152,6 +191,11 @@ class DocumentSigner:
         self.font_path = Path(font_path)
         self.timestamper = timestamper
         self.tz = as_tz(tz)
+        # signer -> (timestamper, bytes to reserve); weak, so a dropped backend is forgotten.
+        self._reserved: weakref.WeakKeyDictionary[
+            signers.Signer, tuple[TimeStamper | None, int]
+        ] = weakref.WeakKeyDictionary()
+        self._reserved_lock = threading.Lock()
         if not self.font_path.is_file():
             raise SignerConfigError(
                 f"stamp font {self.font_path} missing; build it with ensure_stamp_font()"
@@ -196,7 +240,7 @@ class DocumentSigner:
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "w+b") as out:
-                signing_time, used_field = self._sign_into(
+                signing_time, used_field, digest, hashed = self._sign_into(
                     src,
                     out,
                     pyhanko_signer,
@@ -209,9 +253,9 @@ class DocumentSigner:
                     visible=visible,
                 )
                 # No fsync: dst is a work file; durability is the object store's job.
-                out.seek(0)
-                digest = hashlib.sha256()
-                for chunk in iter(lambda: out.read(1 << 20), b""):
+                # The copied original is hashed already; only the appended update is read.
+                out.seek(hashed)
+                for chunk in iter(lambda: out.read(_CHUNK), b""):
                     digest.update(chunk)
                 size = out.tell()
             os.replace(tmp, dst)
@@ -271,14 +315,16 @@ class DocumentSigner:
         location: str,
         field_name: str,
         visible: bool,
-    ) -> tuple[datetime, str]:
+    ) -> tuple[datetime, str, hashlib._Hash, int]:
+        """Sign into ``out``; return the time, the field, and the SHA-256 of the file's first
+        bytes (the copied original) with their count."""
         try:
             infile = open(src, "rb")  # noqa: SIM115 - closed below, after signing
         except OSError as exc:
             raise InvalidPdfForSigning(f"cannot read {src}: {_os_reason(exc)}") from None
         with infile:
             try:
-                writer = IncrementalPdfFileWriter(infile)
+                writer = _HashingCopyWriter(infile)
                 if writer.prev.encrypted:
                     raise InvalidPdfForSigning(f"{src.name} is encrypted (not PDF/A)")
                 _refuse_locked(writer, src.name)
@@ -299,7 +345,7 @@ class DocumentSigner:
             shown_name = printable(self.font_path, signer_name)
             meta = signers.PdfSignatureMetadata(
                 field_name=field_name,
-                md_algorithm="sha256",
+                md_algorithm=_MD,
                 subfilter=fields.SigSeedSubFilter.PADES,
                 reason=reason,
                 location=location,
@@ -317,12 +363,19 @@ class DocumentSigner:
                 ),
                 tz=self.tz,
             )
-            try:
-                run_sync(
-                    lambda: pdf_signer.async_sign_pdf(
-                        writer, output=out, appearance_text_params={"signer": shown_name}
-                    )
+
+            async def sign_pdf() -> None:
+                reserved = await self._bytes_reserved(pyhanko_signer)
+                await pdf_signer.async_sign_pdf(
+                    writer,
+                    bytes_reserved=reserved,
+                    output=out,
+                    chunk_size=_CHUNK,
+                    appearance_text_params={"signer": shown_name},
                 )
+
+            try:
+                run_sync(sign_pdf)
             except SigningError:
                 raise
             except TimestampRequestError as exc:
@@ -353,7 +406,34 @@ class DocumentSigner:
                     f"signing {src.name} failed unexpectedly (details in the worker log)"
                 ) from exc
         assert pdf_signer.signing_time is not None
-        return pdf_signer.signing_time, field_name
+        return pdf_signer.signing_time, field_name, writer.copy_digest, writer.copied
+
+    async def _bytes_reserved(self, signer: signers.Signer) -> int:
+        """Bytes for the signature's /Contents, estimated once per signer and timestamper.
+
+        The estimate is pyHanko's (``PdfSigningSession.estimate_signature_container_size``): a
+        dry-run CMS with a dummy digest (and, for B-T, the timestamper's cached dummy token), hex
+        doubled, plus its 50 % margin. Every input of it is fixed per key and timestamper: the
+        same certificates, algorithms, signature length and attributes of fixed size.
+        """
+        timestamper = self.timestamper
+        with self._reserved_lock:
+            known = self._reserved.get(signer)
+        if known is not None and known[0] is timestamper:
+            return known[1]
+        dummy = await signer.async_sign(
+            hashlib.new(_MD).digest(),
+            _MD,
+            use_pades=True,
+            dry_run=True,
+            timestamper=timestamper,
+            signed_attr_settings=PdfCMSSignedAttributes(signing_time=datetime.now(self.tz)),
+        )
+        size = len(dummy.dump()) * 2
+        reserved = size + 2 * (size // 4)
+        with self._reserved_lock:
+            self._reserved[signer] = (timestamper, reserved)
+        return reserved
 
     @staticmethod
     def _placement(

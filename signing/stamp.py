@@ -3,20 +3,29 @@
 Why not pyHanko's default stamp: it uses a non-embedded Courier, which breaks PDF/A-2b
 (rule 6.2.11.4.1) and garbles Vietnamese. pyHanko's ``GlyphAccumulator`` writes glyph widths in
 raw font units, so the font must have 1000 units per em (Noto Sans does; DejaVu/Liberation with
-2048 render letters 2x apart). pyHanko parses and subsets the font again for every signature,
-so the cached subset is small and has no OpenType layout tables: stamp text is NFC-normalised,
-and every Vietnamese letter then has its own precomposed glyph (measured: 300 → ~90 ms CPU per
-visibly signed page against the full font, 130 ms with the layout tables kept).
+2048 render letters 2x apart). The cached subset is small and has no OpenType layout tables:
+stamp text is NFC-normalised, and every Vietnamese letter then has its own precomposed glyph
+(measured: 300 → ~90 ms CPU per visibly signed page against the full font, 130 ms with the
+layout tables kept).
+
+pyHanko would also subset and compile that font again for every signature (≈10 ms, the largest
+cost left in a signature). :class:`StampFontFactory` keeps, per process, the font programs it
+embedded, keyed by their glyph set, and always embeds the digits and the stamp's fixed words:
+a stamp's glyphs then differ only by the signer's name, and a clerk's second document reuses
+the first one's program.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import tempfile
+import threading
 import unicodedata
 import zoneinfo
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -24,7 +33,8 @@ from pathlib import Path
 from typing import Literal
 
 from pyhanko.pdf_utils import generic, layout, text
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+from pyhanko.pdf_utils.font.api import FontEngineFactory
+from pyhanko.pdf_utils.font.opentype import CIDFontType2, GlyphAccumulator
 from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import TextStamp, TextStampStyle
@@ -38,6 +48,7 @@ __all__ = [
     "STAMP_MARGIN",
     "STAMP_WIDTH",
     "VN_TZ",
+    "StampFontFactory",
     "VnTextStampStyle",
     "as_tz",
     "default_stamp_style",
@@ -45,6 +56,7 @@ __all__ = [
     "printable",
     "scan_stamp_lines",
     "stamp_box",
+    "stamp_font_factory",
     "stamp_style",
 ]
 
@@ -292,7 +304,7 @@ def default_stamp_style(
 
 
 def _style(font_path: Path, template: str, rotation: int, font_size: int) -> VnTextStampStyle:
-    font = GlyphAccumulatorFactory(str(font_path), font_size=font_size)
+    font = stamp_font_factory(Path(font_path), font_size)
     return VnTextStampStyle(
         stamp_text=template,
         timestamp_format="%d/%m/%Y %H:%M:%S",
@@ -305,3 +317,132 @@ def _style(font_path: Path, template: str, rotation: int, font_size: int) -> VnT
         border_width=1,
         page_rotation=rotation,
     )
+
+
+# Always embedded: the glyphs of every fixed part of a stamp (labels, dates, times, '?').
+_ALWAYS_EMBEDDED = "0123456789/:.,-?% " + " ".join(
+    ("Người số hóa", "Thời gian", SCAN_STAMP_NOTE, "Đã ký số bởi")
+)
+_PROGRAMS_KEPT = 256  # font programs of ~7 KB each: one per signer name in use
+
+
+def stamp_font_factory(font_path: Path, font_size: int = STAMP_FONT_SIZE) -> StampFontFactory:
+    """The process-wide factory for one stamp font file and size (its cache lives in it)."""
+    return _factory(Path(font_path), font_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _factory(font_path: Path, font_size: int) -> StampFontFactory:
+    return StampFontFactory(font_path, font_size)
+
+
+class StampFontFactory(FontEngineFactory):
+    """Makes pyHanko glyph accumulators for the stamp font, sharing their embedded programs.
+
+    Thread-safe: the font bytes and the padding glyphs never change, the program cache is
+    guarded by a lock, and every accumulator (one per document) is used by one thread only.
+    """
+
+    def __init__(self, font_path: Path, font_size: int = STAMP_FONT_SIZE) -> None:
+        from fontTools.ttLib import TTFont
+
+        self.font_path = Path(font_path)
+        self.font_size = font_size
+        try:
+            self.data = self.font_path.read_bytes()
+        except OSError as exc:
+            raise StampFontMissingError(f"cannot read stamp font {font_path}: {exc}") from exc
+        with TTFont(io.BytesIO(self.data), lazy=True) as font:
+            cmap = font.getBestCmap()
+            self.padding_gids = tuple(
+                sorted(
+                    {font.getGlyphID(cmap[ord(ch)]) for ch in _ALWAYS_EMBEDDED if ord(ch) in cmap}
+                )
+            )
+        self._programs: OrderedDict[frozenset[int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.subsets_made = 0  # how many programs were compiled (tests and the bench read it)
+
+    def create_font_engine(
+        self, writer: BasePdfFileWriter, obj_stream: object = None
+    ) -> GlyphAccumulator:
+        # As pyHanko's GlyphAccumulatorFactory: the font's objects go in an object stream.
+        if obj_stream is None and writer.stream_xrefs:
+            # pyHanko leaves prepare_object_stream unannotated
+            obj_stream = writer.prepare_object_stream()  # type: ignore[no-untyped-call]
+        return _StampFont(self, writer, obj_stream)
+
+    def program(self, glyphs: frozenset[int]) -> bytes | None:
+        """The compressed FontFile2 made earlier for exactly these glyphs, if any."""
+        with self._lock:
+            found = self._programs.get(glyphs)
+            if found is not None:
+                self._programs.move_to_end(glyphs)
+            return found
+
+    def keep(self, glyphs: frozenset[int], program: bytes) -> None:
+        with self._lock:
+            self.subsets_made += 1
+            self._programs[glyphs] = program
+            while len(self._programs) > _PROGRAMS_KEPT:
+                self._programs.popitem(last=False)
+
+
+class _ProgramFont(CIDFontType2):
+    """pyHanko's CIDFontType2 whose font file is a program given to it, not compiled here."""
+
+    program = b""
+
+    def set_font_file(self, writer: BasePdfFileWriter) -> generic.IndirectObject:
+        stream = generic.StreamObject(
+            {generic.NameObject("/Filter"): generic.NameObject("/FlateDecode")},
+            encoded_data=self.program,
+        )
+        ref = writer.add_object(stream)
+        self._font_descriptor[generic.NameObject("/FontFile2")] = ref
+        return ref
+
+
+class _StampFont(GlyphAccumulator):
+    """pyHanko's glyph accumulator, embedding a cached program when its glyph set has one.
+
+    Shaping, widths, ToUnicode and the font dictionaries stay pyHanko's; only the subset and
+    compile step is skipped on a hit (on a miss it runs as in pyHanko, and is kept).
+    """
+
+    def __init__(
+        self, factory: StampFontFactory, writer: BasePdfFileWriter, obj_stream: object
+    ) -> None:
+        super().__init__(
+            writer=writer,
+            font_handle=io.BytesIO(factory.data),
+            font_size=factory.font_size,
+            obj_stream=obj_stream,
+        )
+        self._factory = factory
+        stock = self.cidfont_obj
+        # Only a TrueType program is cached (the Noto Sans subset is one); CIDs are then glyph
+        # ids. A CFF-flavoured font would be embedded by pyHanko as usual.
+        if type(stock) is CIDFontType2 and self.use_raw_gids:
+            base_name = stock.name.split("+", 1)[1]  # "<prefix>+<PostScript name>"
+            self.cidfont_obj = _ProgramFont(self.tt, base_name, self.subset_prefix)
+
+    def prepare_write(self) -> None:
+        if self._write_prepared or not isinstance(self.cidfont_obj, _ProgramFont):
+            super().prepare_write()  # type: ignore[no-untyped-call]  # pyHanko: unannotated
+            return
+        for gid in self._factory.padding_gids:
+            self._get_cid_and_width(gid)
+        glyphs = frozenset(self._glyphs)
+        program = self._factory.program(glyphs)
+        if program is None:
+            self._extract_subset()  # pyHanko's own subsetting (destructive: this font only)
+            buf = io.BytesIO()
+            self.tt.save(buf)
+            stream = generic.StreamObject(stream_data=buf.getvalue())
+            stream.compress()  # type: ignore[no-untyped-call]  # pyHanko: unannotated
+            program = stream.encoded_data
+            self._factory.keep(glyphs, program)
+        self._subset_created = True
+        self.cidfont_obj.program = program
+        super().prepare_write()  # type: ignore[no-untyped-call]  # pyHanko: unannotated
