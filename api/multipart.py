@@ -5,6 +5,11 @@ can be hundreds of megabytes, so we parse as bytes arrive and stop at the limit.
 else in the body is on a budget too: the form fields together (bytes and count), each part's
 headers, and the body as a whole, because a chunked request carries no Content-Length to check
 up front and the parser itself silently accepts any amount of epilogue.
+
+Parsing runs on the event loop (it is cheap: a boundary search per chunk); hashing and writing
+the file do not. They run in a worker thread a mebibyte at a time (:class:`_FileSink`), where
+both release the GIL, so while one upload is being written the loop goes on reading the others
+and answering every other request.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from anyio import to_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ingest.errors import EmptyUpload, IngestError
@@ -25,6 +31,9 @@ from ingest.validate import Spooled, too_large
 MAX_FIELD_BYTES = 4096
 #: Boundary lines, CRLFs and the closing delimiter around each part (boundaries are ≤ 256 bytes).
 FRAMING_PER_PART = 2 * 256 + 16
+#: File bytes gathered on the loop before one trip to a worker thread to hash and write them:
+#: large enough that the trip costs nothing next to the work, small enough to hold 20 at once.
+FLUSH_BYTES = 1024 * 1024
 
 
 class BadForm(IngestError):
@@ -85,6 +94,46 @@ class FormLimits:
         )
 
 
+class _FileSink:
+    """The file part on its way to ``dest``: slices gather on the loop, a thread hashes and writes.
+
+    The slices are views of the parser's input chunks (immutable bytes), so nothing is copied
+    before the write. The file is opened by the first flush, also off the loop.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.out: BinaryIO | None = None
+        self._pending: list[memoryview] = []
+        self._pending_bytes = 0
+
+    def add(self, data: bytes, start: int, end: int) -> None:
+        self._pending.append(memoryview(data)[start:end])
+        self._pending_bytes += end - start
+        self.size += end - start
+
+    @property
+    def full(self) -> bool:
+        return self._pending_bytes >= FLUSH_BYTES
+
+    async def flush(self) -> None:
+        pieces, self._pending, self._pending_bytes = self._pending, [], 0
+        await to_thread.run_sync(self._write, pieces)
+
+    def _write(self, pieces: list[memoryview]) -> None:
+        if self.out is None:
+            self.out = self.dest.open("wb")
+        for piece in pieces:
+            self.digest.update(piece)
+            self.out.write(piece)
+
+    def close(self) -> None:
+        if self.out is not None:
+            self.out.close()
+
+
 @dataclass
 class UploadForm:
     file: Spooled | None = None
@@ -114,9 +163,7 @@ async def read_upload(
 
     form = UploadForm()
     state: dict[str, object] = {}
-    digest = hashlib.sha256()
-    out: BinaryIO | None = None
-    size = 0
+    sink: _FileSink | None = None
     fields_bytes = 0
     fields_count = 0
     header_bytes = 0
@@ -153,7 +200,7 @@ async def read_upload(
         header_value.clear()
 
     def on_headers_finished() -> None:
-        nonlocal out, file_parts, fields_count
+        nonlocal sink, file_parts, fields_count
         _, disp = parse_options_header(headers.get(b"content-disposition", b""))
         name = disp.get(b"name", b"").decode("utf-8", "replace")
         state["name"] = name
@@ -162,12 +209,12 @@ async def read_upload(
             if file_parts > 1:
                 raise TooManyFiles("send one file per upload")
         if name == file_field:
-            if out is not None:
+            if sink is not None:
                 raise TooManyFiles("send one file per upload")
             state["is_file"] = True
             raw = disp.get(b"filename")
             form.filename = raw.decode("utf-8", "replace") if raw else None
-            out = dest.open("wb")
+            sink = _FileSink(dest)
             return
         fields_count += 1
         if fields_count > limits.fields_max_count:
@@ -176,16 +223,13 @@ async def read_upload(
             )
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        nonlocal size, fields_bytes
+        nonlocal fields_bytes
         n = end - start
         if state.get("is_file"):
-            size += n
-            if size > max_bytes:
+            assert sink is not None
+            if sink.size + n > max_bytes:
                 raise too_large(max_bytes)
-            chunk = data[start:end]
-            digest.update(chunk)
-            assert out is not None
-            out.write(chunk)
+            sink.add(data, start, end)
             return
         fields_bytes += n
         if fields_bytes > limits.fields_max_bytes:
@@ -209,7 +253,7 @@ async def read_upload(
 
     parser = MultipartParser(
         boundary,
-        callbacks={  # type: ignore[arg-type]
+        callbacks={
             "on_part_begin": on_part_begin,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,
@@ -219,6 +263,7 @@ async def read_upload(
             "on_part_end": on_part_end,
         },
     )
+    parse = parser.write
     received = 0
     done = False
     try:
@@ -229,23 +274,28 @@ async def read_upload(
                     f"the upload body is over {body_limit} bytes: one file of at most "
                     f"{max_bytes // 2**20} MB and a few short fields"
                 )
-            parser.write(chunk)
+            # The sink keeps views of the chunk until it is written: it must not change.
+            parse(chunk if type(chunk) is bytes else bytes(chunk))
+            if sink is not None and sink.full:
+                await sink.flush()
         parser.finalize()
+        if sink is not None:
+            await sink.flush()
         done = True
     except IngestError:
         raise
     except Exception as exc:  # the parser's own errors: a malformed body
         raise BadForm(f"the multipart body is malformed: {exc}") from None
     finally:
-        if out is not None:
-            out.close()
+        if sink is not None:
+            sink.close()
         if not done:  # refused, malformed, or the client went away: keep nothing
             with contextlib.suppress(OSError):
                 dest.unlink(missing_ok=True)
-    if out is None:
+    if sink is None:
         raise BadForm("no file in the upload: put the scan in the form field 'file'")
-    if size == 0:
+    if sink.size == 0:
         dest.unlink(missing_ok=True)
         raise EmptyUpload("the file is empty: scan the paper again and upload the result")
-    form.file = Spooled(dest, size, digest.hexdigest())
+    form.file = Spooled(dest, sink.size, sink.digest.hexdigest())
     return form
