@@ -15,6 +15,13 @@ sign), pages/min from upload to digitized, and the goal: peak tree RSS <= 1 GB (
 Sampling every 0.2 s can miss a short spike, so the peaks are lower bounds. The machine is
 shared; memory figures are steadier than times. Usage:
 ``python bench/memory.py [--pages 300] [--dpi 200] [--ocr-jobs 1] [--postgres URL --redis URL | --embedded]``
+
+``--functions`` runs no stack and no OCR of the dossier: each step's functions that could hold
+memory per page (normalize, prepare, straighten, page_texts, check_pdfa, extract_fields, the
+object store's put_file/get_to_file, signing) run alone, each in a fresh process, on the same
+dossier (the OCRed input is two really OCRed pages copied to ``--pages``), and print the peak
+RSS above the process's own baseline (VmHWM, reset before the call). Run it at two page counts
+for the slope per page: ``python bench/memory.py --functions --pages 1000 --dpi 100``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from bench._topology import (  # noqa: E402
     rss_kb,
     run_main,
 )
+from core.settings import Settings  # noqa: E402
 from tests.ocr.pagegen import A4, PARAGRAPHS, render_page  # noqa: E402
 
 GOAL_MB = 1024
@@ -147,7 +155,149 @@ class Progress:
             )
 
 
+FUNCTIONS = (
+    "normalize",
+    "prepare",
+    "straighten",
+    "page_texts",
+    "check_pdfa",
+    "extract_fields",
+    "put_file",
+    "get_to_file",
+    "sign",
+)
+
+
+BENCH_KEY_PASSWORD = "bench-only"  # a throwaway PKI made for this run
+
+
+def _kb(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise KeyError(field_name)
+
+
+def _ocred(scan: Path, dest: Path, pages: int) -> Path:
+    """An OCRed PDF/A of ``pages`` pages: the first two pages OCRed, then copied (own objects)."""
+    import pikepdf
+
+    from ocr.engine import OcrEngine, OcrSettings
+
+    two, small = dest.with_name("two.pdf"), dest.with_name("two-ocr.pdf")
+    with pikepdf.open(scan) as pdf:
+        del pdf.pages[2:]
+        pdf.save(two)
+    OcrEngine(OcrSettings(jobs=2)).run(two, small, work_dir=dest.with_name("ocr-work"))
+    with pikepdf.open(small) as out:
+        del out.pages[:]
+        while len(out.pages) < pages:
+            with pikepdf.open(small) as src:
+                out.pages.extend(src.pages[: pages - len(out.pages)])
+        out.save(dest)
+    return dest
+
+
+def _function_call(name: str, folder: Path, work: Path) -> Any:
+    """Set ``name`` up outside the measurement; return the call to measure."""
+    scan, ocred = folder / "dossier.pdf", folder / "ocred.pdf"
+    if name == "normalize":
+        from ingest.limits import Limits
+        from ingest.normalize import normalize
+
+        limits = Limits(2**40, 10**6, 10**9, 10**13, max_document_pixels=10**13)
+        return lambda: normalize(scan, work, limits)
+    if name in ("prepare", "straighten"):
+        from ocr.engine import OcrEngine, OcrSettings, _Fixes
+        from ocr.prepare import prepare
+
+        if name == "prepare":
+            return lambda: prepare(scan, work / "prepare")
+        prepared = prepare(scan, work / "prepare")
+        engine = OcrEngine(OcrSettings(jobs=1))
+        pictures = list(range(len(prepared.paths)))
+        return lambda: engine._straighten(prepared.pdf, pictures, work, _Fixes())
+    if name in ("page_texts", "extract_fields"):
+        from ocr.extract import extract_fields, page_texts
+
+        if name == "page_texts":
+            return lambda: page_texts(ocred)
+        texts = page_texts(ocred)
+        return lambda: extract_fields(texts)
+    if name == "check_pdfa":
+        from ocr.pdfa import check_pdfa
+
+        return lambda: check_pdfa(ocred)
+    if name in ("put_file", "get_to_file"):
+        from storage.objects import make_object_store
+
+        store = make_object_store("local", root=work / "store", url_secret=b"bench" * 8)
+        if name == "put_file":
+            return lambda: store.put_file("documents/x.pdf", ocred, content_type="application/pdf")
+        store.put_file("documents/x.pdf", ocred, content_type="application/pdf")
+        return lambda: store.get_to_file("documents/x.pdf", work / "got.pdf")
+    if name == "sign":
+        from signing.backends import RegistryConfig, SignerRegistry
+        from signing.pki import init_dev_pki
+        from signing.sign import DocumentSigner
+        from signing.stamp import ensure_stamp_font
+
+        pki = init_dev_pki(
+            work / "pki",
+            unit_name="UBND",
+            unit_code="000.00.16.H08",
+            clerks=(("lan.nt", "Nguyễn Thị Lan"),),
+            password=BENCH_KEY_PASSWORD,
+        )
+        config = RegistryConfig(
+            kind="pkcs12", pkcs12_dir=pki.directory, pkcs12_password=BENCH_KEY_PASSWORD
+        )
+        backend = SignerRegistry(config).get("lan.nt")
+        signer = DocumentSigner(ensure_stamp_font(work / "fonts"))
+        return lambda: signer.sign(
+            ocred, work / "signed.pdf", backend, stamp_lines=None, reason="bench", location="-"
+        )
+    raise SystemExit(f"unknown function {name!r}")
+
+
+def _measure_one(name: str, folder: Path) -> None:
+    """In a fresh process: peak RSS of one call above this process's baseline."""
+    import gc
+
+    with tempfile.TemporaryDirectory(prefix=f"sohoa-{name}-") as tmp:
+        call = _function_call(name, folder, Path(tmp))
+        gc.collect()
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        base = _kb("VmRSS")
+        t = time.perf_counter()
+        call()
+        seconds = time.perf_counter() - t
+        peak = _kb("VmHWM")
+    print(f"{name:15} {(peak - base) / 1024:10.1f} {base / 1024:10.0f} {seconds:8.1f}", flush=True)
+
+
+def functions_main(args: argparse.Namespace) -> int:
+    import subprocess
+
+    folder = Path(tempfile.mkdtemp(prefix="sohoa-memory-functions-"))
+    try:
+        dossier = make_dossier(folder / "dossier.pdf", args.pages, args.dpi)
+        _ocred(dossier, folder / "ocred.pdf", args.pages)
+        print(f"{args.pages} A4 pages at {args.dpi} dpi; each function alone, in its own process")
+        print(f"{'function':15} {'peak+ MB':>10} {'base MB':>10} {'seconds':>8}")
+        for name in FUNCTIONS:
+            subprocess.run(
+                [sys.executable, __file__, "--measure-one", name, str(folder)], check=False
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--measure-one"]:
+        _measure_one(sys.argv[2], Path(sys.argv[3]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=300, help="pages of the dossier (300)")
     parser.add_argument("--dpi", type=int, default=200, help="resolution of the pages (200)")
@@ -159,10 +309,23 @@ def main() -> int:
         help="raise the OCR step's soft time limit (s; production default 1800)",
     )
     parser.add_argument("--timeout", type=float, default=4 * 3600, help="seconds to wait (4 h)")
+    parser.add_argument(
+        "--functions",
+        action="store_true",
+        help="no stack: peak RSS of each step's functions alone on the dossier (see above)",
+    )
     add_topology_args(parser)
     args = parser.parse_args()
+    if args.functions:
+        return functions_main(args)
     backends = choose_backends(args)
     extra = {"SOHOA_OCR_JOBS": str(args.ocr_jobs)}
+    if args.pages > Settings().max_pages:
+        # A dossier past the counter's limits (500 pages, 5 G px counted at 300 dpi) is
+        # refused at the door; the bench raises them to measure what such a file would cost.
+        extra["SOHOA_MAX_PAGES"] = str(args.pages)
+        extra["SOHOA_MAX_DOCUMENT_PIXELS"] = str(args.pages * 10_000_000)
+        extra["SOHOA_MAX_UPLOAD_BYTES"] = str(max(Settings().max_upload_bytes, args.pages * 10**6))
     if args.ocr_time_limit:
         extra["SOHOA_OCR_SOFT_TIME_LIMIT"] = str(args.ocr_time_limit)
         extra["SOHOA_OCR_TIME_LIMIT"] = str(args.ocr_time_limit + 60)

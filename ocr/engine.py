@@ -22,8 +22,9 @@ import contextlib
 import logging
 import os
 import subprocess
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -376,24 +377,33 @@ class OcrEngine:
                     log.debug("page %d: unreadable content", index + 1, exc_info=True)
             if not (s.rotate_pages or s.deskew):
                 return source
-            todo = []
-            for index in scans:
-                try:
-                    view = scanpage.preview(pdf.pages[index], _PREVIEW_DPI)
-                except Image.DecompressionBombError:
-                    raise
-                except Exception:  # malformed content: let PDFium try
-                    log.debug("page %d: no fast preview", index + 1, exc_info=True)
-                    view = None
-                view = view or _render(source, index, _PREVIEW_DPI)
-                if view is not None:
-                    todo.append((index, *view))
-            if not todo:
+            # Each preview is judged as soon as it is drawn, at most 2 × jobs waiting: holding
+            # every page's preview first grew by 3 MB a page (1 GB at 300 pages).
+            jobs = max(1, s.jobs)
+            decided: list[tuple[int, tuple[int, float, str]]] = []
+            pending: deque[tuple[int, Future[tuple[int, float, str]]]] = deque()
+            with ThreadPoolExecutor(jobs) as pool:
+                for index in scans:
+                    try:
+                        view = scanpage.preview(pdf.pages[index], _PREVIEW_DPI)
+                    except Image.DecompressionBombError:
+                        raise
+                    except Exception:  # malformed content: let PDFium try
+                        log.debug("page %d: no fast preview", index + 1, exc_info=True)
+                        view = None
+                    view = view or _render(source, index, _PREVIEW_DPI)
+                    if view is None:
+                        continue
+                    pending.append((index, pool.submit(self._decide, source, index, *view)))
+                    del view
+                    while len(pending) > 2 * jobs:
+                        first, future = pending.popleft()
+                        decided.append((first, future.result()))
+                decided.extend((i, future.result()) for i, future in pending)
+            if not decided:
                 return source
-            with ThreadPoolExecutor(max(1, s.jobs)) as pool:
-                decisions = list(pool.map(lambda t: self._decide(source, *t), todo))
             changed = False
-            for (index, *_), (turn, skew, note) in zip(todo, decisions, strict=True):
+            for index, (turn, skew, note) in decided:
                 rotate = (360 - turn) % 360
                 if rotate or skew:
                     scanpage.straighten(pdf.pages[index], rotate_cw=rotate, skew_ccw=skew)

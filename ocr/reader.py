@@ -31,8 +31,9 @@ import subprocess
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def read_pages(
     futures = [queue.submit(job) for job in jobs]
     results: list[PageText] = []
     try:
-        for done, future in enumerate(_as_finished(futures), done_before + 1):
+        for done, future in enumerate(as_completed(futures), done_before + 1):
             results.append(future.result())
             if progress is not None:
                 progress(done, total)
@@ -185,12 +186,6 @@ def read_pages(
         for future in futures:  # a failed page stops the file: drop what has not started
             future.cancel()
     return sorted(results, key=lambda r: r.index)
-
-
-def _as_finished(futures: list[Future[PageText]]) -> list[Future[PageText]]:
-    from concurrent.futures import as_completed
-
-    return list(as_completed(futures)) if len(futures) > 1 else futures
 
 
 def read_page(job: PageJob) -> PageText:
@@ -341,7 +336,8 @@ def lay_text(pdf: pikepdf.Pdf, pages: Sequence[PageText]) -> None:
                 # The same glyphless font on every page: copied once per document.
                 font = Dictionary({k: pdf.copy_foreign(v) for k, v in fonts.items()})
             tw, th = (float(v) for v in scanpage.page_box(text_page)[2:])
-        form = Stream(pdf, content)
+        form = Stream(pdf, zlib.compress(content))  # held until saved: 1,000 pages add up
+        form.Filter = Name.FlateDecode
         form.Type, form.Subtype = Name.XObject, Name.Form
         form.BBox = Array([0, 0, tw, th])
         form.Resources = Dictionary(Font=font) if font is not None else Dictionary()

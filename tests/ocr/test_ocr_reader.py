@@ -205,3 +205,29 @@ def test_slots_are_shared_between_processes_and_freed_when_a_holder_dies(tmp_pat
     finally:
         holder.kill()
         holder.join()
+
+
+def test_progress_moves_while_pages_are_still_being_read(
+    make_scan: MakeScan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counter sees "page 1 of 3" before the last page is read, not all at the end."""
+    real = reader.read_page
+    first_reported = threading.Event()
+
+    def last_waits(job: reader.PageJob) -> reader.PageText:
+        if job.index == 2 and not first_reported.wait(60):
+            raise AssertionError("no progress was reported while the last page waited")
+        return real(job)
+
+    monkeypatch.setattr(reader, "read_page", last_waits)
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total))
+        if done >= 1:
+            first_reported.set()
+
+    engine = OcrEngine(OcrSettings(jobs=1))
+    scan, _ = make_scan({}, {"seed": 1}, {"seed": 2})
+    engine.run(scan, tmp_path / "out.pdf", work_dir=tmp_path / "work", progress=progress)
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
