@@ -118,25 +118,35 @@ class Slots:
 
 
 class PageQueue:
-    """Pages of every run in this process, first come, first served, each holding a slot."""
+    """Pages of every run in this process, first come, first served.
+
+    Twice ``jobs`` pages are in hand at once but only ``jobs`` Tesseracts run (and, with
+    ``slots``, only as many as the machine has slots): the next page's picture is drawn while
+    Tesseract reads the current ones, so a Tesseract slot never waits for Python.
+    """
 
     def __init__(self, jobs: int, slots: Slots | None = None) -> None:
         self.jobs = max(1, jobs)
         self.slots = slots
+        self._running = threading.BoundedSemaphore(self.jobs)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def submit(self, job: PageJob) -> Future[PageText]:
         with self._lock:
             if self._pool is None:  # made on first use: nothing runs at import or construction
-                self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="sohoa-page")
-            return self._pool.submit(self._read, job)
+                self._pool = ThreadPoolExecutor(2 * self.jobs, thread_name_prefix="sohoa-page")
+            return self._pool.submit(read_page, job, self.slot)
 
-    def _read(self, job: PageJob) -> PageText:
-        if self.slots is None:
-            return read_page(job)
-        with self.slots.hold():
-            return read_page(job)
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Held around each Tesseract run: one of this process's jobs and a machine slot."""
+        with self._running:
+            if self.slots is None:
+                yield
+            else:
+                with self.slots.hold():
+                    yield
 
 
 def eligible(pdf: pikepdf.Pdf, indexes: Sequence[int]) -> bool:
@@ -188,20 +198,25 @@ def read_pages(
     return sorted(results, key=lambda r: r.index)
 
 
-def read_page(job: PageJob) -> PageText:
-    """Hand one page's image to Tesseract; text-only PDF, text and what was measured."""
+def read_page(
+    job: PageJob,
+    slot: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+) -> PageText:
+    """Hand one page's image to Tesseract (inside ``slot``); text-only PDF, text, measurements."""
     job.work.mkdir(parents=True, exist_ok=True)
     image, scan_dpi, ocr_dpi = _page_image(job)
     langs = list(job.languages)
     out = job.work / "page"
-    _tesseract(image, out, langs, ocr_dpi, job.timeout)
+    with slot():
+        _tesseract(image, out, langs, ocr_dpi, job.timeout)
     text = _text(out)
     used, guess, reread_from = "+".join(langs), None, None
     if job.detect:
         guess = language.guess(text)
         if guess.language not in langs:
             again = job.work / f"page.{guess.language}"
-            _tesseract(image, again, [guess.language], ocr_dpi, job.timeout)
+            with slot():
+                _tesseract(image, again, [guess.language], ocr_dpi, job.timeout)
             for suffix in (".pdf", ".txt", ".hocr"):
                 again.with_suffix(again.suffix + suffix).replace(out.with_suffix(suffix))
             text = _text(out)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pypdfium2
@@ -117,24 +118,24 @@ def test_pages_sharing_resources_keep_their_own_text(make_scan: MakeScan, tmp_pa
 def test_files_share_the_tesseract_slots(
     make_scan: MakeScan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three files at once on two slots: never more than two pages read, and two at a time."""
-    real = reader.read_page
+    """Three files at once on two jobs: never more than two Tesseracts, and two at a time."""
+    real = reader._tesseract
     running, most = 0, 0
     lock = threading.Lock()
 
-    def counted(job: reader.PageJob) -> reader.PageText:
+    def counted(*args: object) -> None:
         nonlocal running, most
         with lock:
             running += 1
             most = max(most, running)
         try:
             time.sleep(0.2)  # long enough for the others to queue up
-            return real(job)
+            real(*args)  # type: ignore[arg-type]
         finally:
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(reader, "read_page", counted)
+    monkeypatch.setattr(reader, "_tesseract", counted)
     engine = OcrEngine(OcrSettings(jobs=2))
     scans = [make_scan({}, {"seed": 1}, name=f"s{i}.pdf")[0] for i in range(3)]
     results: list[object] = []
@@ -214,10 +215,10 @@ def test_progress_moves_while_pages_are_still_being_read(
     real = reader.read_page
     first_reported = threading.Event()
 
-    def last_waits(job: reader.PageJob) -> reader.PageText:
+    def last_waits(job: reader.PageJob, slot: Any) -> reader.PageText:
         if job.index == 2 and not first_reported.wait(60):
             raise AssertionError("no progress was reported while the last page waited")
-        return real(job)
+        return real(job, slot)
 
     monkeypatch.setattr(reader, "read_page", last_waits)
     calls: list[tuple[int, int]] = []
