@@ -299,7 +299,11 @@ def main() -> int:
         _measure_one(sys.argv[2], Path(sys.argv[3]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=int, default=300, help="pages of the dossier (300)")
+    parser.add_argument(
+        "--pages",
+        default="300",
+        help="pages of the dossier (300); several, comma-separated, run one after another",
+    )
     parser.add_argument("--dpi", type=int, default=200, help="resolution of the pages (200)")
     parser.add_argument("--ocr-jobs", type=int, default=1, help="SOHOA_OCR_JOBS (default 1)")
     parser.add_argument("--interval", type=float, default=0.2, help="sampling period, s (0.2)")
@@ -316,6 +320,10 @@ def main() -> int:
     )
     add_topology_args(parser)
     args = parser.parse_args()
+    counts = [int(n) for n in str(args.pages).split(",") if n.strip()]
+    if len(counts) > 1:
+        return _each(counts)
+    args.pages = counts[0]
     if args.functions:
         return functions_main(args)
     backends = choose_backends(args)
@@ -399,6 +407,31 @@ def main() -> int:
     )
     print(f"peak worker tree RSS: {peak_mb:.0f} MB   (goal <= {GOAL_MB} MB: {verdict})")
     return 0
+
+
+def _each(counts: list[int]) -> int:
+    """``--pages 300,1000``: one full run per count, in turn, then their verdicts together."""
+    import re
+    import subprocess
+
+    argv = sys.argv[1:]
+    at = next(i for i, a in enumerate(argv) if a == "--pages" or a.startswith("--pages="))
+    rest = argv[:at] + argv[at + (1 if "=" in argv[at] else 2) :]
+    verdicts, failed = [], 0
+    for count in counts:
+        print(f"\n=== {count} pages ===", flush=True)
+        run = subprocess.run(
+            [sys.executable, __file__, "--pages", str(count), *rest],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        print(run.stdout, end="", flush=True)
+        failed |= run.returncode
+        found = re.search(r"^peak worker tree RSS: .*$", run.stdout, re.M)
+        verdicts.append(f"{count:5} pages: " + (found.group(0) if found else "no result"))
+    print("\n" + "\n".join(verdicts))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -251,6 +251,7 @@ def digitize(
     Several files are in flight at once, so their pages share the engine's Tesseract queue and
     one file's preparation and signing overlap another's reading: every core stays busy.
     """
+    from collections import Counter
     from concurrent.futures import ThreadPoolExecutor
 
     from wiring.factory import build
@@ -259,6 +260,12 @@ def digitize(
     services = build(_settings())
     out.mkdir(parents=True, exist_ok=True)
     in_flight = max(1, min(len(files), 2 * services.settings.ocr_jobs))
+    # Two inputs may share a stem (a.pdf, a.png): those outputs carry the file's number.
+    stems = Counter(path.stem for path in files)
+    targets = [
+        out / (f"{p.stem}.signed.pdf" if stems[p.stem] == 1 else f"{p.stem}.{n + 1}.signed.pdf")
+        for n, p in enumerate(files)
+    ]
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -276,7 +283,7 @@ def digitize(
                     services,
                     path,
                     number,
-                    out=out,
+                    target=targets[number],
                     clerk=clerk,
                     password=password,
                     languages=languages,
@@ -309,7 +316,7 @@ def _digitize_file(  # type: ignore[no-untyped-def]
     path: Path,
     number: int,
     *,
-    out: Path,
+    target: Path,
     clerk: str | None,
     password: str | None,
     languages: str | None,
@@ -356,10 +363,6 @@ def _digitize_file(  # type: ignore[no-untyped-def]
             notices.extend(w for w in scan.warnings if "rescan_suggested" in w)
             if doc is not None:
                 pages = f"{doc.pages} {_paths_summary(doc.page_info)}"
-                # Two inputs may share a stem (a.pdf, a.png): the number keeps outputs apart.
-                target = out / f"{path.stem}.signed.pdf"
-                if target.exists():
-                    target = out / f"{path.stem}.{number + 1}.signed.pdf"
                 services.store.get_to_file(doc.object_key, target)
                 output = str(target)
                 report = verify_pdf(

@@ -70,6 +70,39 @@ def test_digitize_then_verify(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "NOT VALID" in bad.stdout
 
 
+def test_digitize_many_files_at_once_each_to_its_own_output(tmp_path: Path) -> None:
+    """Files in flight together (two sharing a name): every one digitized, signed, kept apart."""
+    import pikepdf
+
+    from ocr.extract import page_texts
+
+    words = ("THÔNG BÁO", "QUYẾT ĐỊNH", "GIẤY MỜI", "BIÊN BẢN", "TỜ TRÌNH")
+    files = []
+    for i, title in enumerate(words):
+        page = render_page(size_in=A6, paragraphs=(title, f"Số: {i + 1}/UBND"), seed=i)
+        path = tmp_path / ("giay.jpg" if i == 0 else "giay.png" if i == 1 else f"p{i}.jpg")
+        page.image.save(path, dpi=(300, 300))
+        files.append(path)
+    out = tmp_path / "out"
+    result = _sohoa(
+        "digitize", *map(str, files), "--out", str(out), data_dir=tmp_path / "d", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = [
+        "giay.1.signed.pdf",
+        "giay.2.signed.pdf",
+        "p2.signed.pdf",
+        "p3.signed.pdf",
+        "p4.signed.pdf",
+    ]
+    assert sorted(p.name for p in out.iterdir()) == expected
+    for name, title in zip(expected, words, strict=True):
+        with pikepdf.open(out / name) as pdf:
+            assert len(pdf.pages) == 1
+        assert title in page_texts(out / name)[0], name  # each output is its own file's
+    assert len(re.findall(r"\byes\b", result.stdout)) == 5  # every signature verified
+
+
 def test_digitize_a_born_digital_pdf_and_a_poor_capture(tmp_path: Path) -> None:
     from fpdf import FPDF
 
