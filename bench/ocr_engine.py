@@ -173,6 +173,7 @@ def bench(args: argparse.Namespace) -> None:
 def ablation(args: argparse.Namespace) -> None:
     """What each change buys, in-process and warm, on the same scan as the benchmark."""
     import ocrmypdf
+    import pikepdf
 
     from ocr.engine import PLUGIN, _Fixes
 
@@ -216,7 +217,9 @@ def ablation(args: argparse.Namespace) -> None:
             options: dict[str, object] = options,
         ) -> None:
             if straighten:
-                pdf = engine._straighten(pdf, tmp / "work", _Fixes())
+                with pikepdf.open(pdf) as doc:
+                    every = list(range(len(doc.pages)))
+                pdf = engine._straighten(pdf, every, tmp / "work", _Fixes())
             ocrmypdf.ocr(
                 pdf, out, language=lang.split("+"), jobs=args.jobs, progress_bar=False, **options
             )
