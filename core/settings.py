@@ -69,8 +69,12 @@ class Settings(BaseSettings):
     # Plain scan pages go to Tesseract directly (ocr/reader.py); False sends every file through
     # OCRmyPDF, as before (the benchmark's "before", and a way back if a site needs it).
     ocr_direct: bool = True
-    # Tesseracts at once on this machine, across every worker process (0: one per core).
+    # Tesseracts at once on this machine, across every worker process (0: one per core). The
+    # slots are lock files in ocr_slots_dir (default: <data dir>/ocr-slots, which every worker
+    # container of one host shares in compose); it must be on a local disk, not shared between
+    # machines.
     ocr_slots: int = Field(0, ge=0)
+    ocr_slots_dir: Path | None = None
 
     # Upload limits: what a counter can reasonably scan, and no more.
     max_upload_bytes: int = 200 * 1024 * 1024

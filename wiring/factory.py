@@ -103,6 +103,7 @@ class Services:
                 jobs=s.ocr_jobs,
                 direct=s.ocr_direct,
                 machine_slots=s.ocr_slots or os.cpu_count() or 2,
+                slots_dir=s.ocr_slots_dir or s.data_dir / "ocr-slots",
                 child_memory_mb=s.ocr_child_memory_mb,
                 max_stream_bytes=s.max_stream_bytes,
             )

@@ -232,3 +232,34 @@ def test_progress_moves_while_pages_are_still_being_read(
     scan, _ = make_scan({}, {"seed": 1}, {"seed": 2})
     engine.run(scan, tmp_path / "out.pdf", work_dir=tmp_path / "work", progress=progress)
     assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_workers_sharing_a_data_dir_share_the_slots(tmp_path: Path) -> None:
+    """Two processes' engines built from one data dir (compose: one host's workers) wait for
+    the same slots; another data dir has its own."""
+    from core.settings import Settings
+    from wiring.factory import build
+
+    def slots(data: Path) -> reader.Slots:
+        queue = build(Settings(data_dir=data, ocr_slots=1)).ocr_engine.pages
+        assert queue.slots is not None
+        return queue.slots
+
+    first, second, elsewhere = slots(tmp_path / "a"), slots(tmp_path / "a"), slots(tmp_path / "b")
+    assert first.folder == tmp_path / "a" / "ocr-slots"
+    got: list[str] = []
+
+    def take(which: reader.Slots, name: str) -> None:
+        with which.hold():
+            got.append(name)
+
+    with first.hold():
+        other = threading.Thread(target=take, args=(elsewhere, "elsewhere"), daemon=True)
+        other.start()
+        other.join(30)
+        waiting = threading.Thread(target=take, args=(second, "second"), daemon=True)
+        waiting.start()
+        waiting.join(0.5)
+        assert got == ["elsewhere"], "the second engine waits for the first one's slot"
+    waiting.join(30)
+    assert got == ["elsewhere", "second"]
