@@ -32,6 +32,9 @@ MIN_WORDS = 5
 UNREAD_INK_IN2 = 0.3
 #: Mean Tesseract word confidence (0-100) under which the text is mostly guesswork.
 MIN_CONFIDENCE = 60.0
+#: Fewer words than this and the page's ink is measured, to tell blank from unreadable.
+FEW_WORDS = 20
+_WCONF = re.compile(r"x_wconf (\d+)")
 
 _WARNING = re.compile(rf"^{RESCAN}: page (\d+): (.*)$", re.S)
 
@@ -54,6 +57,12 @@ class PageQuality:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def hocr_words(hocr: str) -> tuple[int, float | None]:
+    """Word count and mean Tesseract word confidence (0-100) of a page's hOCR."""
+    confs = [int(c) for c in _WCONF.findall(hocr)]
+    return len(confs), (sum(confs) / len(confs) if confs else None)
 
 
 def upsample_factor(dpi: float | None, below: float = UPSAMPLE_BELOW_DPI) -> int:

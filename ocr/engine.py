@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import subprocess
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -316,7 +317,7 @@ class OcrEngine:
         with pikepdf.open(source) as pdf:
             reader.lay_text(pdf, pages)
             _save_pdfa(pdf, output)
-        reader.clean(work_dir / "pages")
+        shutil.rmtree(work_dir / "pages", ignore_errors=True)
         return {p.index + 1: p.quality for p in pages}
 
     def _ocr(self, source: Path, output: Path, *, pages: list[int], redo: bool) -> None:

@@ -365,9 +365,6 @@ def filter_ocr_image(page: PageContext, image: Image.Image) -> Image.Image | Non
 
 
 _PAGE_PREFIX = re.compile(r"^(\d{6})_")
-_WCONF = re.compile(r"x_wconf (\d+)")
-#: Fewer words than this and the page's ink is measured, to tell blank from unreadable.
-_FEW_WORDS = 20
 
 
 def _page_number(path: Path) -> int | None:
@@ -386,12 +383,6 @@ def _read_text(path: Path) -> str:
 def _skipped(text: str) -> str:
     """OCRmyPDF's sidecar for a page Tesseract found empty says so; that is no text."""
     return "" if text.strip() == "[skipped page]" else text
-
-
-def _hocr_confidence(hocr: Path) -> tuple[int, float | None]:
-    """Word count and mean Tesseract word confidence (0-100) of an hOCR file."""
-    confs = [int(c) for c in _WCONF.findall(_read_text(hocr))]
-    return len(confs), (sum(confs) / len(confs) if confs else None)
 
 
 class TimedTesseract(TesseractOcrEngine):
@@ -463,8 +454,10 @@ def _read_page(
     number = _page_number(output)
     if number is None or not getattr(options, "sohoa_pages", None):
         return
-    words, confidence = _hocr_confidence(output) if hocr else (len(text.split()), None)
-    ink = capture.ink_area(input_file) if words < _FEW_WORDS else None
+    words, confidence = (
+        capture.hocr_words(_read_text(output)) if hocr else (len(text.split()), None)
+    )
+    ink = capture.ink_area(input_file) if words < capture.FEW_WORDS else None
     _report(
         options,
         number,

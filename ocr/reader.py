@@ -25,8 +25,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -47,10 +45,6 @@ log = logging.getLogger(__name__)
 
 #: The name our text layer has in a page's resources (a scan page has no other XObject of it).
 LAYER = Name("/SohoaOcrText")
-_WCONF = re.compile(rb"x_wconf (\d+)")
-_WORDS = re.compile(rb"class=['\"]ocrx_word['\"]")
-#: Fewer words than this and the page's ink is measured, to tell blank from unreadable.
-_FEW_WORDS = 20
 #: Colour spaces whose JPEG Tesseract decodes as we do (CMYK JPEGs are often stored inverted).
 _JPEG_SPACES = {Name.DeviceGray: 1, Name.DeviceRGB: 3}
 _PNM = {"L": ".pgm", "RGB": ".ppm", "1": ".pbm"}
@@ -79,7 +73,6 @@ class PageText:
 
     index: int
     layer: Path  # Tesseract's one-page text-only PDF
-    text: str
     quality: capture.PageQuality
 
 
@@ -228,11 +221,11 @@ def read_page(
                 again.with_suffix(again.suffix + suffix).replace(out.with_suffix(suffix))
             text = _text(out)
             reread_from, used = used, guess.language
-    hocr = out.with_suffix(".hocr").read_bytes()
-    confs = [int(c) for c in _WCONF.findall(hocr)]
-    words = len(confs) or len(_WORDS.findall(hocr))
+    words, confidence = capture.hocr_words(
+        out.with_suffix(".hocr").read_text(encoding="utf-8", errors="replace")
+    )
     ink = None
-    if words < _FEW_WORDS:
+    if words < capture.FEW_WORDS:
         with Image.open(image) as im:
             im.info["dpi"] = (ocr_dpi, ocr_dpi)
             ink = capture.ink_area(im)
@@ -245,12 +238,12 @@ def read_page(
         ink=ink,
         words=words,
         chars=len("".join(text.split())),
-        confidence=sum(confs) / len(confs) if confs else None,
+        confidence=confidence,
         language_confidence=guess.confidence if guess else None,
         reread_from=reread_from,
     )
     image.unlink(missing_ok=True)  # a page's pixels are not kept: 1,000 pages would fill the disk
-    return PageText(job.index, out.with_suffix(".pdf"), text, quality)
+    return PageText(job.index, out.with_suffix(".pdf"), quality)
 
 
 def _page_image(job: PageJob) -> tuple[Path, float, float]:
@@ -407,7 +400,3 @@ def _layer_matrix(page: pikepdf.Page, tw: float, th: float) -> scanpage.Affine:
         270: (0.0, -1.0, 1.0, 0.0, x0, y0 + h),
     }
     return scanpage.multiply(scale, turns[rotation])
-
-
-def clean(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
