@@ -19,9 +19,11 @@ from api.routers import (
     money,
     oai,
     ops,
+    pki,
     problems,
     reports,
     scans,
+    signing,
 )
 
 
@@ -42,10 +44,23 @@ def create_app(services: AppServices) -> FastAPI:
 
     app.include_router(ops.router)
     v1 = APIRouter(prefix="/api/v1")
-    for module in (scans, documents, dossiers, catalog, admin, reports, money, audit, feed):
+    for module in (
+        scans,
+        signing,
+        documents,
+        dossiers,
+        catalog,
+        admin,
+        reports,
+        money,
+        audit,
+        feed,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(money.public)
     app.include_router(oai.router)
     app.include_router(problems.router)
+    # The development PKI's OCSP, CRL and TSA, at the URLs its certificates name (404 elsewhere).
+    app.include_router(pki.router)
     return app

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dossiers.results.returns import Returns
     from dossiers.workflow.service import DossierService
     from paper.fonts import Fonts
+    from signing.authority import DevAuthority
     from storage.objects import ObjectStore
 
 
@@ -59,6 +60,11 @@ class AppServices(Pipeline, Protocol):
     @property
     def celery(self) -> Celery:
         """Asked only for the broker's health and the queues' depths."""
+        ...
+
+    @property
+    def dev_authority(self) -> DevAuthority | None:
+        """The development PKI's online services, served under ``/pki``; ``None`` elsewhere."""
         ...
 
     @property

@@ -2,7 +2,9 @@
 
 Everything is made with ``cryptography`` alone (no certomancer at run time): a root CA, an
 issuing CA, the unit's organisation certificate, one personal certificate per clerk and a TSA
-certificate. Every CA name says "DEVELOPMENT ... NOT FOR PRODUCTION" so a file signed with it can
+certificate. Given the address of the online services (:mod:`signing.authority`, served by
+``sohoa run`` under ``/pki``), every end-entity certificate names its OCSP responder and CRL, so
+signatures can carry revocation data (PAdES B-LT/B-LTA) and a revoked clerk is refused. Every CA name says "DEVELOPMENT ... NOT FOR PRODUCTION" so a file signed with it can
 never be mistaken for a real signature: production uses certificates from a licensed CA (Decree
 68/2024 for government signatures), loaded through the same PKCS#12 or PKCS#11 backends.
 
@@ -10,6 +12,8 @@ The directory layout is also what :class:`signing.backends.SignerRegistry` reads
 
     ca.pem  intermediate.pem  chain.pem  intermediate-key.pem (encrypted)  pki.json  README.txt
     unit.pem unit.p12   tsa.pem tsa.p12   clerks/<clerk_id>.pem clerks/<clerk_id>.p12
+    issued/<serial>.pem (every end-entity certificate ever issued, for OCSP)
+    revoked.json (what was revoked, when and why)
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import re
 import tempfile
@@ -30,11 +35,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from signing.errors import InvalidClerkIdError, SignerConfigError
 
-__all__ = ["CLERK_ID_PATTERN", "DevPki", "init_dev_pki", "validate_clerk_id"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CLERK_ID_PATTERN",
+    "DevPki",
+    "Revocation",
+    "init_dev_pki",
+    "load_issuing_ca",
+    "load_root_ca",
+    "read_revocations",
+    "revoke",
+    "validate_clerk_id",
+]
 
 CLERK_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 """Clerk ids become file names and PKCS#11 labels, so no separators, no '..', no upper case."""
@@ -48,15 +65,36 @@ _ISSUING_CN = "sohoa DEVELOPMENT Issuing CA — NOT FOR PRODUCTION"
 _TSA_CN = "sohoa DEVELOPMENT TSA — NOT FOR PRODUCTION"
 _KEY_SIZE = 2048
 _CN_MAX = 64  # X.520 ub-common-name; cryptography refuses longer common names
+_VERSION = 2  # 2: end-entity certificates name the OCSP responder and CRL of ``base_url``
+REVOCATION_REASONS = (
+    "unspecified",
+    "key_compromise",
+    "affiliation_changed",
+    "superseded",
+    "cessation_of_operation",
+    "certificate_hold",
+)
+"""RFC 5280 reason codes a clerk's certificate may be revoked for (cryptography's names)."""
 
 
-class _PkiMeta(TypedDict):
+class _PkiMeta(TypedDict, total=False):
     """``pki.json``: what was issued, so a restart adds clerks instead of regenerating."""
 
     version: int
     unit_name: str
     unit_code: str
     clerks: dict[str, str]
+    base_url: str | None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One revoked certificate, as the OCSP responder and the CRL report it."""
+
+    serial: int
+    signer_id: str
+    revoked_at: dt.datetime
+    reason: str
 
 
 _README = """\
@@ -96,6 +134,32 @@ class DevPki:
     unit_name: str
     unit_code: str
     clerk_names: Mapping[str, str] = field(default_factory=dict)
+    base_url: str | None = None
+    """Where the OCSP responder, CRL and TSA are served (``.../pki``); ``None``: offline."""
+
+    @property
+    def tsa_url(self) -> str | None:
+        return f"{self.base_url}/tsa" if self.base_url else None
+
+    @property
+    def ocsp_url(self) -> str | None:
+        return f"{self.base_url}/ocsp" if self.base_url else None
+
+    @property
+    def crl_url(self) -> str | None:
+        return f"{self.base_url}/crl" if self.base_url else None
+
+    @property
+    def issuing_key(self) -> Path:
+        return self.directory / "intermediate-key.pem"
+
+    @property
+    def issued_dir(self) -> Path:
+        return self.directory / "issued"
+
+    @property
+    def revocations(self) -> Path:
+        return self.directory / "revoked.json"
 
     @property
     def root_cert(self) -> Path:
@@ -149,6 +213,7 @@ def init_dev_pki(
     unit_code: str,
     clerks: Sequence[tuple[str, str]],
     password: str,
+    base_url: str | None = None,
 ) -> DevPki:
     """Create the development PKI in ``directory``, or load the one already there.
 
@@ -156,6 +221,11 @@ def init_dev_pki(
     earlier keep verifying; clerks missing from it are issued with the stored issuing-CA key.
     A clerk already present keeps its certificate even if ``clerks`` gives another name.
     A file lock serialises concurrent first starts (API and worker on one machine).
+
+    ``base_url`` is where :mod:`signing.authority` answers (``http://host:port/pki``). When it
+    differs from the one the end-entity certificates name (or they name none: a PKI made
+    before revocation existed), the unit, TSA and clerk certificates are issued afresh under
+    the same CAs; the old ones stay valid and known to the OCSP responder.
 
     ``clerks`` is a sequence of ``(clerk_id, full name)``, the name going into the certificate CN
     (e.g. ``("lan.nt", "Nguyễn Thị Lan")``).
@@ -166,12 +236,69 @@ def init_dev_pki(
         raise SignerConfigError("the development PKI needs a non-empty PKCS#12 password")
     if not unit_name.strip() or not unit_code.strip():
         raise SignerConfigError("the development PKI needs a unit name and a unit code")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise SignerConfigError(f"the PKI's address must be an http(s) URL: {base_url}")
+    base_url = base_url.rstrip("/") if base_url else None
     try:
-        return _init(Path(directory), unit_name, unit_code, clerks, password.encode())
+        return _init(Path(directory), unit_name, unit_code, clerks, password.encode(), base_url)
     except (OSError, ValueError, KeyError) as exc:  # unwritable dir, damaged pki.json
         raise SignerConfigError(
             f"cannot create or read the development PKI in {directory}: {exc!r}"
         ) from exc
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    """The issuing CA and what every certificate it signs needs."""
+
+    directory: Path
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey
+    root: x509.Certificate
+    password: bytes
+    base_url: str | None
+
+    def leaf(
+        self, stem: Path, subject: x509.Name, friendly: str, *, tsa: bool = False
+    ) -> x509.Certificate:
+        """Issue an end-entity certificate (new key) and write its PEM and PKCS#12."""
+        key = _new_key()
+        cert = _cert(
+            subject=subject,
+            issuer=self.cert.subject,
+            public_key=key.public_key(),
+            signer_key=self.key,
+            issuer_cert=self.cert,
+            not_before=_now(),
+            days=1095,
+            tsa=tsa,
+            base_url=self.base_url,
+        )
+        p12 = pkcs12.serialize_key_and_certificates(
+            friendly.encode(),
+            key,
+            cert,
+            [self.cert, self.root],
+            serialization.BestAvailableEncryption(self.password),
+        )
+        # Not with_suffix(): clerk ids may contain dots ("lan.nt").
+        _write(stem.parent / f"{stem.name}.pem", _pem(cert))
+        _write(stem.parent / f"{stem.name}.p12", p12, private=True)
+        issued = self.directory / "issued"
+        issued.mkdir(mode=0o700, exist_ok=True)
+        _write(issued / f"{cert.serial_number:x}.pem", _pem(cert))
+        return cert
+
+    def unit(self, unit_name: str, unit_code: str) -> None:
+        subject = _name(cn=unit_name, org=unit_name, ou=DEV_MARK, org_id=unit_code)
+        self.leaf(self.directory / "unit", subject, UNIT_ID)
+
+    def tsa(self) -> None:
+        self.leaf(self.directory / "tsa", _name(cn=_TSA_CN, org=DEV_MARK), "tsa", tsa=True)
+
+    def clerk(self, clerk_id: str, name: str, unit_name: str) -> None:
+        subject = _name(cn=name, org=unit_name, ou=DEV_MARK, uid=clerk_id)
+        self.leaf(self.directory / "clerks" / clerk_id, subject, clerk_id)
 
 
 def _init(
@@ -180,6 +307,7 @@ def _init(
     unit_code: str,
     clerks: Sequence[tuple[str, str]],
     pw: bytes,
+    base_url: str | None,
 ) -> DevPki:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     (directory / "clerks").mkdir(mode=0o700, exist_ok=True)
@@ -188,22 +316,29 @@ def _init(
         if meta_path.exists():
             meta: _PkiMeta = json.loads(meta_path.read_text(encoding="utf-8"))
             missing = [(cid, name) for cid, name in clerks if cid not in meta["clerks"]]
-            if missing:
-                issuer_cert, issuer_key = _load_issuer(directory, pw)
-                root = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+            moved = meta.get("version", 1) < _VERSION or meta.get("base_url") != base_url
+            if missing or moved:
+                issuer = _load_issuer(directory, pw, base_url)
+                if moved:
+                    _index_issued(directory)  # the old certificates stay known to OCSP
+                    issuer = _reissue_intermediate(issuer)
+                    issuer.unit(meta["unit_name"], meta["unit_code"])
+                    issuer.tsa()
+                    for cid, name in meta["clerks"].items():
+                        issuer.clerk(cid, name, meta["unit_name"])
                 for cid, name in missing:
-                    _issue_clerk(
-                        directory, cid, name, meta["unit_name"], issuer_cert, issuer_key, root, pw
-                    )
+                    issuer.clerk(cid, name, meta["unit_name"])
                     meta["clerks"][cid] = name
+                meta["version"], meta["base_url"] = _VERSION, base_url
                 _write(meta_path, json.dumps(meta, ensure_ascii=False, indent=2).encode())
         else:
-            meta = _create(directory, unit_name, unit_code, clerks, pw)
+            meta = _create(directory, unit_name, unit_code, clerks, pw, base_url)
     return DevPki(
         directory=directory,
         unit_name=meta["unit_name"],
         unit_code=meta["unit_code"],
         clerk_names=dict(meta["clerks"]),
+        base_url=meta.get("base_url"),
     )
 
 
@@ -213,6 +348,7 @@ def _create(
     unit_code: str,
     clerks: Sequence[tuple[str, str]],
     pw: bytes,
+    base_url: str | None,
 ) -> _PkiMeta:
     now = _now()
     root_key = _new_key()
@@ -227,7 +363,7 @@ def _create(
         ca_path_len=1,
     )
     issuer_key = _new_key()
-    issuer = _cert(
+    issuer_cert = _cert(
         subject=_name(cn=_ISSUING_CN, org=DEV_MARK),
         issuer=root.subject,
         public_key=issuer_key.public_key(),
@@ -236,11 +372,22 @@ def _create(
         not_before=now,
         days=1825,
         ca_path_len=0,
+        base_url=base_url,
     )
-    # The root key is not kept: nothing below it ever needs re-issuing from it.
+    # The root key is kept (encrypted) only to sign the root's CRL: a long-term validation
+    # needs revocation data for every certificate below the trust anchor.
     _write(directory / "ca.pem", _pem(root))
-    _write(directory / "intermediate.pem", _pem(issuer))
-    _write(directory / "chain.pem", _pem(issuer) + _pem(root))
+    _write(
+        directory / "root-key.pem",
+        root_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(pw),
+        ),
+        private=True,
+    )
+    _write(directory / "intermediate.pem", _pem(issuer_cert))
+    _write(directory / "chain.pem", _pem(issuer_cert) + _pem(root))
     _write(
         directory / "intermediate-key.pem",
         issuer_key.private_bytes(
@@ -250,23 +397,18 @@ def _create(
         ),
         private=True,
     )
-    unit_subject = _name(cn=unit_name, org=unit_name, ou=DEV_MARK, org_id=unit_code)
-    _issue_leaf(directory / "unit", unit_subject, UNIT_ID, issuer, issuer_key, root, pw)
-    tsa_key = _new_key()
-    tsa = _cert(
-        subject=_name(cn=_TSA_CN, org=DEV_MARK),
-        issuer=issuer.subject,
-        public_key=tsa_key.public_key(),
-        signer_key=issuer_key,
-        issuer_cert=issuer,
-        not_before=now,
-        days=1095,
-        tsa=True,
-    )
-    _write_leaf(directory / "tsa", "tsa", tsa, tsa_key, issuer, root, pw)
-    meta: _PkiMeta = {"version": 1, "unit_name": unit_name, "unit_code": unit_code, "clerks": {}}
+    issuer = _Issuer(directory, issuer_cert, issuer_key, root, pw, base_url)
+    issuer.unit(unit_name, unit_code)
+    issuer.tsa()
+    meta: _PkiMeta = {
+        "version": _VERSION,
+        "unit_name": unit_name,
+        "unit_code": unit_code,
+        "clerks": {},
+        "base_url": base_url,
+    }
     for cid, name in clerks:
-        _issue_clerk(directory, cid, name, unit_name, issuer, issuer_key, root, pw)
+        issuer.clerk(cid, name, unit_name)
         meta["clerks"][cid] = name
     _write(
         directory / "README.txt",
@@ -277,60 +419,127 @@ def _create(
     return meta
 
 
-def _issue_clerk(
-    directory: Path,
-    clerk_id: str,
-    name: str,
-    unit_name: str,
-    issuer: x509.Certificate,
-    issuer_key: rsa.RSAPrivateKey,
-    root: x509.Certificate,
-    pw: bytes,
-) -> None:
-    subject = _name(cn=name, org=unit_name, ou=DEV_MARK, uid=clerk_id)
-    _issue_leaf(directory / "clerks" / clerk_id, subject, clerk_id, issuer, issuer_key, root, pw)
-
-
-def _issue_leaf(
-    stem: Path,
-    subject: x509.Name,
-    friendly: str,
-    issuer: x509.Certificate,
-    issuer_key: rsa.RSAPrivateKey,
-    root: x509.Certificate,
-    pw: bytes,
-) -> None:
-    key = _new_key()
+def _reissue_intermediate(issuer: _Issuer) -> _Issuer:
+    """The issuing CA again (same key and name, so every earlier certificate still chains),
+    naming the root CRL at the new address; impossible for a PKI made before the root key was
+    kept, whose signatures then stay at most B-LT-verifiable online."""
+    root_key_path = issuer.directory / "root-key.pem"
+    if not root_key_path.exists():
+        log.warning("development PKI without a root key: its issuing CA names no CRL")
+        return issuer
+    root_key = serialization.load_pem_private_key(
+        root_key_path.read_bytes(), password=issuer.password
+    )
+    if not isinstance(root_key, rsa.RSAPrivateKey):  # pragma: no cover - we only write RSA
+        raise SignerConfigError("unexpected root CA key type")
     cert = _cert(
-        subject=subject,
-        issuer=issuer.subject,
-        public_key=key.public_key(),
-        signer_key=issuer_key,
-        issuer_cert=issuer,
+        subject=issuer.cert.subject,
+        issuer=issuer.root.subject,
+        public_key=issuer.key.public_key(),
+        signer_key=root_key,
+        issuer_cert=issuer.root,
         not_before=_now(),
-        days=1095,
+        days=1825,
+        ca_path_len=0,
+        base_url=issuer.base_url,
     )
-    _write_leaf(stem, friendly, cert, key, issuer, root, pw)
-
-
-def _write_leaf(
-    stem: Path,
-    friendly: str,
-    cert: x509.Certificate,
-    key: rsa.RSAPrivateKey,
-    issuer: x509.Certificate,
-    root: x509.Certificate,
-    pw: bytes,
-) -> None:
-    p12 = pkcs12.serialize_key_and_certificates(
-        friendly.encode(), key, cert, [issuer, root], serialization.BestAvailableEncryption(pw)
+    _write(issuer.directory / "intermediate.pem", _pem(cert))
+    _write(issuer.directory / "chain.pem", _pem(cert) + _pem(issuer.root))
+    return _Issuer(
+        issuer.directory, cert, issuer.key, issuer.root, issuer.password, issuer.base_url
     )
-    # Not with_suffix(): clerk ids may contain dots ("lan.nt").
-    _write(stem.parent / f"{stem.name}.pem", _pem(cert))
-    _write(stem.parent / f"{stem.name}.p12", p12, private=True)
 
 
-def _load_issuer(directory: Path, pw: bytes) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+def load_root_ca(directory: Path, pw: bytes) -> tuple[x509.Certificate, rsa.RSAPrivateKey] | None:
+    """The root's certificate and key, to sign the root CRL; ``None`` if the key was not kept."""
+    path = Path(directory) / "root-key.pem"
+    if not path.exists():
+        return None
+    key = serialization.load_pem_private_key(path.read_bytes(), password=pw)
+    if not isinstance(key, rsa.RSAPrivateKey):  # pragma: no cover - we only write RSA keys
+        raise SignerConfigError("unexpected root CA key type")
+    return x509.load_pem_x509_certificate((Path(directory) / "ca.pem").read_bytes()), key
+
+
+def _index_issued(directory: Path) -> None:
+    """Copy the current end-entity certificates into ``issued/`` (a PKI of version 1 had no
+    such index), so the OCSP responder still answers for them once they are replaced."""
+    issued = directory / "issued"
+    issued.mkdir(mode=0o700, exist_ok=True)
+    for pem in [
+        directory / "unit.pem",
+        directory / "tsa.pem",
+        *(directory / "clerks").glob("*.pem"),
+    ]:
+        if pem.is_file():
+            cert = x509.load_pem_x509_certificate(pem.read_bytes())
+            _write(issued / f"{cert.serial_number:x}.pem", _pem(cert))
+
+
+def read_revocations(directory: Path) -> list[Revocation]:
+    """What :func:`revoke` recorded in ``directory`` (empty when nothing was revoked)."""
+    path = Path(directory) / "revoked.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    return [
+        Revocation(
+            serial=int(item["serial"], 16),
+            signer_id=item["signer_id"],
+            revoked_at=dt.datetime.fromisoformat(item["revoked_at"]),
+            reason=item["reason"],
+        )
+        for item in raw
+    ]
+
+
+def revoke(
+    directory: Path,
+    signer_id: str,
+    *,
+    reason: str = "key_compromise",
+    at: dt.datetime | None = None,
+) -> Revocation:
+    """Revoke the current certificate of a clerk (or ``unit``) of the development PKI.
+
+    From then on the OCSP responder answers "revoked" and the CRL lists it, so signing with it
+    (at B-LT and above) is refused, and validation with revocation checking fails for
+    signatures not proven to exist before ``at`` (default now).
+    """
+    if reason not in REVOCATION_REASONS:
+        raise SignerConfigError(f"unknown revocation reason {reason!r}: {REVOCATION_REASONS}")
+    directory = Path(directory)
+    if signer_id == UNIT_ID:
+        pem = directory / "unit.pem"
+    else:
+        pem = directory / "clerks" / f"{validate_clerk_id(signer_id)}.pem"
+    if not pem.is_file():
+        raise SignerConfigError(f"no certificate for {signer_id!r} in the development PKI")
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
+    with _locked(directory / ".pki.lock"):
+        known = read_revocations(directory)
+        done = next((r for r in known if r.serial == cert.serial_number), None)
+        if done is not None:
+            return done
+        entry = Revocation(cert.serial_number, signer_id, when, reason)
+        rows = [
+            {
+                "serial": f"{r.serial:x}",
+                "signer_id": r.signer_id,
+                "revoked_at": r.revoked_at.isoformat(),
+                "reason": r.reason,
+            }
+            for r in [*known, entry]
+        ]
+        _write(directory / "revoked.json", json.dumps(rows, indent=2).encode())
+    return entry
+
+
+def load_issuing_ca(directory: Path, pw: bytes) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """The issuing CA's certificate and (decrypted) key: what signs certificates, the CRL and
+    the OCSP answers."""
     cert = x509.load_pem_x509_certificate((directory / "intermediate.pem").read_bytes())
     try:
         key = serialization.load_pem_private_key(
@@ -339,11 +548,17 @@ def _load_issuer(directory: Path, pw: bytes) -> tuple[x509.Certificate, rsa.RSAP
     except (ValueError, TypeError, OSError) as exc:
         raise SignerConfigError(
             f"cannot open the development issuing CA key in {directory} "
-            "(wrong password or damaged file); clerks cannot be added"
+            "(wrong password or damaged file)"
         ) from exc
     if not isinstance(key, rsa.RSAPrivateKey):  # pragma: no cover - we only write RSA keys
         raise SignerConfigError("unexpected issuing CA key type")
     return cert, key
+
+
+def _load_issuer(directory: Path, pw: bytes, base_url: str | None) -> _Issuer:
+    cert, key = load_issuing_ca(directory, pw)
+    root = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+    return _Issuer(directory, cert, key, root, pw, base_url)
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -388,6 +603,7 @@ def _cert(
     issuer_cert: x509.Certificate | None = None,
     ca_path_len: int | None = None,
     tsa: bool = False,
+    base_url: str | None = None,
 ) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
@@ -425,6 +641,44 @@ def _cert(
     if tsa:
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
+    if base_url is not None and is_ca:
+        builder = builder.add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(f"{base_url}/root.crl")],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    elif base_url is not None:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP,
+                        x509.UniformResourceIdentifier(f"{base_url}/ocsp"),
+                    )
+                ]
+            ),
+            critical=False,
+        ).add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(f"{base_url}/crl")],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
+            critical=False,
         )
     return builder.sign(signer_key, hashes.SHA256())
 

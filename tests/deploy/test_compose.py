@@ -48,7 +48,7 @@ def test_every_sohoa_command_exists() -> None:
         s["command"] for s in services.values() if s.get("command") and s["command"][0] == "sohoa"
     ]
     paths = {" ".join(_parse(c[1:])) for c in commands}
-    assert paths == {"db upgrade", "api", "worker"}
+    assert paths == {"db upgrade", "api", "worker", "beat", "pki serve"}
     for bad in (["worker", "--no-such-option"], ["serve"]):
         with pytest.raises(Exception) as err:
             _parse(bad)
@@ -131,7 +131,15 @@ def test_compose_signs_with_the_mounted_certificates_or_refuses_to_start(
     (pki / "clerks").mkdir(parents=True)
     (pki / "unit.p12").write_bytes(foreign_ca.signer_p12.read_bytes())
     (pki / "roots.pem").write_bytes(foreign_ca.root_pem.read_bytes())
-    settings = _service_settings(monkeypatch, _dotenv(trial=False), **{"/etc/sohoa/pki": str(pki)})
+    licensed = {"/etc/sohoa/pki": str(pki)}
+    env = _dotenv(trial=False)
+    settings = _service_settings(monkeypatch, env, **licensed)
+    assert settings.pades_level == "B-LTA"
+    # ... but B-LTA, the default, also needs the licensed TSA: no start without one.
+    with pytest.raises(ConfigurationError, match="SOHOA_TSA_URL"):
+        check_signing_setup(settings)
+    env["SOHOA_TSA_URL"] = "http://tsa.example/"
+    settings = _service_settings(monkeypatch, env, **licensed)
     check_signing_setup(settings)
     assert not development_pki_in_use(settings)
 
@@ -141,6 +149,11 @@ def test_compose_signs_with_the_mounted_certificates_or_refuses_to_start(
     assert settings.resolved_pki_dir.is_relative_to(settings.data_dir)
     check_signing_setup(settings)
     assert development_pki_in_use(settings)
+    # Its certificates name the compose "pki" service, which the trial's profile starts.
+    assert settings.resolved_pki_url == "http://pki:8080/pki"
+    pki_service = _compose()["services"]["pki"]
+    assert "development-pki" in pki_service["profiles"]
+    assert "COMPOSE_PROFILES=development-pki" in (REPO / ".env.example").read_text()
 
 
 def _seconds(value: str) -> float:
