@@ -45,14 +45,35 @@ class Settings(BaseSettings):
     s3_object_lock: bool = False
 
     # Signing. The development PKI is created on first start under pki_dir.
-    signer: Literal["pkcs12", "pkcs11"] = "pkcs12"
+    signer: Literal["pkcs12", "pkcs11", "csc"] = "pkcs12"
     pki_dir: Path | None = None
     pkcs12_password: SecretStr = SecretStr("sohoa-dev-only")
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
     pkcs11_token_label: str = "sohoa"  # noqa: S105 - a token label, not a secret
     pkcs11_pin: SecretStr = SecretStr("")
     prefer_pss: bool = False
+    # signer="csc": the clerks' keys stay at a remote-signing provider (Cloud Signature
+    # Consortium API v1); ``csc_url`` is the part before /csc/v1. A clerk id maps to a
+    # credential id through ``csc_credentials`` ({"unit": "org-seal"}), else the template.
+    # The provider's CA root belongs in ``trust_roots``.
+    csc_url: str | None = None
+    csc_access_token: SecretStr = SecretStr("")
+    csc_credential_template: str = "{clerk_id}"
+    csc_credentials: dict[str, str] = Field(default_factory=dict)
+    csc_timeout: float = Field(30.0, gt=0)
+    # PAdES level of every signature. B-T and above need a TSA: ``tsa_url``, or on the
+    # development PKI its own (``pki_url``/tsa). B-LT and above fetch OCSP/CRL while signing.
+    pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = "B-LTA"
     tsa_url: str | None = None
+    # Where the development PKI's OCSP responder, CRL and TSA answer, written into its
+    # certificates: ``public_url``/pki (``sohoa run`` serves it) unless set (compose: the
+    # ``pki`` service). Changing it re-issues the development end-entity certificates.
+    pki_url: str | None = None
+    pki_rate_limit: int = Field(6000, ge=0)
+    # Verification: revocation is read from the file's DSS first, fetched online when allowed;
+    # "hard-fail" rejects a signature whose revocation status cannot be established.
+    verify_online: bool = True
+    verify_revocation: Literal["soft-fail", "hard-fail"] = "soft-fail"
     # PEM file(s) of the roots a verifier trusts; the development PKI's root when unset.
     trust_roots: list[Path] = Field(default_factory=list)
     default_clerk: str = "clerk1"
@@ -60,6 +81,16 @@ class Settings(BaseSettings):
     unit_code: str = "000.00.00.H00"
     signing_location: str = "Việt Nam"
     timezone: str = "Asia/Ho_Chi_Minh"
+    # Archive renewal (B-LTA): a document whose newest timestamp's TSA certificate expires within
+    # ``archive_margin_days`` gets a new document timestamp from ``tsa_url``; Celery beat runs
+    # it every ``archive_renew_interval`` seconds, at most ``archive_batch`` documents a run,
+    # each held by its worker for ``archive_lease_seconds``.
+    archive_margin_days: int = Field(180, ge=1)
+    archive_renew_interval: float = Field(86_400.0, gt=0)
+    archive_batch: int = Field(500, ge=1)
+    archive_lease_seconds: float = Field(900.0, gt=0)
+    # Fixity: every stored object re-hashed against its recorded SHA-256 this often (beat).
+    fixity_interval: float = Field(86_400.0, gt=0)
 
     # OCR.
     ocr_languages: str = "vie"
@@ -221,6 +252,10 @@ class Settings(BaseSettings):
     @property
     def resolved_store_path(self) -> Path:
         return (self.store_path or self.data_dir / "objects").resolve()
+
+    @property
+    def resolved_pki_url(self) -> str:
+        return (self.pki_url or f"{self.public_url.rstrip('/')}/pki").rstrip("/")
 
     @property
     def resolved_pki_dir(self) -> Path:

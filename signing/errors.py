@@ -11,9 +11,15 @@ from __future__ import annotations
 from core.errors import SohoaError
 
 __all__ = [
+    "ArchiveChainError",
+    "CertificateNotValid",
+    "ConfirmationRejected",
+    "ConfirmationRequired",
     "InvalidClerkIdError",
     "InvalidPdfForSigning",
     "KeyUnavailableError",
+    "RemoteCredentialError",
+    "RemoteSignerError",
     "SignedInputLocked",
     "SignerConfigError",
     "SigningError",
@@ -71,6 +77,27 @@ class TimestampError(SigningError):
     http_status = 503
 
 
+class ArchiveChainError(SigningError):
+    """The newest timestamp of a file no longer validates, so a new one cannot extend its proof.
+
+    Not retryable: the archive chain is broken (an expired or revoked TSA certificate, a
+    timestamp from a TSA nobody trusts) and an operator has to look at the document.
+    """
+
+    code = "archive_chain_broken"
+
+
+class CertificateNotValid(SigningError):
+    """The signing (or TSA) certificate cannot be proven valid now: revoked (``code``
+    ``certificate_revoked``), or its revocation status or chain cannot be established.
+
+    Not retryable for the document: a revoked clerk must get a new certificate, a silent OCSP
+    responder needs an operator; the scan keeps its original and can be re-signed.
+    """
+
+    code = "certificate_not_valid"
+
+
 class InvalidPdfForSigning(SigningError):
     """The input is not a PDF pyHanko can sign incrementally (corrupt, encrypted, locked)."""
 
@@ -86,3 +113,38 @@ class SignedInputLocked(InvalidPdfForSigning):
     """
 
     code = "signed_input_locked"
+
+
+class ConfirmationRequired(SigningError):
+    """A remote (cloud) key signs only with its holder's confirmation (PIN, OTP), none given.
+
+    The caller asks the clerk and signs again with the confirmed backend; a confirmation
+    counts for one document, so a second use of it lands here too.
+    """
+
+    code = "signing_confirmation_required"
+    http_status = 428
+
+
+class ConfirmationRejected(SigningError):
+    """The remote signing service refused the clerk's PIN or OTP, or their authorization is
+    expired or used up. The clerk confirms again (a new OTP); retrying the same one is futile."""
+
+    code = "signing_confirmation_rejected"
+    http_status = 403
+
+
+class RemoteCredentialError(SignerConfigError):
+    """The remote signing service does not know the clerk's credential, or has it disabled,
+    expired or revoked: the provider's account has to be fixed, not the request."""
+
+    code = "signing_credential_unusable"
+    http_status = 409
+
+
+class RemoteSignerError(KeyUnavailableError):
+    """The remote signing service answered, but not with anything usable (an error page, a
+    malformed reply, a signature that does not verify). Usually transient, hence retryable."""
+
+    code = "signing_provider_error"
+    http_status = 502

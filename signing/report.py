@@ -342,6 +342,8 @@ def simple_report(
     other_certs: Sequence[x509.Certificate] = (),
     expected_sha256: str | None = None,
     validation_time: datetime | None = None,
+    revocation: Literal["soft-fail", "hard-fail"] = "soft-fail",
+    online: bool = False,
 ) -> SimpleReport:
     """Validate every signature in ``path`` offline into a DSS-style simple report.
 
@@ -356,6 +358,8 @@ def simple_report(
         other_certs=other_certs,
         expected_sha256=expected_sha256,
         validation_time=validation_time,
+        revocation=revocation,
+        online=online,
     )
     return SimpleReport.of(validation)
 
@@ -423,6 +427,9 @@ def _judge(
 
     result: Verdict = (TOTAL_PASSED, None)
     chain = sig.chain_problem
+    long_term = sig.long_term
+    if chain is not None and long_term is not None and long_term.passed:
+        chain = None  # revoked or expired since, but proven valid earlier by its evidence
     if chain is not None:
         message = _CHAIN_MESSAGES.get(chain.sub_indication, "Chuỗi chứng thư không hợp lệ")
         errors.append(f"{message} ({chain.sub_indication}).")
@@ -452,7 +459,8 @@ def _judge(
             reason = f"không được tin cậy (TSA untrusted: {sub})"
         errors.append(f"{label} {reason}.")
         result = _worse(result, (INDETERMINATE, sub))
-    if result[0] == TOTAL_PASSED and not sig.bottom_line:  # pragma: no cover - safety net
+    proven = long_term is not None and long_term.passed
+    if result[0] == TOTAL_PASSED and not sig.bottom_line and not proven:
         errors.append("pyHanko không chấp nhận chữ ký này (bottom line false).")
         result = (INDETERMINATE, "GENERIC")
     return result

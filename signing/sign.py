@@ -7,8 +7,16 @@ Choices, and why:
   requires.
 * ``/ETSI.CAdES.detached`` (PAdES) with SHA-256: pyHanko's default subfilter is the older
   ``adbe.pkcs7.detached``, and SHA-384 trips a PDF-2.0 version bump (pyHanko#543).
-* B-T when a TSA is configured (one :class:`HTTPTimeStamper` reused, so pyHanko's size-estimate
-  request is made once per process, not per document); B-B otherwise.
+* The PAdES level is the deployment's (B-LTA by default): B-T adds a signature timestamp (one
+  :class:`HTTPTimeStamper` reused, so pyHanko's size-estimate request is made once per process,
+  not per document); B-LT adds, in the document's DSS, the certificates, OCSP responses and
+  CRLs that prove the signer's and the TSA's certificates were valid, fetched while signing;
+  B-LTA adds a document timestamp over all of it, which an archive renews before its TSA
+  certificate expires (:mod:`signing.archive`). A revoked or unknown signer certificate is
+  refused at B-LT and above: pyHanko validates the chain before embedding its proof.
+* A fresh validation context per document (B-LT and above): its fetchers live on the
+  document's own event loop, and a revocation is seen by the next document, not after a
+  cache expires.
 * Room for the CMS reserved from one estimate per key (and timestamper): pyHanko's own
   estimate is a dry-run CMS per document, as costly in asn1crypto as the real one.
 * The file's SHA-256 is taken while pyHanko copies the original (:class:`_HashingCopyWriter`);
@@ -36,8 +44,8 @@ import os
 import tempfile
 import threading
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
@@ -53,10 +61,13 @@ from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
 from pyhanko.stamp import BaseStampStyle
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathValidationError, RevokedError
 
 from signing._aio import run_sync
 from signing.backends import SignerBackend
 from signing.errors import (
+    CertificateNotValid,
     InvalidPdfForSigning,
     KeyUnavailableError,
     SignedInputLocked,
@@ -78,7 +89,8 @@ __all__ = ["DocumentSigner", "SignResult", "make_timestamper"]
 
 log = logging.getLogger(__name__)
 
-PadesLevel = Literal["B-B", "B-T"]
+PadesLevel = Literal["B-B", "B-T", "B-LT", "B-LTA"]
+PADES_LEVELS: tuple[PadesLevel, ...] = ("B-B", "B-T", "B-LT", "B-LTA")
 _MD = "sha256"  # see the module docstring: SHA-384 bumps the PDF version
 _CHUNK = 1 << 20  # I/O chunk for copying and hashing (pyHanko's default is 4 KiB)
 
@@ -108,6 +120,9 @@ class SignResult:
     signing_time: datetime
     level: PadesLevel
     field_name: str
+    archive_until: datetime | None = None
+    """When the newest timestamp's TSA certificate expires: the date by which a B-LTA document
+    needs a fresh document timestamp (``None`` below B-T)."""
 
     @property
     def signed_at(self) -> datetime:
@@ -187,10 +202,23 @@ class DocumentSigner:
         *,
         timestamper: TimeStamper | None = None,
         tz: tzinfo | str = VN_TZ,
+        level: PadesLevel | None = None,
+        validation_context: Callable[[], ValidationContext] | None = None,
     ) -> None:
+        """``level`` defaults to B-T with a timestamper and B-B without one. B-LT and B-LTA
+        need ``validation_context``: a factory of contexts that trust the roots and may fetch
+        revocation data (``allow_fetching=True``), one per document."""
         self.font_path = Path(font_path)
         self.timestamper = timestamper
         self.tz = as_tz(tz)
+        self._level: PadesLevel = level or ("B-T" if timestamper is not None else "B-B")
+        if self._level not in PADES_LEVELS:
+            raise SignerConfigError(f"unknown PAdES level {level!r}: one of {PADES_LEVELS}")
+        if self._level != "B-B" and timestamper is None:
+            raise SignerConfigError(f"PAdES {self._level} needs a timestamp authority (TSA URL)")
+        if self._level in ("B-LT", "B-LTA") and validation_context is None:
+            raise SignerConfigError(f"PAdES {self._level} needs a validation context")
+        self._validation_context = validation_context
         # signer -> (timestamper, bytes to reserve); weak, so a dropped backend is forgotten.
         self._reserved: weakref.WeakKeyDictionary[
             signers.Signer, tuple[TimeStamper | None, int]
@@ -203,7 +231,7 @@ class DocumentSigner:
 
     @property
     def level(self) -> PadesLevel:
-        return "B-T" if self.timestamper is not None else "B-B"
+        return self._level
 
     def sign(
         self,
@@ -265,6 +293,11 @@ class DocumentSigner:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         log.info("signed %s as %s (%s, %d bytes)", dst.name, signer_name, self.level, size)
+        archive_until = None
+        if self.level != "B-B":
+            from signing.archive import archive_horizon
+
+            archive_until = archive_horizon(dst)
         return SignResult(
             path=dst,
             sha256=digest.hexdigest(),
@@ -273,6 +306,7 @@ class DocumentSigner:
             signing_time=signing_time,
             level=self.level,
             field_name=used_field,
+            archive_until=archive_until,
         )
 
     async def async_sign(
@@ -343,12 +377,15 @@ class DocumentSigner:
             else:
                 style = stamp_style(self.font_path, stamp_lines, rotation=rotation)
             shown_name = printable(self.font_path, signer_name)
+            long_term = self.level in ("B-LT", "B-LTA")
             meta = signers.PdfSignatureMetadata(
                 field_name=field_name,
                 md_algorithm=_MD,
                 subfilter=fields.SigSeedSubFilter.PADES,
                 reason=reason,
                 location=location,
+                embed_validation_info=long_term,
+                use_pades_lta=self.level == "B-LTA",
             )
             pdf_signer = _ZonedPdfSigner(
                 meta,
@@ -366,13 +403,20 @@ class DocumentSigner:
 
             async def sign_pdf() -> None:
                 reserved = await self._bytes_reserved(pyhanko_signer)
-                await pdf_signer.async_sign_pdf(
-                    writer,
-                    bytes_reserved=reserved,
-                    output=out,
-                    chunk_size=_CHUNK,
-                    appearance_text_params={"signer": shown_name},
-                )
+                vc = self._validation_context() if long_term and self._validation_context else None
+                pdf_signer.signature_meta = replace(meta, validation_context=vc)
+                try:
+                    await pdf_signer.async_sign_pdf(
+                        writer,
+                        bytes_reserved=reserved,
+                        output=out,
+                        chunk_size=_CHUNK,
+                        appearance_text_params={"signer": shown_name},
+                    )
+                finally:
+                    if vc is not None:
+                        # pyhanko_certvalidator leaves aclose unannotated
+                        await vc.aclose()  # type: ignore[no-untyped-call]
 
             try:
                 run_sync(sign_pdf)
@@ -385,6 +429,7 @@ class DocumentSigner:
                     "(details in the worker log)"
                 ) from exc
             except PyHankoSigningError as exc:
+                _refuse_invalid_certificate(exc, signer_name)
                 log.warning("pyHanko refused to sign %s", src.name, exc_info=True)
                 raise SigningError(
                     f"{src.name} could not be signed: the signing library refused the file or "
@@ -457,6 +502,27 @@ class DocumentSigner:
                 min(ys[1], m[1][1]),
             ]
         return stamp_box(box, _rotation(_inherited(page, "/Rotate")), position)
+
+
+def _refuse_invalid_certificate(exc: BaseException, signer_name: str) -> None:
+    """Raise :class:`CertificateNotValid` when pyHanko refused because a certificate did not
+    validate before signing (B-LT and above); return otherwise."""
+    cause = exc.__cause__
+    if isinstance(cause, RevokedError):
+        log.warning("certificate of %s is revoked", signer_name, exc_info=True)
+        raise CertificateNotValid(
+            f"the signing certificate of {signer_name} has been revoked: it can no longer "
+            "sign; ask the administrator for a new certificate",
+            code="certificate_revoked",
+        ) from exc
+    if isinstance(cause, PathValidationError):
+        log.warning("certificate of %s did not validate", signer_name, exc_info=True)
+        raise CertificateNotValid(
+            f"the signing certificate of {signer_name} (or the timestamp authority's) could "
+            "not be proven valid: its revocation status is unknown or its chain is not "
+            "trusted (details in the worker log)",
+            retryable=True,  # an OCSP responder that is down now may answer later
+        ) from exc
 
 
 def _rotation(value: object) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from asn1crypto import x509
 
@@ -69,6 +69,14 @@ class SignatureReport:
     """Every change after this signature is covered by a later signature that is ``ok``."""
     development_pki: bool = False
     """The signer's chain ends in sohoa's development root: a test signature, never a real one."""
+    long_term: str | None = None
+    """The long-term validation's indication/sub-indication (``TOTAL_PASSED/OK``), for a
+    signature with a timestamp."""
+    proven_at: str | None = None
+    """When the signature is proven to have existed while its certificates were valid."""
+    proof: tuple[str, ...] = ()
+    """What that proof rests on (timestamps, revocation data in the DSS)."""
+    revocation: str = "soft-fail"
 
     @property
     def ok(self) -> bool:
@@ -79,12 +87,14 @@ class SignatureReport:
             and bool(self.docmdp_ok)
             and self.modification_level not in (None, "OTHER")
         )
+        # Proven valid now, or (a timestamped signature) at an earlier time by its long-term
+        # evidence: a certificate revoked or expired since then does not undo it.
+        proven = (self.trusted and self.bottom_line) or self.proven_at is not None
         return (
             self.error is None
             and self.intact
             and self.valid
-            and self.trusted
-            and self.bottom_line
+            and proven
             and changes_ok
             and self.timestamp_trusted is not False
         )
@@ -112,6 +122,14 @@ class SignatureReport:
             pades_level=_carried_level(sig, file),
             summary=sig.summary,
             development_pki=sig.development_pki,
+            long_term=None
+            if sig.long_term is None
+            else f"{sig.long_term.indication}/{sig.long_term.sub_indication}",
+            proven_at=sig.long_term.proven_at.isoformat()
+            if sig.long_term is not None and sig.long_term.proven_at is not None
+            else None,
+            proof=sig.long_term.evidence if sig.long_term is not None else (),
+            revocation=sig.revocation_mode,
         )
 
 
@@ -180,13 +198,21 @@ def verify_pdf(
     trust_roots: Sequence[x509.Certificate],
     other_certs: Sequence[x509.Certificate] = (),
     expected_sha256: str | None = None,
+    revocation: Literal["soft-fail", "hard-fail"] = "soft-fail",
+    online: bool = False,
 ) -> VerificationReport:
-    """Validate every signature in ``path`` offline, now. Never raises on bad input.
+    """Validate every signature in ``path`` now (see :func:`validate_pdf` for ``revocation``
+    and ``online``). Never raises on bad input.
 
     A non-PDF, a corrupted file or an unreadable path gives ``ok=False`` with ``error`` set.
     """
     validation = validate_pdf(
-        path, trust_roots=trust_roots, other_certs=other_certs, expected_sha256=expected_sha256
+        path,
+        trust_roots=trust_roots,
+        other_certs=other_certs,
+        expected_sha256=expected_sha256,
+        revocation=revocation,
+        online=online,
     )
     return VerificationReport.of(validation)
 

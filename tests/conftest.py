@@ -12,6 +12,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# No PKI server runs beside in-process tests, so they sign B-B; the tests of long-term
+# signatures serve /pki and ask for B-LTA (tests/signing/test_long_term.py, `sohoa run` e2e).
+os.environ.setdefault("SOHOA_PADES_LEVEL", "B-B")
 
 pytest_plugins = ["tests.fixtures.seaweedfs", "tests.fixtures.pki", "tests.fixtures.servers"]
 

@@ -27,10 +27,12 @@ pki_app = typer.Typer(help="Development PKI.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The procedures catalog.", no_args_is_help=True)
 staff_app = typer.Typer(help="Staff accounts and their tokens.", no_args_is_help=True)
+archive_app = typer.Typer(help="Long-term archive of signed documents.", no_args_is_help=True)
 app.add_typer(pki_app, name="pki")
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(staff_app, name="staff")
+app.add_typer(archive_app, name="archive")
 console = Console()
 err = Console(stderr=True)
 
@@ -86,6 +88,9 @@ def worker(
     loglevel: Annotated[
         str | None, typer.Option(help="Log level (default: SOHOA_LOG_LEVEL, else INFO).")
     ] = None,
+    beat: Annotated[
+        bool, typer.Option(help="Also send the periodic tasks (one machine only, as `run`).")
+    ] = False,
 ) -> None:
     """Run a Celery worker for the pipeline (and the sweeper that re-enqueues stalled scans)."""
     from wiring.factory import build
@@ -111,6 +116,8 @@ def worker(
         "--without-gossip",
         "--without-mingle",
     ]
+    if beat:
+        argv += ["--beat", "--schedule", str(services.settings.data_dir / "celerybeat-schedule")]
     try:
         services.celery.worker_main(argv)
     finally:
@@ -168,6 +175,8 @@ def run(
     from wiring.factory import build
 
     _configure_logging()
+    # The development PKI's certificates name its OCSP/CRL/TSA at this server's address.
+    os.environ.setdefault("SOHOA_PUBLIC_URL", f"http://{host}:{port}")
     if not os.environ.get("SOHOA_API_TOKEN"):
         os.environ["SOHOA_API_TOKEN"] = secrets.token_urlsafe(24)
         generated = True
@@ -179,7 +188,8 @@ def run(
     sample = _load_sample_catalog_if_empty(services)
     demo = _demo_desk(services)
     worker_proc = subprocess.Popen(
-        [sys.executable, "-m", "wiring.cli", "worker"],
+        # One machine: its worker also sends archive renewal and fixity on their intervals.
+        [sys.executable, "-m", "wiring.cli", "worker", "--beat"],
         env=os.environ.copy(),
         preexec_fn=_die_with_parent,
     )
@@ -193,6 +203,8 @@ def run(
         f"API   http://{host}:{port}/api/v1",
         f"docs  http://{host}:{port}/docs",
         f"data  {settings.data_dir.resolve()} (development PKI: not for production)",
+        f"sign  PAdES {settings.pades_level}; timestamps, OCSP and CRL of the development PKI "
+        f"at {settings.resolved_pki_url}",
         f"try   curl -H 'Authorization: Bearer {token}' -F file=@scan.jpg http://{host}:{port}/api/v1/scans",
     ]
     if sample:
@@ -412,18 +424,55 @@ def verify(
         str | None, typer.Option(help="SHA-256 recorded at signing, if known.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    revocation: Annotated[
+        str | None,
+        typer.Option(
+            help="soft-fail or hard-fail (the auditor's); default SOHOA_VERIFY_REVOCATION."
+        ),
+    ] = None,
+    online: Annotated[
+        bool | None,
+        typer.Option("--online/--offline", help="Fetch OCSP/CRL; default SOHOA_VERIFY_ONLINE."),
+    ] = None,
+    etsi_xml: Annotated[
+        Path | None,
+        typer.Option("--etsi-xml", help="Also write the ETSI TS 119 102-2 report here."),
+    ] = None,
 ) -> None:
-    """Verify a signed PDF; exit 0 only if every signature is intact, valid and trusted."""
+    """Verify a signed PDF; exit 0 only if every signature is intact, valid and trusted now,
+    or proven valid at its timestamp by the long-term evidence it carries."""
+    from signing.validation import etsi_report
     from signing.verify import verify_pdf
     from wiring.factory import build
 
     services = build(_settings())
+    settings = services.settings
+    mode = revocation or settings.verify_revocation
+    if mode not in ("soft-fail", "hard-fail"):
+        err.print("--revocation is soft-fail or hard-fail")
+        raise typer.Exit(2)
+    fetch = settings.verify_online if online is None else online
     report = verify_pdf(
         file,
         trust_roots=services.trust_roots,
         other_certs=services.other_certs,
         expected_sha256=sha256,
+        revocation=mode,  # type: ignore[arg-type]
+        online=fetch,
     )
+    if etsi_xml is not None:
+        try:
+            xml = etsi_report(
+                file,
+                trust_roots=services.trust_roots,
+                other_certs=services.other_certs,
+                revocation=mode,  # type: ignore[arg-type]
+                online=fetch,
+            )
+        except ValueError as exc:
+            err.print(f"no ETSI report: {exc}")
+            raise typer.Exit(1) from None
+        etsi_xml.write_text(xml, encoding="utf-8")
     data = report.to_dict()
     if as_json:
         console.print_json(json.dumps(data, ensure_ascii=False, default=str))
@@ -467,9 +516,60 @@ def pki_init(
         unit_code=settings.unit_code,
         clerks=clerks,  # type: ignore[arg-type]
         password=settings.pkcs12_password.get_secret_value(),
+        base_url=settings.resolved_pki_url,
     )
     console.print(f"development PKI in {target} (NOT FOR PRODUCTION)")
     console.print(str(pki))
+
+
+@pki_app.command("serve")
+def pki_serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8080,
+) -> None:
+    """Serve the development PKI's OCSP responder, CRL and TSA alone (compose's ``pki``)."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from api.problems import install
+    from api.ratelimit import limiter_for
+    from api.routers import pki
+    from wiring.factory import build
+
+    _configure_logging()
+    services = build(_settings())
+    authority = services.dev_authority
+    if authority is None:
+        err.print("no development PKI here: it serves only where the development PKI signs")
+        raise typer.Exit(2)
+    app = FastAPI(title="sohoa development PKI", docs_url=None, redoc_url=None)
+    install(app)
+    app.state.services = services
+    app.state.rate_limiter = limiter_for(services.settings)
+    app.include_router(pki.router)
+    console.print(f"development PKI services at {services.settings.resolved_pki_url}")
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+@pki_app.command("revoke")
+def pki_revoke(
+    signer: Annotated[str, typer.Argument(help="Clerk id, or 'unit'.")],
+    reason: Annotated[str, typer.Option(help="RFC 5280 reason.")] = "key_compromise",
+) -> None:
+    """Revoke a development certificate: its signatures made from now on no longer validate."""
+    from signing.errors import SignerConfigError
+    from signing.pki import revoke
+
+    settings = _settings()
+    try:
+        entry = revoke(settings.resolved_pki_dir, signer, reason=reason)
+    except SignerConfigError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
+    console.print(
+        f"revoked {entry.signer_id} (serial {entry.serial:X}) at {entry.revoked_at.isoformat()}"
+        f" for {entry.reason}; restart the workers after issuing a new certificate"
+    )
 
 
 @db_app.command("upgrade")
@@ -628,6 +728,55 @@ def fixity(
             "fixity ok" if report.ok else "fixity FAILED: restore from a replica or backup"
         )
     raise typer.Exit(0 if report.ok else 1)
+
+
+@archive_app.command("renew")
+def archive_renew(
+    margin_days: Annotated[
+        int | None,
+        typer.Option(help="Renew what expires within N days (default: SOHOA_ARCHIVE_MARGIN_DAYS)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="List what is due; change nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Add a document timestamp to every document whose newest one expires soon; exit 1 on
+    any failure."""
+    from wiring.archive import renew
+    from wiring.factory import build
+
+    _configure_logging()
+    report = renew(build(_settings()), margin_days=margin_days, dry_run=dry_run)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict(), ensure_ascii=False, default=str))
+    elif dry_run:
+        for row in report.would_renew:
+            console.print(f"DUE {row['id']} {row['key']} until {row['archive_until']}")
+        console.print(f"{report.due} due, {report.unknown} not known yet (read on a real run)")
+    else:
+        for row in report.renewed:
+            console.print(f"RENEWED {row['id']} v{row['version']} until {row['archive_until']}")
+        for row in report.failed:
+            console.print(f"FAILED {row['id']} {row['code']}: {row['error']}")
+        console.print(
+            f"{report.due} due, {len(report.renewed)} renewed, {len(report.failed)} failed, "
+            f"{len(report.skipped)} held by another worker"
+        )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def beat(
+    loglevel: Annotated[
+        str | None, typer.Option(help="Log level (default: SOHOA_LOG_LEVEL, else INFO).")
+    ] = None,
+) -> None:
+    """Send the periodic tasks (archive renewal, fixity) on their intervals; run exactly one."""
+    from wiring.factory import build
+
+    loglevel, _ = _configure_logging(loglevel)
+    services = build(_settings())
+    schedule = services.settings.data_dir / "celerybeat-schedule"
+    services.celery.start(["beat", "--schedule", str(schedule), "--loglevel", loglevel])
 
 
 def main() -> None:

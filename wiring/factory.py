@@ -27,6 +27,7 @@ from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 
 if TYPE_CHECKING:
     from celery import Celery
+    from pyhanko_certvalidator import ValidationContext
 
     from dossiers.fees.cashier import Cashier
     from dossiers.results.returns import Returns
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from ingest.ports import PipelineConfig, PipelineDeps
     from ingest.tasks import QueueConfig
     from ocr.engine import OcrEngine
+    from signing.authority import DevAuthority
     from signing.backends import SignerRegistry
     from signing.sign import DocumentSigner
 
@@ -125,6 +127,11 @@ class Services:
                 pkcs11_token_label=s.pkcs11_token_label,
                 pkcs11_pin=s.pkcs11_pin.get_secret_value(),
                 prefer_pss=s.prefer_pss,
+                csc_url=s.csc_url,
+                csc_access_token=s.csc_access_token.get_secret_value() or None,
+                csc_credential_template=s.csc_credential_template,
+                csc_credentials=dict(s.csc_credentials),
+                csc_timeout=s.csc_timeout,
             )
         )
 
@@ -139,11 +146,50 @@ class Services:
         from signing.stamp import ensure_stamp_font
 
         s = self.settings
+        level = s.pades_level
+        tsa_url = s.tsa_url or None  # compose passes an unset one as ""
+        own_tsa = s.signer == "pkcs12" and development_pki_allowed(s)
+        if tsa_url is None and level != "B-B" and own_tsa:
+            tsa_url = f"{s.resolved_pki_url}/tsa"  # the development PKI's own TSA
+        if level != "B-B" and tsa_url is None:
+            raise ConfigurationError(
+                f"SOHOA_PADES_LEVEL={level} needs a timestamp authority: set SOHOA_TSA_URL "
+                "(or SOHOA_PADES_LEVEL=B-B)"
+            )
         return DocumentSigner(
             font_path=ensure_stamp_font(s.cache_dir, self.fonts),
-            timestamper=make_timestamper(s.tsa_url),
+            timestamper=make_timestamper(tsa_url),
             tz=s.timezone,
+            level=level,
+            validation_context=self.signing_validation_context,
         )
+
+    def signing_validation_context(self) -> ValidationContext:
+        """A context for B-LT/B-LTA signing: our trust roots, revocation fetched online and
+        required (a signer whose status cannot be established is not signed for)."""
+        from pyhanko_certvalidator import ValidationContext
+
+        return ValidationContext(
+            trust_roots=self.trust_roots,
+            other_certs=self.other_certs,
+            allow_fetching=True,
+            revocation_mode="hard-fail",
+        )
+
+    @cached_property
+    def dev_authority(self) -> DevAuthority | None:
+        """The development PKI's OCSP responder, CRL and TSA, where that PKI signs here."""
+        from signing.authority import DevAuthority
+        from signing.pki import DevPki
+
+        s = self.settings
+        if s.signer != "pkcs12" or not development_pki_allowed(s):
+            return None
+        ensure_dev_pki(s)
+        if not (s.resolved_pki_dir / "pki.json").exists():
+            return None  # an operator's own PKCS#12 files: no authority of ours
+        pki = DevPki(s.resolved_pki_dir, s.unit_name, s.unit_code, base_url=s.resolved_pki_url)
+        return DevAuthority(pki, s.pkcs12_password.get_secret_value())
 
     @cached_property
     def trust_roots(self) -> list[Any]:
@@ -227,14 +273,18 @@ class Services:
 
     @cached_property
     def celery(self) -> Celery:
+        from dossiers.records.tasks import install_periodic
         from ingest.tasks import create_celery
+        from wiring.archive import periodic_jobs
 
         # A forked pool child must not share the parent's database connections.
-        return create_celery(
+        app = create_celery(
             queue_config(self.settings),
             self,
             after_fork=lambda: self.engine.dispose(close=False),
         )
+        install_periodic(app, periodic_jobs(self))  # archive renewal and fixity, on beat
+        return app
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -308,6 +358,7 @@ def enroll_dev_clerk(settings: Settings, clerk_id: str, name: str) -> bool:
         unit_code=settings.unit_code,
         clerks=[(clerk_id, name)],
         password=settings.pkcs12_password.get_secret_value(),
+        base_url=settings.resolved_pki_url,
     )
     return True
 
@@ -349,6 +400,17 @@ def check_signing_setup(settings: Settings) -> None:
     """
     from signing.verify import is_development_name, load_certificates
 
+    if settings.signer == "csc":
+        # Keys at a remote-signing provider: its CA root is what signing (B-LT and up) and
+        # verification trust, and no development PKI stands in for it, embedded or not.
+        needed = {
+            "SOHOA_CSC_URL": settings.csc_url,
+            "SOHOA_CSC_ACCESS_TOKEN": settings.csc_access_token.get_secret_value(),
+            "SOHOA_TRUST_ROOTS (PEM of the signing provider's CA root)": settings.trust_roots,
+        }
+        absent = [name for name, value in needed.items() if not value]
+        if absent:
+            raise ConfigurationError(f"SOHOA_SIGNER=csc (remote signing) needs {', '.join(absent)}")
     if development_pki_allowed(settings):
         return
     missing: list[str] = []
@@ -364,6 +426,11 @@ def check_signing_setup(settings: Settings) -> None:
             if any(is_development_name(c.subject) for c in certs):
                 missing.append("SOHOA_TRUST_ROOTS (it names the development root)")
                 break
+    if settings.pades_level != "B-B" and not settings.tsa_url:
+        missing.append(
+            f"SOHOA_TSA_URL (a licensed timestamp authority: SOHOA_PADES_LEVEL is "
+            f"{settings.pades_level})"
+        )
     if settings.signer == "pkcs12":
         pki_dir = settings.resolved_pki_dir
         if (pki_dir / "pki.json").exists():
@@ -385,19 +452,21 @@ def check_signing_setup(settings: Settings) -> None:
 def ensure_dev_pki(settings: Settings) -> None:
     """Create the development PKI on first start; it is marked as not for production.
 
-    Never outside :func:`development_pki_allowed`: in production a missing certificate is an
-    error to fix, not a reason to make a fake one.
+    Also when the address of its online services (``pki_url``) changed, which re-issues its
+    end-entity certificates. Never outside :func:`development_pki_allowed`: in production a
+    missing certificate is an error to fix, not a reason to make a fake one; nor over an
+    operator's own PKCS#12 files (a ``unit.p12`` without ``pki.json``).
     """
     from signing.pki import init_dev_pki
 
     if not development_pki_allowed(settings):
         return
     pki_dir = settings.resolved_pki_dir
-    if (pki_dir / "unit.p12").exists() and (
-        pki_dir / "clerks" / f"{settings.default_clerk}.p12"
-    ).exists():
-        return
-    log.warning("creating a DEVELOPMENT PKI in %s (not for production)", pki_dir)
+    meta = pki_dir / "pki.json"
+    if not meta.exists():
+        if (pki_dir / "unit.p12").exists():
+            return
+        log.warning("creating a DEVELOPMENT PKI in %s (not for production)", pki_dir)
     clerks = list(DEV_CLERKS)
     if settings.default_clerk not in dict(clerks):
         clerks.append((settings.default_clerk, settings.default_clerk))
@@ -407,6 +476,7 @@ def ensure_dev_pki(settings: Settings) -> None:
         unit_code=settings.unit_code,
         clerks=clerks,
         password=settings.pkcs12_password.get_secret_value(),
+        base_url=settings.resolved_pki_url,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
@@ -179,6 +179,17 @@ class SignatureCheck(BaseModel):
     error: str | None
     later_changes_signed: bool
     development_pki: bool
+    long_term: str | None = Field(
+        description="Long-term (AdES LTA) validation: indication/sub-indication."
+    )
+    proven_at: str | None = Field(
+        description="When the signature is proven to have existed while its certificates "
+        "were valid (its timestamp, backed by the DSS and document timestamps)."
+    )
+    proof: list[str] = Field(description="What that proof rests on.")
+    revocation: Literal["soft-fail", "hard-fail"] = Field(
+        description="The revocation policy it was checked under."
+    )
     ok: bool
 
 
@@ -315,8 +326,19 @@ def get_file(doc_id: str, who: Caller, svc: Svc) -> StreamingResponse:
     )
 
 
+Revocation = Annotated[
+    Literal["soft-fail", "hard-fail"] | None,
+    Query(
+        description="hard-fail: a certificate whose revocation status cannot be established "
+        "fails (the auditor's mode); default: the deployment's SOHOA_VERIFY_REVOCATION."
+    ),
+]
+
+
 @router.get("/documents/{doc_id}/verification", response_model=DocumentVerification)
-def verify(doc_id: str, who: Caller, svc: Svc) -> DocumentVerification:
+def verify(
+    doc_id: str, who: Caller, svc: Svc, revocation: Revocation = None
+) -> DocumentVerification:
     from signing.verify import verify_pdf
 
     doc = _document(svc, who, doc_id)
@@ -328,6 +350,8 @@ def verify(doc_id: str, who: Caller, svc: Svc) -> DocumentVerification:
             trust_roots=svc.trust_roots,
             other_certs=svc.other_certs,
             expected_sha256=doc.sha256,
+            revocation=revocation or svc.settings.verify_revocation,
+            online=svc.settings.verify_online,
         )
     return DocumentVerification.model_validate({"document_id": doc.id, **report.to_dict()})
 
@@ -343,25 +367,49 @@ def report(
     doc_id: str,
     who: Caller,
     svc: Svc,
-    format: str = Query(default="json", json_schema_extra={"enum": ["json", "pdf"]}),
+    format: str = Query(default="json", json_schema_extra={"enum": ["json", "pdf", "xml"]}),
+    revocation: Revocation = None,
 ) -> DocumentReport | Response:
     """The auditor's report in the manner of EU DSS's simple report: per signature an
     indication, sub-indication, signer, times, PAdES level, coverage, later changes, and
-    whether the file still matches the SHA-256 recorded when it was stored."""
+    whether the file still matches the SHA-256 recorded when it was stored. ``format=xml``
+    gives the ETSI TS 119 102-2 validation report instead."""
     from signing.report import render_pdf, simple_report
+    from signing.validation import etsi_report
 
-    if format not in ("json", "pdf"):
-        raise ApiProblem(422, "format_invalid", "format is json or pdf")
+    if format not in ("json", "pdf", "xml"):
+        raise ApiProblem(422, "format_invalid", "format is json, pdf or xml")
     doc = _document(svc, who, doc_id)
     audit_access(svc, who, "document.verify", "document", doc.id)
+    mode = revocation or svc.settings.verify_revocation
     with tempfile.TemporaryDirectory(dir=svc.settings.work_dir) as tmp:
         path = Path(tmp) / "document.pdf"
         copy_as_stored(svc.store, doc.object_key, path)
+        if format == "xml":
+            try:
+                xml = etsi_report(
+                    path,
+                    trust_roots=svc.trust_roots,
+                    other_certs=svc.other_certs,
+                    revocation=mode,
+                    online=svc.settings.verify_online,
+                )
+            except ValueError:
+                raise ApiProblem(
+                    422, "report_unavailable", "no ETSI report can be made for this file"
+                ) from None
+            return Response(
+                xml,
+                media_type="application/xml",
+                headers={"Content-Disposition": content_disposition(f"etsi-report-{doc.id}.xml")},
+            )
         result = simple_report(
             path,
             trust_roots=svc.trust_roots,
             other_certs=svc.other_certs,
             expected_sha256=doc.sha256,
+            revocation=mode,
+            online=svc.settings.verify_online,
         )
         if format == "json":
             return DocumentReport.model_validate({"document_id": doc.id, **result.to_dict()})

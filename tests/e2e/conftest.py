@@ -137,6 +137,7 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
             "SOHOA_API_TOKEN": TOKEN,
             "SOHOA_BROKER_POLL_INTERVAL": "0.1",
             "SOHOA_OCR_JOBS": "1",
+            "SOHOA_PADES_LEVEL": "B-B",  # no /pki server beside the workers here
         }
         base.update(overrides)
         env = _env(base)

@@ -219,6 +219,16 @@ def test_sohoa_run_serves_api_and_worker_together(tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         assert status["status"] == "digitized", (status, (tmp_path / "run.log").read_text()[-3000:])
+        # make run's configuration signs B-LTA against its own TSA and OCSP responder, served
+        # by this very process; an auditor's hard-fail check finds it proven at its timestamp.
+        verified = httpx.get(
+            f"{base}/api/v1/documents/{status['document_id']}/verification",
+            params={"revocation": "hard-fail"},
+            headers=auth,
+        ).json()
+        (sig,) = verified["signatures"]
+        assert sig["pades_level"] == "B-LTA" and verified["ok"], verified
+        assert sig["long_term"] == "TOTAL_PASSED/OK" and sig["proven_at"], sig
     finally:
         proc.terminate()  # as an operator's Ctrl-C or a process manager would
         try:

@@ -162,6 +162,7 @@ def start_live_site(data_dir: Path, log_dir: Path, **overrides: str) -> LiveSite
         "SOHOA_API_TOKEN": TOKEN,
         "SOHOA_PKI": "development",
         "SOHOA_OCR_JOBS": "1",
+        "SOHOA_PADES_LEVEL": "B-B",  # no /pki server beside the workers here
         "SOHOA_BROKER_POLL_INTERVAL": "0.1",
         # Links the service writes (presigned objects, the citizen's status URL) point here.
         "SOHOA_PUBLIC_URL": url,
