@@ -29,6 +29,12 @@ STAGE_SECONDS = "sohoa_stage_seconds"
 PAGES = "sohoa_pages_total"
 FAILURES = "sohoa_scan_failures_total"
 SIGNATURES = "sohoa_signatures_total"
+# Scheduled archive work: renewals by outcome; fixity problems found (by kind) and the last run.
+RENEWALS = "sohoa_archive_renewals_total"
+FIXITY_PROBLEMS = "sohoa_fixity_problems_total"
+FIXITY_LAST_OK = "sohoa_fixity_last_run_ok"
+FIXITY_LAST_RUN = "sohoa_fixity_last_run_timestamp_seconds"
+FIXITY_LAST_CHECKED = "sohoa_fixity_last_run_objects"
 STAGE_BUCKETS: tuple[float, ...] = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
@@ -76,6 +82,20 @@ def add(session: Session, name: str, labels: Mapping[str, str], amount: float = 
         set_={"value": MetricCounter.value + stmt.excluded.value, "updated_at": utcnow()},
     )
     session.execute(upsert)
+
+
+def set_gauge(session: Session, name: str, labels: Mapping[str, str], value: float) -> None:
+    """Set a gauge (the row holds the value last set, not a sum) in the caller's transaction."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERTS[dialect](MetricCounter).values(
+        name=name, labels=label_key(labels), value=value, updated_at=utcnow()
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[MetricCounter.name, MetricCounter.labels],
+            set_={"value": stmt.excluded.value, "updated_at": utcnow()},
+        )
+    )
 
 
 def bucket_for(seconds: float, buckets: Iterable[float] = STAGE_BUCKETS) -> str:

@@ -34,7 +34,7 @@ from dossiers.records.fixity import FixityReport, check_items
 from dossiers.records.search import MAX_LIMIT as SEARCH_LIMIT
 from dossiers.records.search import SOURCE_DOCUMENT, SOURCE_DOSSIER, search
 from dossiers.workflow.scan_access import visible_document
-from storage.models import Document, Scan
+from storage.models import Document, DocumentVersion, Scan
 
 if TYPE_CHECKING:
     from storage.objects import ObjectStore
@@ -500,6 +500,14 @@ def fixity_candidates(
         .limit(size)
     ):
         items.append(("document", r.id, r.object_key, r.sha256))
+    for r in session.execute(
+        select(DocumentVersion.id, DocumentVersion.object_key, DocumentVersion.sha256)
+        .join(Document, Document.id == DocumentVersion.document_id)
+        .where(docs)
+        .order_by(shuffled)
+        .limit(size)
+    ):
+        items.append(("document_version", r.id, r.object_key, r.sha256))
     for r in session.execute(
         select(DossierForm.id, DossierForm.object_key, DossierForm.sha256)
         .where(true() if admin else DossierForm.dossier_id.in_(visible))

@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dossiers.models import DossierForm, Receipt
+from storage import metrics
 from storage.db import session_scope
 from storage.errors import ObjectNotFound, StorageError
-from storage.models import Document, Scan
+from storage.models import Document, DocumentVersion, Scan, utcnow
 
 if TYPE_CHECKING:
     from storage.objects import ObjectStore
@@ -59,6 +60,8 @@ def recorded(
     sources: list[tuple[str, Any, Callable[[Any], list[tuple[str, str]]]]] = [
         ("original", Scan, lambda r: [(r.original_key, r.sha256)]),
         ("document", Document, lambda r: [(r.object_key, r.sha256)]),
+        # Files an archive renewal replaced: still the evidence of what was signed back then.
+        ("document_version", DocumentVersion, lambda r: [(r.object_key, r.sha256)]),
         ("form", DossierForm, lambda r: [(r.object_key, r.sha256)]),
         ("receipt", Receipt, lambda r: [(r.xml_key, r.xml_sha256), (r.pdf_key, r.pdf_sha256)]),
     ]
@@ -119,4 +122,38 @@ def check_items(
         if digest.hexdigest() != expected:
             report.mismatches.append({**entry, "actual": digest.hexdigest()})
             log.error("fixity: %s %s does not match its recorded SHA-256 (%s)", kind, row_id, key)
+    return report
+
+
+def scheduled_check(sessions: sessionmaker[Session], store: ObjectStore) -> FixityReport:
+    """The periodic run: check everything, then publish the outcome for ``/metrics``.
+
+    Problems are counted by kind and the last run's verdict and time are gauges, so an alert
+    can fire on a bad run and on a run that stopped happening. A failed run also logs one
+    ERROR line naming the counts, for whoever watches the logs instead.
+    """
+    report = check(sessions, store)
+    problems = {
+        "mismatch": len(report.mismatches),
+        "missing": len(report.missing),
+        "unreadable": len(report.unreadable),
+    }
+    try:
+        with session_scope(sessions) as session:
+            for kind, count in problems.items():
+                metrics.add(session, metrics.FIXITY_PROBLEMS, {"kind": kind}, float(count))
+            metrics.set_gauge(session, metrics.FIXITY_LAST_OK, {}, 1.0 if report.ok else 0.0)
+            metrics.set_gauge(session, metrics.FIXITY_LAST_RUN, {}, utcnow().timestamp())
+            metrics.set_gauge(session, metrics.FIXITY_LAST_CHECKED, {}, float(report.checked))
+    except Exception:  # the log line below still tells
+        log.warning("fixity metrics not recorded", exc_info=True)
+    if report.ok:
+        log.info("fixity ok: %d objects, %d bytes", report.checked, report.bytes)
+    else:
+        log.error(
+            "ALERT fixity FAILED: %d mismatched, %d missing, %d unreadable of %d objects; "
+            "restore them from a replica or backup (sohoa fixity --json lists them)",
+            *problems.values(),
+            report.checked,
+        )
     return report
