@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from storage.objects import ObjectStore
 
 
-STATUSES = (ScanStatus.RECEIVED, ScanStatus.PROCESSING, ScanStatus.DIGITIZED, ScanStatus.FAILED)
+STATUSES = (
+    ScanStatus.RECEIVED,
+    ScanStatus.PROCESSING,
+    ScanStatus.AWAITING_CONFIRMATION,
+    ScanStatus.DIGITIZED,
+    ScanStatus.FAILED,
+)
 
 
 def _absent(value: object) -> bool:
@@ -72,8 +78,13 @@ class ScanView(BaseModel):
     languages: list[str] | None = Field(
         description="The OCR languages asked for at upload; null: Vietnamese first, per page."
     )
-    reason_code: str | None = Field(description="Why the scan failed, when it did.")
-    reason_message: str | None
+    reason_code: str | None = Field(
+        description="Why the scan failed, or (awaiting_confirmation) why it waits for its clerk."
+    )
+    reason_message: str | None = Field(
+        description="What the clerk does about it, Vietnamese first (awaiting_confirmation: "
+        "POST the PIN/OTP to /api/v1/scans/{id}/confirmation)."
+    )
     created_at: IsoDateTime
     finished_at: IsoDateTime | None
     status_url: str = Field(description="Where the scan's status is followed.")

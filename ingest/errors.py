@@ -66,6 +66,14 @@ class ScanNotFound(IngestError):
     http_status = 404
 
 
+class NotAwaitingConfirmation(IngestError):
+    """A signing confirmation for a scan that is not waiting for one (signed already, being
+    signed by another confirmation, or never asked): the caller reads its status again."""
+
+    code = "conflict"
+    http_status = 409
+
+
 class AttemptsExhausted(IngestError):
     code = "attempts_exhausted"
     http_status = 500

@@ -183,6 +183,68 @@ def fail(
             metrics.add(session, metrics.FAILURES, {"reason": code, "stage": stage})
 
 
+def await_confirmation(
+    pipeline: Pipeline, scan_id: str, token: str, code: str, message: str
+) -> bool:
+    """Park a scan whose signature needs the clerk's PIN/OTP: its OCR'd file is kept, no worker
+    or sweeper takes it (it is not ACTIVE), and the attempt is given back (nothing failed).
+
+    The message says what the clerk does; it never carries the PIN or OTP. Returns whether the
+    lease was still ours.
+    """
+    with session_scope(pipeline.pipeline_deps.sessions) as session:
+        parked = session.execute(
+            update(Scan)
+            .where(*still_ours(scan_id, Step.SIGN, token))
+            .values(
+                status=ScanStatus.AWAITING_CONFIRMATION,
+                reason_code=code,
+                reason_message=message[:2000],
+                attempts=0,
+                lease_until=None,
+                worker=None,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return changed(parked) == 1
+
+
+def claim_confirmed(pipeline: Pipeline, scan_id: str, token: str) -> Scan | None:
+    """Take the sign step of a scan awaiting confirmation, for the clerk who just confirmed.
+
+    The same conditional update as :func:`claim`, from ``awaiting_confirmation`` only, so two
+    confirmations sent at once sign once: the second finds the scan taken (None).
+    """
+    now = utcnow()
+    lease = timedelta(seconds=pipeline.pipeline_config.lease_seconds)
+    with session_scope(pipeline.pipeline_deps.sessions) as session:
+        result = session.execute(
+            update(Scan)
+            .where(
+                Scan.id == scan_id,
+                Scan.step == Step.SIGN,
+                Scan.status == ScanStatus.AWAITING_CONFIRMATION,
+            )
+            .values(
+                status=ScanStatus.PROCESSING,
+                reason_code=None,
+                reason_message=None,
+                lease_until=now + lease,
+                attempts=Scan.attempts + 1,
+                worker=token,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if changed(result) != 1:
+            return None
+        scan = session.get(Scan, scan_id)
+        assert scan is not None
+        session.expunge(scan)
+        return scan
+
+
 def release(
     pipeline: Pipeline, scan_id: str, step: str, token: str, *, give_back_attempt: bool = False
 ) -> None:

@@ -11,24 +11,49 @@ import errno
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ingest.errors import AttemptsExhausted, IngestError, WorkDirFull
-from ingest.ledger import claim, fail, heartbeat, release, worker_token
-from ingest.stages import ocr_step, sign_step
+from ingest.errors import AttemptsExhausted, IngestError, NotAwaitingConfirmation, WorkDirFull
+from ingest.ledger import (
+    await_confirmation,
+    claim,
+    claim_confirmed,
+    fail,
+    heartbeat,
+    release,
+    worker_token,
+)
+from ingest.stages import ocr_step, sign_step, signer_for
 from storage import metrics
-from storage.db import DatabaseUnavailable
+from storage.db import DatabaseUnavailable, session_scope
 from storage.errors import StorageError, StoreUnavailable
 from storage.models import Scan, Step
 
 if TYPE_CHECKING:
     from ingest.ports import Pipeline, PipelineConfig
+    from signing.backends import SignerBackend
 
 log = logging.getLogger(__name__)
 
 # Errors that mean a service is down rather than that the scan is bad.
 OUTAGES: tuple[type[Exception], ...] = (StoreUnavailable, DatabaseUnavailable)
+
+# What the counter reads while a scan waits for its clerk: Vietnamese first, as the clerk acts
+# on it, then English for the operator. Never the PIN or OTP.
+AWAITING_REQUIRED = (
+    "Chờ xác nhận ký số: nhập mã OTP/PIN để ký "
+    "(the clerk's remote signing key signs only with their PIN/OTP)"
+)
+AWAITING_REJECTED = (
+    "Mã OTP/PIN không đúng hoặc đã hết hạn: yêu cầu mã OTP mới rồi xác nhận lại "
+    "(the remote signing service refused the confirmation)"
+)
+AWAITING_UNAVAILABLE = (
+    "Chưa ký được vì dịch vụ ký số không trả lời: xác nhận lại sau ít phút "
+    "(the remote signing service, or a service signing needs, is unreachable)"
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +64,17 @@ class StepOutcome:
     retry: bool = False
     skipped: bool = False
     failed: bool = False
+    #: The sign step waits for the clerk's PIN/OTP: nothing to queue, nothing failed.
+    awaiting: bool = False
+
+    @property
+    def label(self) -> str:
+        """The stage histogram's outcome: ok, retry, failed or awaiting."""
+        if self.retry:
+            return "retry"
+        if self.failed:
+            return "failed"
+        return "awaiting" if self.awaiting else "ok"
 
 
 def run_step(pipeline: Pipeline, scan_id: str, step: str) -> StepOutcome:
@@ -51,7 +87,7 @@ def run_step(pipeline: Pipeline, scan_id: str, step: str) -> StepOutcome:
     outcome = "failed"
     try:
         result = _run_claimed(pipeline, scan, step, token)
-        outcome = "retry" if result.retry else "failed" if result.failed else "ok"
+        outcome = result.label
         return result
     finally:
         metrics.observe_stage(
@@ -95,6 +131,12 @@ def _run_claimed(pipeline: Pipeline, scan: Scan, step: str, token: str) -> StepO
         if not isinstance(exc, errors):
             raise
         code = getattr(exc, "code", "pipeline_error")
+        if step == Step.SIGN and _needs_confirmation(exc):
+            # Nothing failed: the clerk's remote key waits for their PIN/OTP, which only the
+            # clerk can give (POST /api/v1/scans/{id}/confirmation signs it then).
+            log.info("scan %s waits for its clerk's signing confirmation", scan_id)
+            await_confirmation(pipeline, scan_id, token, code, AWAITING_REQUIRED)
+            return StepOutcome(awaiting=True)
         if isinstance(exc, OUTAGES):
             # The store or the database is down: not the scan's fault, so the attempt is given
             # back and the step waits (task retries with back-off, then the sweeper) until the
@@ -111,6 +153,78 @@ def _run_claimed(pipeline: Pipeline, scan: Scan, step: str, token: str) -> StepO
         return StepOutcome(failed=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _needs_confirmation(exc: BaseException) -> bool:
+    from signing.errors import ConfirmationRequired
+
+    return isinstance(exc, ConfirmationRequired)
+
+
+def sign_confirmed(
+    pipeline: Pipeline,
+    scan_id: str,
+    confirm: Callable[[SignerBackend], SignerBackend],
+) -> Scan:
+    """Sign a scan awaiting its clerk's confirmation, here and now, and return it as stored.
+
+    Runs in the process that received the PIN/OTP (the API), because a PIN/OTP never goes into
+    a task message or the database. ``confirm`` turns the registry's backend into the clerk's
+    one-shot confirmed backend. The step is claimed like a worker's, so two confirmations at
+    once sign once. When the confirmation is refused, or the provider (or the store, the TSA)
+    cannot be reached, the scan waits again and the error is raised for the caller to answer;
+    any other signing error fails the scan as in a worker, and is raised too.
+    """
+    from signing.errors import ConfirmationRejected
+
+    config = pipeline.pipeline_config
+    token = worker_token()
+    scan = claim_confirmed(pipeline, scan_id, token)
+    if scan is None:
+        raise NotAwaitingConfirmation(
+            f"scan {scan_id} is not waiting for a signing confirmation (signed already, being "
+            "signed, or never asked for one); read its status again"
+        )
+    work = config.work_dir / "scans" / scan_id / "confirm"
+    started = time.monotonic()
+    outcome = "failed"
+    try:
+        _check_free_space(config)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        with heartbeat(pipeline, scan_id, Step.SIGN, token):
+            sign_step(pipeline, scan, work, token, confirm(signer_for(pipeline, scan)))
+        outcome = "ok"
+    except BaseException as raised:
+        exc = _disk_full_or(raised, config)
+        code = str(getattr(exc, "code", "signing_failed"))
+        if isinstance(exc, ConfirmationRejected):
+            message = AWAITING_REJECTED
+        elif _needs_confirmation(exc):
+            message = AWAITING_REQUIRED
+        elif isinstance(exc, (*_pipeline_errors(), OSError)) and not (
+            isinstance(exc, OUTAGES) or getattr(exc, "retryable", False)
+        ):
+            log.info("scan %s failed at its confirmed signature: %s: %s", scan_id, code, exc)
+            fail(pipeline, scan_id, code, str(exc), token, stage=Step.SIGN)
+            raise
+        else:  # unreachable now, or unexpected: nothing is lost, the clerk confirms again
+            message = AWAITING_UNAVAILABLE
+        # The confirmation just used is spent either way: the clerk gives a new one.
+        log.warning("scan %s: confirmed signature not made: %s: %s", scan_id, code, exc)
+        await_confirmation(pipeline, scan_id, token, code, message)
+        outcome = "retry"
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        metrics.observe_stage(
+            pipeline.pipeline_deps.sessions, Step.SIGN, outcome, time.monotonic() - started
+        )
+    with session_scope(pipeline.pipeline_deps.sessions) as session:
+        signed = session.get(Scan, scan_id)
+        assert signed is not None
+        session.expunge(signed)
+        return signed
 
 
 def _check_free_space(config: PipelineConfig) -> None:

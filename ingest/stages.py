@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ingest.ports import Pipeline
     from ocr.engine import OcrResult
     from ocr.prepare import Attachment
+    from signing.backends import SignerBackend
     from signing.inputs import SignedInput
 
 log = logging.getLogger(__name__)
@@ -251,8 +252,20 @@ def _finish_ocr(
 # Signing
 
 
-def sign_step(pipeline: Pipeline, scan: Scan, work: Path, token: str) -> None:
-    """Sign the OCRed file (or append to a signed input), store it, record the Document."""
+def signer_for(pipeline: Pipeline, scan: Scan) -> SignerBackend:
+    """Whose key signs a scan: the unit's for an organization's result, else the clerk's."""
+    signers = pipeline.pipeline_deps.signers
+    return signers.unit() if scan.sign_as == "unit" else signers.for_clerk(scan.clerk_id)
+
+
+def sign_step(
+    pipeline: Pipeline, scan: Scan, work: Path, token: str, backend: SignerBackend | None = None
+) -> None:
+    """Sign the OCRed file (or append to a signed input), store it, record the Document.
+
+    ``backend`` is given when the clerk confirmed a remote signature (a one-shot backend that
+    carries their PIN/OTP); a worker passes none and signs with the registry's backend.
+    """
     from ocr.pdfa import check_pdfa
     from signing.stamp import scan_stamp_lines
 
@@ -269,10 +282,10 @@ def sign_step(pipeline: Pipeline, scan: Scan, work: Path, token: str) -> None:
     options = scan.sign_options or {}
     extra_warnings: list[str] = []
     position: Literal["top-left", "top-right"]
+    signer = backend or signer_for(pipeline, scan)
     if scan.sign_as == "unit":
         # An organization's result: its certificate, stamp top-right with the signing time,
         # and the QR of the result (validity and scope) top-left.
-        backend = deps.signers.unit()
         if options.get("qr") and kept is not None:
             # Drawing the QR would rewrite page 1 of a file that must stay as received.
             extra_warnings.append("qr_not_drawn_on_signed_input")
@@ -287,19 +300,17 @@ def sign_step(pipeline: Pipeline, scan: Scan, work: Path, token: str) -> None:
         reason = "Ký số kết quả giải quyết thủ tục hành chính"
     elif kept is not None:
         # Received electronically, already signed: not "converted from paper".
-        backend = deps.signers.for_clerk(scan.clerk_id)
         stamp_lines = None
         position = "top-left"
         reason = "Tiếp nhận tài liệu điện tử đã ký số"
     else:
-        backend = deps.signers.for_clerk(scan.clerk_id)
-        stamp_lines = scan_stamp_lines(backend.name, scan.created_at)
+        stamp_lines = scan_stamp_lines(signer.name, scan.created_at)
         position = "top-left"
         reason = "Số hóa từ bản giấy"
     result = deps.document_signer.sign(
         ocr_pdf,
         signed,
-        backend,
+        signer,
         stamp_lines=stamp_lines,
         position=position,
         reason=reason,
@@ -370,6 +381,8 @@ def sign_step(pipeline: Pipeline, scan: Scan, work: Path, token: str) -> None:
                 input_signatures=list(kept["signatures"]) if kept is not None else [],
                 attachments=list(ocr.get("attachments") or []),
                 pdfa_source="as_received" if kept is not None else "converted",
+                # When the newest timestamp must be renewed (None for B-B: nothing to renew).
+                archive_until=result.archive_until,
             )
             session.add(document)
             session.flush()

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -539,7 +539,7 @@ class RegistryConfig:
     verifiers need only the root.
     """
 
-    kind: Literal["pkcs12", "pkcs11"]
+    kind: Literal["pkcs12", "pkcs11", "csc"]
     pkcs12_dir: Path | None = None
     pkcs12_password: str | None = field(default=None, repr=False)
     pkcs11_module: str | None = None
@@ -547,6 +547,12 @@ class RegistryConfig:
     pkcs11_pin: str | None = field(default=None, repr=False)
     prefer_pss: bool = False
     pkcs11_chain_pem: Path | None = None
+    # CSC (remote signing at a provider): see signing.csc.CscConfig
+    csc_url: str | None = None
+    csc_access_token: str | None = field(default=None, repr=False)
+    csc_credential_template: str = "{clerk_id}"
+    csc_credentials: Mapping[str, str] = field(default_factory=dict)
+    csc_timeout: float = 30.0
 
 
 class SignerRegistry:
@@ -563,6 +569,9 @@ class SignerRegistry:
                 raise SignerConfigError(
                     "PKCS#11 signing needs pkcs11_module, pkcs11_token_label and pkcs11_pin"
                 )
+        elif config.kind == "csc":
+            if not (config.csc_url and config.csc_access_token):
+                raise SignerConfigError("CSC remote signing needs csc_url and csc_access_token")
         else:
             raise SignerConfigError(f"unknown signer kind {config.kind!r}")
         self.config = config
@@ -606,6 +615,18 @@ class SignerRegistry:
             if not path.is_file():
                 raise SignerConfigError(f"no signing certificate for {who}: {path} does not exist")
             return Pkcs12Backend(path, cfg.pkcs12_password.encode(), prefer_pss=cfg.prefer_pss)
+        if cfg.kind == "csc":
+            from signing.csc import CscBackend, CscConfig, Secret
+
+            assert cfg.csc_url and cfg.csc_access_token
+            csc = CscConfig(
+                service_url=cfg.csc_url,
+                access_token=Secret(cfg.csc_access_token),
+                credential_template=cfg.csc_credential_template,
+                credentials=dict(cfg.csc_credentials),
+                timeout=cfg.csc_timeout,
+            )
+            return CscBackend(csc, signer_id)
         assert cfg.pkcs11_module and cfg.pkcs11_token_label and cfg.pkcs11_pin is not None
         return Pkcs11Backend(
             cfg.pkcs11_module,

@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -45,6 +55,10 @@ class ScanStatus:
     PROCESSING = "processing"
     DIGITIZED = "digitized"
     FAILED = "failed"
+    # OCR done, the signature waits for the clerk's PIN/OTP (a remote key that signs only
+    # with its holder's confirmation). Not ACTIVE: no worker or sweeper takes it; the clerk's
+    # confirmation (POST /api/v1/scans/{id}/confirmation) signs it.
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
     ACTIVE = (RECEIVED, PROCESSING)
 
 
@@ -64,7 +78,7 @@ class Scan(Base):
     __tablename__ = "scans"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    status: Mapped[str] = mapped_column(String(16), index=True, default=ScanStatus.RECEIVED)
+    status: Mapped[str] = mapped_column(String(32), index=True, default=ScanStatus.RECEIVED)
     step: Mapped[str | None] = mapped_column(String(16), default=Step.OCR)
     filename: Mapped[str] = mapped_column(String(255))
     media_type: Mapped[str] = mapped_column(String(64))
@@ -127,6 +141,36 @@ class Document(Base):
     attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)
     #: ``converted`` (we made the PDF/A) or ``as_received`` (a signed input, never rewritten).
     pdfa_source: Mapped[str] = mapped_column(String(16), default="converted")
+    #: notAfter of the TSA certificate of the file's newest timestamp: the file must get a new
+    #: document timestamp before then (``None``: not known yet, or no timestamp at all).
+    archive_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
+    #: 1 as signed; each archive renewal stores a new object and moves the previous one to
+    #: :class:`DocumentVersion`. Renewal commits only if this is still what it read.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: A renewal worker holds the document until then (the TSA call and the upload run outside
+    #: a transaction, and a second renewal would leave a WORM-locked orphan behind).
+    renewal_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class DocumentVersion(Base):
+    """A document's earlier file, replaced by an archive renewal and never deleted.
+
+    The renewed file starts with these very bytes, but the object is kept on its own: fixity
+    checks it, and an auditor can fetch the file as it was on a given day.
+    """
+
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    object_key: Mapped[str] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    archive_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: When the next version took its place.
+    superseded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Refusal(Base):

@@ -163,6 +163,9 @@ class Exporter:
                 .where(Scan.status.in_(ScanStatus.ACTIVE))
                 .group_by(Scan.status, Scan.step)
             ).all()
+            awaiting = session.scalar(
+                select(func.count()).where(Scan.status == ScanStatus.AWAITING_CONFIRMATION)
+            )
             since = utcnow() - RATE_WINDOW
             recent_pages = session.scalar(
                 select(func.coalesce(func.sum(Scan.pages_total), 0)).where(
@@ -171,7 +174,8 @@ class Exporter:
             )
         yield from self._counters(rows)
         yield from self._stage_histogram(rows)
-        yield from self._ledger(active, int(recent_pages or 0))
+        yield from self._archive(rows)
+        yield from self._ledger(active, int(recent_pages or 0), int(awaiting or 0))
         yield from self._queues()
 
     @staticmethod
@@ -195,6 +199,41 @@ class Exporter:
             if name in families:
                 families[name].add_metric([labels.get(k, "") for k in spec[name][1]], value)
         yield from families.values()
+
+    @staticmethod
+    def _archive(rows: list[tuple[str, dict[str, str], float]]) -> Iterator[Metric]:
+        """What the scheduled fixity and renewal runs last published (dossiers.records)."""
+        renewals = CounterMetricFamily(
+            metrics.RENEWALS.removesuffix("_total"),
+            "Archive renewals (new document timestamps), by outcome (renewed/failed).",
+            labels=["outcome"],
+        )
+        problems = CounterMetricFamily(
+            metrics.FIXITY_PROBLEMS.removesuffix("_total"),
+            "Stored objects found not matching their SHA-256, missing or unreadable, by kind.",
+            labels=["kind"],
+        )
+        gauges = {
+            metrics.FIXITY_LAST_OK: GaugeMetricFamily(
+                metrics.FIXITY_LAST_OK, "1 if the last scheduled fixity run found no problem."
+            ),
+            metrics.FIXITY_LAST_RUN: GaugeMetricFamily(
+                metrics.FIXITY_LAST_RUN, "Unix time the last scheduled fixity run ended."
+            ),
+            metrics.FIXITY_LAST_CHECKED: GaugeMetricFamily(
+                metrics.FIXITY_LAST_CHECKED, "Objects the last scheduled fixity run checked."
+            ),
+        }
+        for name, labels, value in rows:
+            if name == metrics.RENEWALS:
+                renewals.add_metric([labels.get("outcome", "")], value)
+            elif name == metrics.FIXITY_PROBLEMS:
+                problems.add_metric([labels.get("kind", "")], value)
+            elif name in gauges:
+                gauges[name].add_metric([], value)
+        yield renewals
+        yield problems
+        yield from (g for g in gauges.values() if g.samples)
 
     @staticmethod
     def _stage_histogram(rows: list[tuple[str, dict[str, str], float]]) -> Iterator[Metric]:
@@ -222,7 +261,7 @@ class Exporter:
         yield family
 
     @staticmethod
-    def _ledger(active: Sequence[Any], recent_pages: int) -> Iterator[Metric]:
+    def _ledger(active: Sequence[Any], recent_pages: int, awaiting: int) -> Iterator[Metric]:
         in_flight = GaugeMetricFamily(
             "sohoa_scans_in_flight",
             "Scans accepted and not finished, by status and next step (the ledger's backlog).",
@@ -246,7 +285,14 @@ class Exporter:
             f"Pages of scans digitized in the last {int(RATE_WINDOW.total_seconds())} s, per second.",
         )
         rate.add_metric([], recent_pages / RATE_WINDOW.total_seconds())
-        yield from (in_flight, oldest, rate)
+        # Not in flight: these wait for a clerk's PIN/OTP, not for a worker, so they neither
+        # age the backlog nor alarm as stuck work; a pile of them says clerks are not confirming.
+        waiting = GaugeMetricFamily(
+            "sohoa_scans_awaiting_confirmation",
+            "Scans OCRed whose remote signature waits for the clerk's PIN/OTP.",
+        )
+        waiting.add_metric([], awaiting)
+        yield from (in_flight, oldest, rate, waiting)
 
     def _queues(self) -> Iterator[Metric]:
         from ingest.tasks import queue_depths

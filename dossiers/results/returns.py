@@ -67,7 +67,9 @@ class ResultView(BaseModel):
     code: str = Field(description="Result document type, e.g. KQ.G10.000005.")
     name: str
     scan_id: str
-    scan_status: str = Field(description="received, processing, digitized or failed.")
+    scan_status: str = Field(
+        description="received, processing, awaiting_confirmation, digitized or failed."
+    )
     document_id: str | None = Field(description="The signed document; null until digitized.")
     valid_until: date | None = Field(description="Last day the paper is valid; null: no end.")
     scope: str = Field(description="What it covers, e.g. a land parcel; may be empty.")

@@ -118,7 +118,10 @@ class ApplicantView(ReadModel):
 
 class ScanLink(ReadModel):
     scan_id: str
-    status: str = Field(description="The scan's status: received, processing, digitized, failed.")
+    status: str = Field(
+        description="The scan's status: received, processing, awaiting_confirmation (the "
+        "clerk's PIN/OTP signs it), digitized, failed."
+    )
 
 
 class ReuseLink(ReadModel):

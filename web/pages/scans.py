@@ -48,6 +48,8 @@ router = APIRouter(prefix="/web", route_class=PageRoute, include_in_schema=False
 
 # What the page's script follows: a scan waits, runs, ends signed, or ends with a reason.
 QUEUED, WORKING, DIGITIZED, FAILED = "queued", "working", "digitized", "failed"
+# OCR done; the remote signature waits for the clerk's PIN/OTP (no worker will take it).
+AWAITING = "awaiting"
 # Statuses in which a dossier takes scans of its papers (``component_for_upload`` decides; the
 # page only hides a form the service would refuse) and in which papers are reused.
 DONE_REUSED = "scans_reused"
@@ -401,6 +403,8 @@ def state_of(status: str) -> str:
         return DIGITIZED
     if status == ScanStatus.FAILED:
         return FAILED
+    if status == ScanStatus.AWAITING_CONFIRMATION:
+        return AWAITING
     return WORKING if status == ScanStatus.PROCESSING else QUEUED
 
 
@@ -425,6 +429,8 @@ def label_of(
         return _("Digitizing")
     if state == DIGITIZED:
         return _("Digitized")
+    if state == AWAITING:
+        return _("Waiting for the signing confirmation: enter the OTP/PIN to sign")
     return _(
         "Not digitized: {reason}",
         reason=reason_advice(_, reason_code or "", lang, limit),

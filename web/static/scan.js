@@ -28,7 +28,8 @@
     stale: "Trang đã cũ: tải lại trang rồi chọn lại tệp",
     checking: "Đang kiểm tra chữ ký…",
   };
-  const STATE_CLASS = { queued: "info", working: "info", digitized: "ok" };
+  // "awaiting": signed once the clerk confirms with their OTP/PIN; nothing runs meanwhile.
+  const STATE_CLASS = { queued: "info", working: "info", awaiting: "warn", digitized: "ok" };
   const csrf = () => document.body.dataset.csrf || "";
 
   function words(scope) {
