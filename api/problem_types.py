@@ -106,7 +106,7 @@ _ENTRIES: dict[str, tuple[str, str, str]] = {
     ),
     "format_invalid": (
         N_("Format invalid"),
-        N_("The format parameter is json or pdf."),
+        N_("The format parameter is json, pdf or xml (xml only for a document's report)."),
         FIX,
     ),
     "limit_invalid": (
@@ -691,6 +691,17 @@ _ENTRIES: dict[str, tuple[str, str, str]] = {
         N_("No document (a signed scan, or a result) by this id that you may see."),
         LOOKUP,
     ),
+    "report_unavailable": (
+        N_("XML validation report unavailable"),
+        N_(
+            "No ETSI TS 119 102-2 validation report (format=xml) can be made for this file: it "
+            "carries no signature, or its PDF cannot be read."
+        ),
+        N_(
+            "Ask for the report with format=json or format=pdf, which says what is wrong with "
+            "the file."
+        ),
+    ),
     "already_reused": (
         N_("Component already reuses a record"),
         N_("This component already reuses a record of the data repository."),
@@ -940,6 +951,77 @@ _ENTRIES: dict[str, tuple[str, str, str]] = {
         N_("The timestamp authority (RFC 3161) did not answer, or answered badly."),
         RETRY,
     ),
+    "certificate_revoked": (
+        N_("Signing certificate revoked"),
+        N_(
+            "The clerk's signing certificate has been revoked, so it can no longer sign; at PAdES "
+            "B-LT and above the signature is refused and nothing is signed."
+        ),
+        N_(
+            "Ask the administrator for a new signing certificate for the clerk, then sign again; "
+            "the original file is kept."
+        ),
+    ),
+    "certificate_not_valid": (
+        N_("Certificate cannot be proven valid"),
+        N_(
+            "The signing certificate, or the timestamp authority's, cannot be proven valid now: "
+            "its revocation status is unknown (the OCSP responder or CRL cannot be reached) or "
+            "its chain does not lead to a trusted root. Nothing was signed."
+        ),
+        N_(
+            "Try again in a few minutes: a revocation service that is down may answer later. If "
+            "it keeps failing, tell the operator, who checks the trust roots and the OCSP and CRL "
+            "addresses."
+        ),
+    ),
+    "signing_confirmation_required": (
+        N_("Clerk's confirmation required"),
+        N_(
+            "The clerk's key is held by a remote (CSC) signing service, which signs only with "
+            "the clerk's PIN or OTP; none was given, or the one given was used for another "
+            "document already."
+        ),
+        N_(
+            "Ask the clerk for their PIN or OTP and sign again with it; each document needs its "
+            "own confirmation."
+        ),
+    ),
+    "signing_confirmation_rejected": (
+        N_("Clerk's confirmation rejected"),
+        N_(
+            "The remote signing service refused the clerk's PIN or OTP, or the authorization it "
+            "gave has expired or been used already."
+        ),
+        N_(
+            "The clerk checks the PIN (or asks for a new OTP if it has expired) and confirms "
+            "again; repeating a wrong PIN may lock the credential."
+        ),
+    ),
+    "signing_credential_unusable": (
+        N_("Remote signing credential unusable"),
+        N_(
+            "The remote signing service does not know the clerk's credential, or holds it (or "
+            "its certificate) disabled, expired or revoked."
+        ),
+        N_(
+            "Tell the operator: the clerk's credential must be fixed at the provider (the "
+            "credential mapping, enabling it, or a new certificate); signing again as it is will "
+            "not help."
+        ),
+    ),
+    "signing_provider_error": (
+        N_("Remote signing service failed"),
+        N_(
+            "The remote signing service answered with an error or with nothing usable (an error "
+            "page, a malformed reply, a signature that does not match the certificate); nothing "
+            "was signed."
+        ),
+        N_(
+            "Try again in a few minutes; if it keeps happening, tell the operator: the provider "
+            "may be failing."
+        ),
+    ),
     "unsignable_pdf": (
         N_("PDF cannot be signed"),
         N_(
@@ -1017,6 +1099,41 @@ _ENTRIES: dict[str, tuple[str, str, str]] = {
         N_("Invalid metadata"),
         N_("Metadata or a content type that cannot travel as HTTP headers to the store."),
         FIX,
+    ),
+    # -- the long-term archive ------------------------------------------------------------------
+    "archive_chain_broken": (
+        N_("Archive timestamp chain broken"),
+        N_(
+            "The newest timestamp of an archived document no longer validates (its TSA "
+            "certificate expired or was revoked, or is not trusted), so a new timestamp cannot "
+            "extend the document's proof."
+        ),
+        N_(
+            "The operator examines the document (GET /api/v1/documents/{id}/report) and the "
+            "trust roots; renewing it again will not help."
+        ),
+    ),
+    "archive_horizon_not_extended": (
+        N_("Renewal would not extend the archive"),
+        N_(
+            "The timestamp authority's certificate expires no later than the document's current "
+            "timestamp, so a renewal would add nothing; none was stored."
+        ),
+        N_(
+            "The operator configures a timestamp authority with a newer certificate "
+            "(SOHOA_TSA_URL), then renews (sohoa archive renew)."
+        ),
+    ),
+    "fixity_mismatch": (
+        N_("Stored file damaged"),
+        N_(
+            "The stored file no longer matches its recorded SHA-256, so it was not renewed: a "
+            "new timestamp would vouch for the damage."
+        ),
+        N_(
+            "The operator checks the store (sohoa fixity), restores the file from a replica or "
+            "backup, then renews (sohoa archive renew)."
+        ),
     ),
     "configuration_invalid": (
         N_("Configuration invalid"),
