@@ -35,3 +35,11 @@ class SohoaError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class ConfigurationError(SohoaError):
+    """The settings cannot run this service; an operator must change them before it starts."""
+
+    code = "configuration_invalid"
+    http_status = 500
+    retryable = False

@@ -49,22 +49,38 @@ def still_ours(scan_id: str, step: str, token: str) -> tuple[ColumnElement[bool]
 def claim(pipeline: Pipeline, scan_id: str, step: str, token: str) -> Scan | None:
     """Take a step if nobody holds it; return None when it is done, held, or not ours to run."""
     now = utcnow()
+    return _take(
+        pipeline,
+        scan_id,
+        token,
+        Scan.step == step,
+        Scan.status.in_(ScanStatus.ACTIVE),
+        or_(Scan.lease_until.is_(None), Scan.lease_until < now),
+    )
+
+
+def _take(
+    pipeline: Pipeline,
+    scan_id: str,
+    token: str,
+    *where: ColumnElement[bool],
+    **values: object,
+) -> Scan | None:
+    """The conditional update every claim is: lease the scan to ``token`` if ``where`` holds
+    (``values``: more columns to set on the way)."""
+    now = utcnow()
     lease = timedelta(seconds=pipeline.pipeline_config.lease_seconds)
     with session_scope(pipeline.pipeline_deps.sessions) as session:
         result = session.execute(
             update(Scan)
-            .where(
-                Scan.id == scan_id,
-                Scan.step == step,
-                Scan.status.in_(ScanStatus.ACTIVE),
-                or_(Scan.lease_until.is_(None), Scan.lease_until < now),
-            )
+            .where(Scan.id == scan_id, *where)
             .values(
                 status=ScanStatus.PROCESSING,
                 lease_until=now + lease,
                 attempts=Scan.attempts + 1,
                 worker=token,
                 updated_at=now,
+                **values,
             )
             .execution_options(synchronize_session=False)
         )
@@ -216,33 +232,15 @@ def claim_confirmed(pipeline: Pipeline, scan_id: str, token: str) -> Scan | None
     The same conditional update as :func:`claim`, from ``awaiting_confirmation`` only, so two
     confirmations sent at once sign once: the second finds the scan taken (None).
     """
-    now = utcnow()
-    lease = timedelta(seconds=pipeline.pipeline_config.lease_seconds)
-    with session_scope(pipeline.pipeline_deps.sessions) as session:
-        result = session.execute(
-            update(Scan)
-            .where(
-                Scan.id == scan_id,
-                Scan.step == Step.SIGN,
-                Scan.status == ScanStatus.AWAITING_CONFIRMATION,
-            )
-            .values(
-                status=ScanStatus.PROCESSING,
-                reason_code=None,
-                reason_message=None,
-                lease_until=now + lease,
-                attempts=Scan.attempts + 1,
-                worker=token,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if changed(result) != 1:
-            return None
-        scan = session.get(Scan, scan_id)
-        assert scan is not None
-        session.expunge(scan)
-        return scan
+    return _take(
+        pipeline,
+        scan_id,
+        token,
+        Scan.step == Step.SIGN,
+        Scan.status == ScanStatus.AWAITING_CONFIRMATION,
+        reason_code=None,  # the last refusal's reason goes as the signing starts
+        reason_message=None,
+    )
 
 
 def release(

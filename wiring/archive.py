@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pyhanko.sign.timestamps import TimeStamper
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from core.settings import Settings
     from dossiers.records.renewal import RenewalDeps, RenewalReport
     from dossiers.records.tasks import PeriodicJobs
-    from wiring.factory import Services
+    from storage.objects import ObjectStore
+
+
+class _Signer(Protocol):
+    timestamper: TimeStamper | None
+
+
+class Services(Protocol):
+    """What renewal needs of :class:`wiring.factory.Services` (which builds these jobs)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+
+    @property
+    def document_signer(self) -> _Signer: ...
+
+    @property
+    def trust_roots(self) -> list[Any]: ...
+
+    @property
+    def other_certs(self) -> list[Any]: ...
 
 
 def renewal_deps(services: Services) -> RenewalDeps:
@@ -19,8 +44,8 @@ def renewal_deps(services: Services) -> RenewalDeps:
     """
     from pyhanko_certvalidator import ValidationContext
 
+    from core.errors import ConfigurationError
     from dossiers.records.renewal import RenewalDeps
-    from wiring.factory import ConfigurationError
 
     s = services.settings
     # The TSA the signatures use (SOHOA_TSA_URL, or the development PKI's own).

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import SohoaError
+from core.errors import ConfigurationError
 from core.settings import Settings
 from paper.fonts import Fonts
 from storage import db
@@ -43,14 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEV_CLERKS = (("clerk1", "Nguyễn Thị Lan"), ("clerk2", "Trần Văn Minh"))
-
-
-class ConfigurationError(SohoaError):
-    """The settings cannot run this service; an operator must change them before it starts."""
-
-    code = "configuration_invalid"
-    http_status = 500
-    retryable = False
 
 
 @dataclass
@@ -168,12 +160,15 @@ class Services:
         """A context for B-LT/B-LTA signing: our trust roots, revocation fetched online and
         required (a signer whose status cannot be established is not signed for)."""
         from pyhanko_certvalidator import ValidationContext
+        from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
         return ValidationContext(
             trust_roots=self.trust_roots,
             other_certs=self.other_certs,
             allow_fetching=True,
             revocation_mode="hard-fail",
+            # Not aiohttp's: a session (and TLS context) per document costs more than the OCSP.
+            fetcher_backend=RequestsFetcherBackend(),
         )
 
     @cached_property
