@@ -5,7 +5,8 @@ The upload is the API's component upload (``DossierService.component_for_upload`
 :func:`api.scans.accept_scan`), answered in the page's words; who sees a scan is
 :mod:`dossiers.workflow.scan_access`, exactly as for ``GET /api/v1/scans/{id}``. The signature
 badge is computed when asked for, in a scan's status once it is signed: a dossier page with
-many documents never validates all of them on every view.
+many documents never validates all of them on every view. A scan whose remote signature waits
+for its clerk's PIN/OTP gets that clerk a form, answered by the API's own confirmation.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from api.context import AppServices
 from api.problem_types import problem_types
@@ -38,7 +41,7 @@ from dossiers.workflow.scan_access import visible_refusal, visible_scan
 from storage.db import session_scope
 from storage.models import Document, Refusal, Scan, ScanStatus, Step
 from storage.objects import copy_as_stored
-from web.deps import PageRoute, Svc, User
+from web.deps import InvalidForm, PageRoute, Svc, User, wants_json
 from web.i18n import Gettext, gettext_for
 from web.render import language, page
 
@@ -53,6 +56,8 @@ AWAITING = "awaiting"
 # Statuses in which a dossier takes scans of its papers (``component_for_upload`` decides; the
 # page only hides a form the service would refuse) and in which papers are reused.
 DONE_REUSED = "scans_reused"
+# A scan signed with its clerk's PIN/OTP; an OTP asked of the remote signing service.
+DONE_SIGNED, DONE_OTP = "scan_signed", "otp_sent"
 
 _PAGE_NOTE = re.compile(r"^page (\d+): (.*)$", re.S)
 _RASTERIZED = re.compile(r"^page (\d+) rasterized\b")
@@ -73,6 +78,9 @@ class ScanItem:
     pages_done: int
     pages_total: int | None
     document_id: str | None
+    # Set only for the scan's own clerk while it awaits their PIN/OTP (remote signing).
+    confirm_url: str | None = None
+    otp_url: str | None = None
 
     @property
     def status_url(self) -> str:
@@ -110,8 +118,10 @@ def dossier_context(
     for c in dossier.components:
         if counter and c.digitize and dossier.status in TAKES_SCANS:
             panels[c.id].upload_url = f"{base}/{c.id}/scans"
+    # Only remote keys wait for a PIN/OTP; the form goes to the scan's own clerk alone.
+    confirming = (base, user.staff_id) if svc.settings.signer == "csc" else None
     with session_scope(svc.sessions) as session:
-        for component_id, item in _scan_items(session, dossier.components, _):
+        for component_id, item in _scan_items(session, dossier.components, _, confirming):
             panels[component_id].items.append(item)
         reused = {c.reused.record_id: c.id for c in dossier.components if c.reused}
         if reused:
@@ -141,20 +151,33 @@ def dossier_context(
                 panels[c.id].reusable = found
                 panels[c.id].reuse_url = f"{base}/{c.id}/reuse"
     query = request.query_params
-    done = query.get("done") == DONE_REUSED
+    notice = {
+        DONE_REUSED: _("The paper was taken from the data repository: no scan needed"),
+        DONE_SIGNED: _("Signed: the scan is digitized"),
+        DONE_OTP: _(
+            "An OTP was requested: enter the code texted to you, then press “Sign digitally”"
+        ),
+    }.get(query.get("done") or "")
     return {
         "scans_panels": panels,
-        "scans_notice": _("The paper was taken from the data repository: no scan needed")
-        if done
-        else None,
-        "scans_notice_component": query.get("component") if done else None,
+        "scans_notice": notice,
+        "scans_notice_component": query.get("component") if notice else None,
+        "scans_error": None,
+        "scans_error_scan": None,
+        "scans_error_component": None,
     }
 
 
 def _scan_items(
-    session: Session, components: list[ComponentView], _: Gettext
+    session: Session,
+    components: list[ComponentView],
+    _: Gettext,
+    confirming: tuple[str, str] | None = None,
 ) -> list[tuple[str, ScanItem]]:
-    """Every scan and document of the components, oldest first, in one statement."""
+    """Every scan and document of the components, oldest first, in one statement.
+
+    ``confirming`` (the components' base URL, the clerk viewing) gives that clerk's scans
+    awaiting a PIN/OTP their confirmation form."""
     owner: dict[str, str] = {}
     for c in components:
         owner.update({s.scan_id: c.id for s in c.scans})
@@ -175,6 +198,7 @@ def _scan_items(
             Scan.ocr_result["rotated_pages"],
             Scan.ocr_result["deskewed_pages"],
             Document.id,
+            Scan.clerk_id,
         )
         .outerjoin(Document, Document.scan_id == Scan.id)
         .where(or_(Scan.id.in_(owner), Document.id.in_(owner)))
@@ -193,9 +217,14 @@ def _scan_items(
         turned,
         crooked,
         doc_id,
+        clerk_id,
     ) in rows:
         component_id = owner.get(scan_id) or owner[doc_id]
         state = state_of(status)
+        confirm_url = otp_url = None
+        if confirming and state == AWAITING and clerk_id == confirming[1]:
+            here = f"{confirming[0]}/{component_id}/scans/{scan_id}"
+            confirm_url, otp_url = f"{here}/confirmation", f"{here}/otp"
         out.append(
             (
                 component_id,
@@ -210,6 +239,8 @@ def _scan_items(
                     pages_done=done,
                     pages_total=total,
                     document_id=doc_id if state == DIGITIZED else None,
+                    confirm_url=confirm_url,
+                    otp_url=otp_url,
                 ),
             )
         )
@@ -316,6 +347,10 @@ def scan_status(
             "pdf_url": None,
             "valid": None,
             "badge": None,
+            # The page draws the PIN/OTP form for this clerk (scan.js says to reload for it).
+            "confirmable": state == AWAITING
+            and scan.clerk_id == user.staff_id
+            and svc.settings.signer == "csc",
         }
     if doc is not None and state == DIGITIZED:
         body["document_id"] = doc.id
@@ -576,6 +611,18 @@ def reuse(
 @router.get("/dossiers/{ref}/components/{component_id}/scans")
 def paper_page(ref: str, component_id: str, request: Request, user: User, svc: Svc) -> HTMLResponse:
     """One paper's scans on a page of their own: the same box as on the dossier page."""
+    return _paper(request, svc, user, ref, component_id)
+
+
+def _paper(
+    request: Request,
+    svc: AppServices,
+    user: Principal,
+    ref: str,
+    component_id: str,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
     dossier = svc.dossiers.view(user, ref)
     component = next((c for c in dossier.components if c.id == component_id), None)
     if component is None:
@@ -583,7 +630,160 @@ def paper_page(ref: str, component_id: str, request: Request, user: User, svc: S
     return page(
         request,
         "scans/paper.html",
+        status_code=status_code,
         dossier=dossier,
         component=component,
-        **dossier_context(request, svc, user, dossier),
+        **{**dossier_context(request, svc, user, dossier), **extra},
     )
+
+
+# -- the clerk's confirmation of a remote signature (PIN/OTP) ----------------------------------
+#
+# The API's own operations (api/routers/signing.py), called here in-process: the same checks
+# (the scan's clerk only, remote keys only), the same per-clerk limits (one limiter for both),
+# and the PIN/OTP goes from this request to the provider and nowhere else. The form's fields
+# are read raw, so a refused value is never in a validation log line, and never put back.
+
+# Refusals the clerk fixes in the form itself; anything else is the usual error page.
+_CONFIRM_IN_PAGE = frozenset(
+    {
+        "signing_confirmation_rejected",
+        "signing_confirmation_required",
+        "rate_limited",
+        "signing_key_unavailable",
+        "signing_provider_error",
+        "timestamp_unavailable",
+        "conflict",
+        "invalid_request",
+    }
+)
+
+
+def _signing_advice(_: Gettext, exc: SohoaError, *, otp: bool = False) -> str:
+    """What the clerk does about a refused confirmation or OTP request, in the page's words."""
+    code = str(getattr(exc, "code", ""))
+    if code == "signing_confirmation_rejected":
+        return _(
+            "The OTP or PIN is wrong or has expired: press “Send an OTP” for a new code, "
+            "check your PIN, then press “Sign digitally” again"
+        )
+    if code == "signing_confirmation_required":
+        return _(
+            "Your signing certificate needs both the PIN and the OTP: enter both, "
+            "then press “Sign digitally” again"
+        )
+    if code == "invalid_request":
+        return _(
+            "Enter the OTP (4 to 12 letters or digits) and/or the PIN (4 to 32 letters or "
+            "digits), then press “Sign digitally” again"
+        )
+    if code == "rate_limited":
+        seconds = (getattr(exc, "extra", None) or {}).get("retry_after") or 60
+        return _(
+            "Too many wrong codes or OTP requests: wait {seconds} seconds, press “Send an OTP” "
+            "for a new code, then sign again",
+            seconds=seconds,
+        )
+    if code == "conflict" and otp:
+        return _(
+            "Your signing certificate takes no texted OTP: enter the code from your OTP app "
+            "or token, or your PIN"
+        )
+    if code == "conflict":
+        return _("This scan no longer waits for a signature: reload the page to see its state")
+    return _(
+        "The remote signing service is not answering: wait a few minutes, press “Send an OTP” "
+        "for a new code, then sign again"
+    )
+
+
+def _confirm_refused(
+    request: Request,
+    svc: AppServices,
+    user: Principal,
+    ref: str,
+    component_id: str,
+    scan_id: str,
+    exc: SohoaError,
+    *,
+    otp: bool = False,
+) -> Response:
+    """The paper's page again, the form kept, saying what to do; other refusals raise."""
+    if wants_json(request) or exc.code not in _CONFIRM_IN_PAGE:
+        raise exc
+    _ = gettext_for(language(request))
+    headers: dict[str, str] = getattr(exc, "headers", None) or {}
+    answer = _paper(
+        request,
+        svc,
+        user,
+        ref,
+        component_id,
+        status_code=int(getattr(exc, "http_status", 409)),
+        scans_error=_signing_advice(_, exc, otp=otp),
+        scans_error_scan=scan_id,
+        scans_error_component=component_id,
+    )
+    answer.headers.update(headers)
+    return answer
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+def _signed_back(ref: str, component_id: str, done: str) -> RedirectResponse:
+    return RedirectResponse(
+        f"/web/dossiers/{quote(ref, safe='')}?done={done}&component={quote(component_id)}"
+        f"#scans-{quote(component_id)}",
+        status_code=303,
+    )
+
+
+@router.post("/dossiers/{ref}/components/{component_id}/scans/{scan_id}/confirmation")
+def confirm(
+    ref: str,
+    component_id: str,
+    scan_id: str,
+    request: Request,
+    user: User,
+    svc: Svc,
+    fields: Annotated[FormData, Depends(_form)],
+) -> Response:
+    """Sign a scan awaiting its clerk with the ``otp`` and/or ``pin`` typed in its form."""
+    from pydantic import ValidationError
+
+    from api.routers.signing import SigningConfirmation, confirm_signature
+
+    typed = {k: str(fields.get(k) or "").strip() for k in ("pin", "otp")}
+    try:
+        try:
+            body = SigningConfirmation.model_validate({k: v for k, v in typed.items() if v})
+        except ValidationError:  # its text holds the values typed: neither logged nor shown
+            raise InvalidForm("the OTP/PIN is not letters and digits of the right length") from None
+        confirm_signature(scan_id, body, request, user, svc)
+    except SohoaError as exc:
+        return _confirm_refused(request, svc, user, ref, component_id, scan_id, exc)
+    return _signed_back(ref, component_id, DONE_SIGNED)
+
+
+@router.post("/dossiers/{ref}/components/{component_id}/scans/{scan_id}/otp")
+def send_otp(
+    ref: str, component_id: str, scan_id: str, request: Request, user: User, svc: Svc
+) -> Response:
+    """Ask the remote signing service to text the clerk an OTP for the scan's signature."""
+    from api.routers.signing import request_otp
+
+    try:
+        with session_scope(svc.sessions) as session:
+            scan = visible_scan(session, user, scan_id)
+            if scan is None:
+                raise ApiProblem(404, "scan_not_found", f"no scan {scan_id}")
+            if scan.clerk_id != user.staff_id:
+                raise ApiProblem(
+                    403, "forbidden", "only the clerk whose key signs this scan asks for its OTP"
+                )
+        request_otp(request, user, svc)
+    except SohoaError as exc:
+        return _confirm_refused(request, svc, user, ref, component_id, scan_id, exc, otp=True)
+    return _signed_back(ref, component_id, DONE_OTP)

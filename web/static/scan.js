@@ -27,6 +27,7 @@
     signedOut: "Phiên làm việc đã kết thúc: đăng nhập lại rồi chọn lại tệp",
     stale: "Trang đã cũ: tải lại trang rồi chọn lại tệp",
     checking: "Đang kiểm tra chữ ký…",
+    confirm: "Tải lại trang để nhập mã OTP/PIN và ký số bản này",
   };
   // "awaiting": signed once the clerk confirms with their OTP/PIN; nothing runs meanwhile.
   const STATE_CLASS = { queued: "info", working: "info", awaiting: "warn", digitized: "ok" };
@@ -139,6 +140,10 @@
     }
     row.notices.replaceChildren.apply(row.notices,
       (status.notices || []).map((note) => make("p", "warning", note)));
+    // The PIN/OTP form is drawn by the server: a scan that began waiting meanwhile needs a reload.
+    if (status.confirmable && !row.li.querySelector("form[data-confirm]")) {
+      row.notices.appendChild(make("p", "warning", row.text.confirm));
+    }
     if (status.state === "digitized") {
       showBadge(row, status);
       if (status.pdf_url && !row.li.querySelector("[data-view-pdf]")) {
