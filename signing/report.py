@@ -147,6 +147,13 @@ class SignatureResult:
     warnings: tuple[str, ...] = ()
     development_pki: bool = False
     """The signer's chain ends in sohoa's development root (a test signature)."""
+    best_signature_time: datetime | None = None
+    """When the long-term validation proves the signature existed while its certificates were
+    valid (DSS's best-signature-time); ``None`` when nothing proves it."""
+    proof: tuple[str, ...] = ()
+    """What that proof rests on: the signature timestamp, revocation data, document timestamps."""
+    revocation: str = "soft-fail"
+    """The revocation policy of the validation (``hard-fail``: the auditor's)."""
 
     @property
     def passed(self) -> bool:
@@ -192,6 +199,13 @@ class SignatureResult:
                 "Thời gian ký khai báo muộn hơn dấu thời gian (claimed signing time after the "
                 "signature timestamp)."
             )
+        long_term = sig.long_term
+        carries_proof = level in ("PAdES-BASELINE-LT", "PAdES-BASELINE-LTA")
+        if carries_proof and long_term is not None and not long_term.passed:
+            warnings.append(
+                "Không chứng minh được chữ ký hợp lệ tại thời điểm dấu thời gian "
+                f"(long-term validation: {long_term.indication}/{long_term.sub_indication})."
+            )
         if level not in ("PAdES-BASELINE-LT", "PAdES-BASELINE-LTA"):
             warnings.append(
                 "Tệp không chứa dữ liệu thu hồi chứng thư; tình trạng thu hồi không được kiểm "
@@ -214,6 +228,9 @@ class SignatureResult:
             errors=tuple(errors),
             warnings=tuple(warnings),
             development_pki=sig.development_pki,
+            best_signature_time=long_term.proven_at if long_term is not None else None,
+            proof=long_term.evidence if long_term is not None and long_term.passed else (),
+            revocation=sig.revocation_mode,
         )
 
 
@@ -805,6 +822,12 @@ class _ReportPdf:
             ("Thời gian ký khai báo (Claimed signing time)", _fmt_time(sig.signing_time)),
             ("Dấu thời gian (Signature timestamp)", self._timestamp_text(sig.timestamp)),
             ("Mức chữ ký (Signature level)", sig.pades_level or "—"),
+            (
+                "Chứng minh hợp lệ tại (Proven valid at)",
+                _fmt_time(sig.best_signature_time) if sig.best_signature_time else "—",
+            ),
+            ("Bằng chứng (Evidence)", "; ".join(sig.proof) or "—"),
+            ("Kiểm tra thu hồi (Revocation check)", sig.revocation),
             (
                 "Phạm vi ký (Signature scope)",
                 f"{_COVERAGE_TEXT[sig.coverage]} ({sig.coverage})" if sig.coverage else "—",

@@ -387,7 +387,8 @@ async def _validate_file(
         for sig in sigs:
             basic = await _signature(reader, sig, vc, moment)
             long_term = None
-            if basic.failure is None and basic.timestamp is not None:
+            # Only evidence can prove a past time: revocation data in the DSS, or fetched.
+            if basic.failure is None and basic.timestamp is not None and (has_dss or policy.online):
                 long_term = await _long_term(sig, trust_roots, other_certs, moment, policy)
             signatures.append(
                 replace(basic, long_term=long_term, revocation_mode=policy.revocation)

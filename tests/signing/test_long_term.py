@@ -22,6 +22,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 from signing.backends import Pkcs12Backend
 from signing.errors import CertificateNotValid, SignerConfigError
 from signing.pki import DevPki, init_dev_pki, revoke
+from signing.report import render_pdf, simple_report
 from signing.sign import DocumentSigner, make_timestamper
 from signing.validation import etsi_report, load_certificates, validate_pdf
 from signing.verify import verify_pdf
@@ -179,6 +180,19 @@ def test_revoked_clerk_cannot_sign_and_only_earlier_signatures_stay_valid(
         )
         assert early.ok, early.to_dict()
         assert early.signatures[0].long_term == "TOTAL_PASSED/OK"
+
+    # The auditor's report says the same, with when and by what it was proven.
+    kept = simple_report(before.path, trust_roots=pki_server.roots, revocation="hard-fail")
+    (verdict,) = kept.signatures
+    assert verdict.indication == "TOTAL_PASSED", verdict
+    assert verdict.best_signature_time is not None and verdict.proof
+    assert verdict.pades_level == "PAdES-BASELINE-LTA" and verdict.revocation == "hard-fail"
+    assert render_pdf(kept, tmp_path / "report.pdf").stat().st_size > 0
+    lost = simple_report(
+        after.path, trust_roots=pki_server.roots, revocation="hard-fail", online=True
+    )
+    assert lost.signatures[0].indication != "TOTAL_PASSED"
+    assert lost.signatures[0].best_signature_time is None
 
 
 def test_ocsp_answers_good_revoked_unknown_and_refuses_garbage(

@@ -178,6 +178,9 @@ def test_to_dict_is_json_with_stable_keys(b_t: SignResult, trust_roots: list) ->
         "errors",
         "warnings",
         "development_pki",
+        "best_signature_time",
+        "proof",
+        "revocation",
     ]
     assert list(sig["timestamp"]) == ["present", "time", "tsa_name", "valid"]
     assert (
