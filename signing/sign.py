@@ -8,7 +8,7 @@ Choices, and why:
 * ``/ETSI.CAdES.detached`` (PAdES) with SHA-256: pyHanko's default subfilter is the older
   ``adbe.pkcs7.detached``, and SHA-384 trips a PDF-2.0 version bump (pyHanko#543).
 * The PAdES level is the deployment's (B-LTA by default): B-T adds a signature timestamp (one
-  :class:`HTTPTimeStamper` reused, so pyHanko's size-estimate request is made once per process,
+  :class:`RequestsHTTPTimeStamper` reused, so pyHanko's size-estimate request is made once per process,
   not per document); B-LT adds, in the document's DSS, the certificates, OCSP responses and
   CRLs that prove the signer's and the TSA's certificates were valid, fetched while signing;
   B-LTA adds a document timestamp over all of it, which an archive renews before its TSA
@@ -43,6 +43,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -59,7 +60,8 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import PdfSigningSession
-from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
+from pyhanko.sign.timestamps import TimeStamper, TimestampRequestError
+from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 from pyhanko.stamp import BaseStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathValidationError, RevokedError
@@ -93,6 +95,7 @@ PadesLevel = Literal["B-B", "B-T", "B-LT", "B-LTA"]
 PADES_LEVELS: tuple[PadesLevel, ...] = ("B-B", "B-T", "B-LT", "B-LTA")
 _MD = "sha256"  # see the module docstring: SHA-384 bumps the PDF version
 _CHUNK = 1 << 20  # I/O chunk for copying and hashing (pyHanko's default is 4 KiB)
+_HORIZON_TTL = 300.0  # seconds a read-back archive horizon is reused (see _archive_horizon)
 
 
 def make_timestamper(url: str | None, *, timeout: int = 10) -> TimeStamper | None:
@@ -106,7 +109,9 @@ def make_timestamper(url: str | None, *, timeout: int = 10) -> TimeStamper | Non
         return None
     if not url.startswith(("http://", "https://")):
         raise SignerConfigError(f"timestamp URL must start with http:// or https://: {url}")
-    return HTTPTimeStamper(url, timeout=timeout)
+    # requests, not aiohttp: each document signs on its own event loop, and an aiohttp session
+    # (with its TLS context) built per document cost ~40 ms of CPU, more than the TSA's answer.
+    return RequestsHTTPTimeStamper(url, timeout=timeout)  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -219,6 +224,7 @@ class DocumentSigner:
         if self._level in ("B-LT", "B-LTA") and validation_context is None:
             raise SignerConfigError(f"PAdES {self._level} needs a validation context")
         self._validation_context = validation_context
+        self._horizon: tuple[float, datetime | None] | None = None  # (read at, value)
         # signer -> (timestamper, bytes to reserve); weak, so a dropped backend is forgotten.
         self._reserved: weakref.WeakKeyDictionary[
             signers.Signer, tuple[TimeStamper | None, int]
@@ -293,11 +299,7 @@ class DocumentSigner:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         log.info("signed %s as %s (%s, %d bytes)", dst.name, signer_name, self.level, size)
-        archive_until = None
-        if self.level != "B-B":
-            from signing.archive import archive_horizon
-
-            archive_until = archive_horizon(dst)
+        archive_until = self._archive_horizon(dst) if self.level != "B-B" else None
         return SignResult(
             path=dst,
             sha256=digest.hexdigest(),
@@ -452,6 +454,22 @@ class DocumentSigner:
                 ) from exc
         assert pdf_signer.signing_time is not None
         return pdf_signer.signing_time, field_name, writer.copy_digest, writer.copied
+
+    def _archive_horizon(self, signed: Path) -> datetime | None:
+        """The newest timestamp's TSA certificate expiry, read back from a signed file at most
+        every ``_HORIZON_TTL`` seconds: reading the token costs ~85 ms a document, and a TSA
+        changes its certificate a few times a decade. A renewal reads its own file anyway."""
+        from signing.archive import archive_horizon
+
+        now = time.monotonic()
+        with self._reserved_lock:
+            cached = self._horizon
+        if cached is not None and now - cached[0] < _HORIZON_TTL:
+            return cached[1]
+        value = archive_horizon(signed)
+        with self._reserved_lock:
+            self._horizon = (now, value)
+        return value
 
     async def _bytes_reserved(self, signer: signers.Signer) -> int:
         """Bytes for the signature's /Contents, estimated once per signer and timestamper.
