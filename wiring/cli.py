@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -270,6 +271,7 @@ def digitize(
 
     _configure_logging("WARNING")
     services = build(_settings())
+    _serve_dev_pki_if_down(services)
     out.mkdir(parents=True, exist_ok=True)
     in_flight = max(1, min(len(files), 2 * services.settings.ocr_jobs))
     # Two inputs may share a stem (a.pdf, a.png): those outputs carry the file's number.
@@ -315,6 +317,60 @@ def digitize(
         for notice in result.notices:
             console.print(f"{result.row[0]}: {notice}")
     raise typer.Exit(1 if any(r.row[3] == "-" for r in done) else 0)
+
+
+def _serve_dev_pki_if_down(services) -> None:  # type: ignore[no-untyped-def]
+    """Without ``sohoa run`` nothing answers the development PKI's TSA and OCSP at the address
+    its certificates name; a local ``digitize`` then serves them itself, from a thread, while it
+    runs. Another server at that address is left alone (it is ``sohoa run``, or it says why
+    signing fails)."""
+    import urllib.parse
+
+    import httpx
+
+    settings = services.settings
+    if settings.pades_level == "B-B" or settings.tsa_url or services.dev_authority is None:
+        return
+    url = settings.resolved_pki_url
+    try:
+        httpx.get(f"{url}/crl", timeout=2)
+        return
+    except httpx.TransportError:
+        pass
+    where = urllib.parse.urlsplit(url)
+    if where.hostname not in ("127.0.0.1", "localhost"):
+        return  # another machine's: nothing to start here
+    import uvicorn
+    from fastapi import FastAPI
+
+    from api.problems import install
+    from api.ratelimit import MemoryRateLimiter
+    from api.routers import pki
+
+    app = FastAPI()
+    install(app)
+    app.state.services = services
+    app.state.rate_limiter = MemoryRateLimiter()
+    app.include_router(pki.router)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=where.hostname,
+            port=where.port or 80,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, name="dev-pki", daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.02)
+    if not server.started:
+        err.print(
+            f"the development PKI's services cannot be served at {url}; start `sohoa run`, or "
+            "sign without timestamps: SOHOA_PADES_LEVEL=B-B"
+        )
+        raise typer.Exit(2)
 
 
 @dataclass(frozen=True)
