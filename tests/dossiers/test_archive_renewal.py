@@ -424,12 +424,10 @@ def test_scheduled_fixity_publishes_a_mismatch(
 
 
 def test_beat_schedules_both_jobs_and_the_tasks_run(services: Services) -> None:
-    from dossiers.records.tasks import FIXITY_TASK, RENEW_TASK, install_periodic
-    from wiring.archive import periodic_jobs
+    from dossiers.records.tasks import FIXITY_TASK, RENEW_TASK
 
     document_id = _signed_document(services, 250)
-    app = services.celery
-    install_periodic(app, periodic_jobs(services))
+    app = services.celery  # the composition root puts both jobs on every app it builds
     schedule = app.conf.beat_schedule
     assert schedule["archive-renewal"]["task"] == RENEW_TASK
     assert schedule["fixity"]["task"] == FIXITY_TASK
