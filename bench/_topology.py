@@ -342,14 +342,17 @@ class Stack:
         if self.backends.redis:
             self._empty_redis(first=True)
             values["SOHOA_BROKER_URL"] = self.backends.redis
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        # The API serves the development PKI's TSA and OCSP under /pki, at the address its
+        # certificates name: the workers sign B-LTA against it, as on a real deployment.
+        values["SOHOA_PUBLIC_URL"] = self.base_url
         values.update(self.extra_env)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SOHOA_")}
         self.env.update(values, OMP_THREAD_LIMIT="1", PYTHONWARNINGS="ignore")
 
         self._cli("db", "upgrade")
         self._cli("pki", "init")  # once, before any worker could race to create it
-        port = free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
         self.api = self._spawn("api", ["api", "--host", "127.0.0.1", "--port", str(port)])
         self.client = httpx.Client(
             base_url=self.base_url, headers=self.auth, timeout=httpx.Timeout(120.0)
