@@ -132,6 +132,7 @@ REASONS: dict[str, str] = {
 FIXITY_KINDS: dict[str, str] = {
     "original": N_("Uploaded original"),
     "document": N_("Signed document"),
+    "document_version": N_("Earlier version of a signed document (before an archive timestamp)"),
     "form": N_("Form"),
     "receipt": N_("Receipt"),
 }
