@@ -268,14 +268,14 @@ class SignatureVerdict(BaseModel):
     modification_level: str | None
     digest_algorithm: str | None
     signature_algorithm: str | None
+    errors: list[str]
+    warnings: list[str]
+    development_pki: bool
     best_signature_time: str | None = Field(
         description="When the long-term validation proves the signature valid (its timestamp)."
     )
     proof: list[str] = Field(description="What that proof rests on.")
     revocation: Literal["soft-fail", "hard-fail"]
-    errors: list[str]
-    warnings: list[str]
-    development_pki: bool
 
 
 class DocumentReport(BaseModel):
