@@ -341,20 +341,12 @@ def _serve_dev_pki_if_down(services) -> None:  # type: ignore[no-untyped-def]
     if where.hostname not in ("127.0.0.1", "localhost"):
         return  # another machine's: nothing to start here
     import uvicorn
-    from fastapi import FastAPI
 
-    from api.problems import install
-    from api.ratelimit import MemoryRateLimiter
-    from api.routers import pki
+    from api.routers.pki import standalone_app
 
-    app = FastAPI()
-    install(app)
-    app.state.services = services
-    app.state.rate_limiter = MemoryRateLimiter()
-    app.include_router(pki.router)
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
+            standalone_app(services),
             host=where.hostname,
             port=where.port or 80,
             log_config=None,
@@ -585,11 +577,9 @@ def pki_serve(
 ) -> None:
     """Serve the development PKI's OCSP responder, CRL and TSA alone (compose's ``pki``)."""
     import uvicorn
-    from fastapi import FastAPI
 
-    from api.problems import install
     from api.ratelimit import limiter_for
-    from api.routers import pki
+    from api.routers.pki import standalone_app
     from wiring.factory import build
 
     _configure_logging()
@@ -598,11 +588,8 @@ def pki_serve(
     if authority is None:
         err.print("no development PKI here: it serves only where the development PKI signs")
         raise typer.Exit(2)
-    app = FastAPI(title="sohoa development PKI", docs_url=None, redoc_url=None)
-    install(app)
-    app.state.services = services
-    app.state.rate_limiter = limiter_for(services.settings)
-    app.include_router(pki.router)
+    app = standalone_app(services)
+    app.state.rate_limiter = limiter_for(services.settings)  # shared with the API's, by Redis
     console.print(f"development PKI services at {services.settings.resolved_pki_url}")
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from api.deps import client_ip, rate_limiter, services, too_many
@@ -140,3 +140,18 @@ def root_certificate(ca: Authority) -> Response:
 )
 def chain(ca: Authority) -> Response:
     return Response(ca.pki.chain.read_bytes(), media_type="application/x-pem-file")
+
+
+def standalone_app(services: object) -> FastAPI:
+    """Just these routes, with the service's problem answers and a per-process rate limiter:
+    what ``sohoa pki serve`` and a local ``sohoa digitize`` serve. ``services`` needs
+    ``settings`` and ``dev_authority``."""
+    from api.problems import install
+    from api.ratelimit import MemoryRateLimiter
+
+    app = FastAPI(title="sohoa development PKI", docs_url=None, redoc_url=None)
+    install(app)
+    app.state.services = services
+    app.state.rate_limiter = MemoryRateLimiter()
+    app.include_router(router)
+    return app

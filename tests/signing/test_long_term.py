@@ -65,11 +65,8 @@ class PkiServer:
 def pki_server(tmp_path: Path) -> Iterator[PkiServer]:
     """A fresh development PKI (revocation changes it) and its services over HTTP."""
     import uvicorn
-    from fastapi import FastAPI
 
-    from api.problems import install
-    from api.ratelimit import MemoryRateLimiter
-    from api.routers import pki as pki_router
+    from api.routers.pki import standalone_app
     from core.settings import Settings
     from signing.authority import DevAuthority
 
@@ -85,14 +82,10 @@ def pki_server(tmp_path: Path) -> Iterator[PkiServer]:
         password=DEV_PASSWORD,
         base_url=base,
     )
-    app = FastAPI()
-    install(app)  # problem answers, as the service gives them
     settings = Settings(data_dir=tmp_path / "data", pki_rate_limit=0)
-    app.state.services = SimpleNamespace(
-        settings=settings, dev_authority=DevAuthority(pki, DEV_PASSWORD)
+    app = standalone_app(
+        SimpleNamespace(settings=settings, dev_authority=DevAuthority(pki, DEV_PASSWORD))
     )
-    app.state.rate_limiter = MemoryRateLimiter()
-    app.include_router(pki_router.router)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
