@@ -91,6 +91,33 @@ class Settings(BaseSettings):
     archive_lease_seconds: float = Field(900.0, gt=0)
     # Fixity: every stored object re-hashed against its recorded SHA-256 this often (beat).
     fixity_interval: float = Field(86_400.0, gt=0)
+    # The outbox (DVCQG sync, notifications, webhooks): beat starts a dispatcher run every
+    # ``outbox_interval`` seconds, which delivers for up to ``outbox_run_seconds``; a failed
+    # delivery is tried again after ``outbox_base_delay`` seconds, doubling, and becomes a dead
+    # letter after ``outbox_max_attempts`` tries.
+    outbox_interval: float = Field(2.0, gt=0, le=3600)
+    outbox_run_seconds: float = Field(30.0, gt=0, le=3600)
+    outbox_base_delay: float = Field(10.0, gt=0, le=86_400)
+    outbox_max_attempts: int = Field(12, ge=1, le=100)
+    # Citizen notifications and staff deadline alerts (connect/notify), each channel off until
+    # its address is set: e-mail needs ``smtp_host`` and ``smtp_from`` (``smtp_ssl``: TLS from
+    # the start, port 465; else ``smtp_starttls`` upgrades), SMS ``sms_url``, Zalo ``zalo_url``
+    # (JSON POSTs to the provider with the token as a bearer). Beat looks every
+    # ``deadline_alert_interval`` seconds for open dossiers due within ``deadline_alert_hours``.
+    smtp_host: str = ""
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_from: str = ""
+    sms_url: str = ""
+    sms_token: SecretStr = SecretStr("")
+    zalo_url: str = ""
+    zalo_token: SecretStr = SecretStr("")
+    notify_timeout: float = Field(20.0, gt=0, le=100)  # below the dispatcher's lease
+    deadline_alert_hours: int = Field(24, ge=1, le=24 * 30)
+    deadline_alert_interval: float = Field(900.0, gt=0, le=86_400)
 
     # OCR.
     ocr_languages: str = "vie"

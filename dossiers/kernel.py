@@ -105,8 +105,10 @@ class DossierKernel:
         reason: str = "",
         **data: Any,
     ) -> None:
-        """The dossier's own history, and the same step in the append-only audit chain."""
+        """The dossier's own history, the same step in the append-only audit chain, and an
+        outbox event for the systems and people outside (the portal, the citizen, webhooks)."""
         from dossiers.audit import record
+        from dossiers.outbox import emit
 
         at = self.now()
         session.add(
@@ -132,6 +134,19 @@ class DossierKernel:
             dossier_id=dossier.id,
             at=at,
             data={"from_status": before, "to_status": dossier.status, **data},
+        )
+        session.flush()  # the dossier's code and dates as they now are
+        emit(
+            session,
+            f"dossier.{action}",
+            at=at,
+            dossier=dossier,
+            actor_id=principal.staff_id,
+            actor_role=principal.role,
+            from_status=before,
+            to_status=dossier.status,
+            reason=reason,
+            data=data,
         )
 
     def move(

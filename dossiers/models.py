@@ -66,6 +66,7 @@ class Staff(Base):
     supervisor_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), default=None)
     # Set when probation ends: {"result": "passed"|"failed", "by": id, "at": iso, "note": str}.
     probation_evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    email: Mapped[str] = mapped_column(String(255), default="")  # deadline alerts
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -144,6 +145,14 @@ class Dossier(Base):
     counted_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The citizen's notifications: given at the counter (consent and the channels chosen), and
+    # withdrawn by an opt-out at any time; nothing is sent without consent or after an opt-out.
+    applicant_email: Mapped[str] = mapped_column(String(255), default="")
+    notify_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_channels: Mapped[list[Any]] = mapped_column(JSON, default=list)  # email|sms|zalo
+    notify_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # When staff were warned that the deadline is near (once per deadline).
+    overdue_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -531,3 +540,84 @@ class ComponentReuse(Base):
     replaced_by_code: Mapped[str | None] = mapped_column(String(160), default=None)
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxEvent(Base):
+    """Something that happened and must leave the system, written in the change's transaction.
+
+    The id orders events; subscribers receive a dossier's events in that order. ``fanned_out``
+    turns true once a delivery row exists for every subscriber configured at that moment.
+    """
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(64))  # dossier.<action> | document.digitized | ...
+    dossier_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    unit_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    province_code: Mapped[str | None] = mapped_column(String(8), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class OutboxDelivery(Base):
+    """One event for one subscriber: pending until delivered, dead after too many failures."""
+
+    __tablename__ = "outbox_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscriber"),
+        Index("ix_outbox_deliveries_due", "state", "next_at"),
+        Index("ix_outbox_deliveries_order", "subscriber", "dossier_id", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), index=True)
+    subscriber: Mapped[str] = mapped_column(String(64))  # dvcqg | notify.email | webhook:<id>
+    dossier_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    # What the receiver said last (HTTP status, a portal's code), for the delivery log.
+    last_response: Mapped[str] = mapped_column(String(512), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class WebhookSubscription(Base):
+    """An integrator's endpoint for one unit's or one province's events.
+
+    The signing secret is sealed with the installation's key (never stored in the clear); it
+    is shown once, when the subscription is made or its secret rotated.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    scope: Mapped[str] = mapped_column(String(16))  # unit | province
+    scope_code: Mapped[str] = mapped_column(String(32), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[Any]] = mapped_column(JSON, default=list)  # kinds, "dossier.*" allowed
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ExternalRef(Base):
+    """What another system calls one of our things: the portal's file id and hash for a
+    document, its code for a dossier. Looked up before uploading again."""
+
+    __tablename__ = "external_refs"
+    __table_args__ = (UniqueConstraint("system", "kind", "local_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(32))  # dvcqg | a province's one-stop system
+    kind: Mapped[str] = mapped_column(String(32))  # file | dossier
+    local_id: Mapped[str] = mapped_column(String(128))
+    remote_id: Mapped[str] = mapped_column(String(256))
+    remote_hash: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -112,3 +112,9 @@ def ping(engine: Engine) -> None:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
         raise _unavailable(exc) from exc
+
+
+def rowcount(result: object) -> int:
+    """Rows an UPDATE or DELETE matched: how a conditional update tells who won a claim."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)

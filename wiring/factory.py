@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from celery import Celery
     from pyhanko_certvalidator import ValidationContext
 
+    from connect.dispatcher import Dispatcher
     from dossiers.fees.cashier import Cashier
     from dossiers.results.returns import Returns
     from dossiers.workflow.lookup import StatusLookup
@@ -268,6 +269,7 @@ class Services:
 
     @cached_property
     def celery(self) -> Celery:
+        from connect.tasks import install_outbox
         from dossiers.records.tasks import install_periodic
         from ingest.tasks import create_celery
         from wiring.archive import periodic_jobs
@@ -279,7 +281,19 @@ class Services:
             after_fork=lambda: self.engine.dispose(close=False),
         )
         install_periodic(app, periodic_jobs(self))  # archive renewal and fixity, on beat
+        install_outbox(
+            app,
+            lambda: self.dispatcher.run(budget_seconds=self.settings.outbox_run_seconds),
+            every=self.settings.outbox_interval,
+        )
         return app
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        """The outbox's dispatcher over this installation's subscribers."""
+        from wiring.connect import make_dispatcher
+
+        return make_dispatcher(self)
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import SohoaError
@@ -31,7 +30,7 @@ from dossiers.audit import record
 from dossiers.models import ComponentScan, Result
 from signing.archive import add_document_timestamp, archive_horizon
 from storage import metrics
-from storage.db import session_scope
+from storage.db import rowcount, session_scope
 from storage.errors import ObjectNotFound
 from storage.models import Document, DocumentVersion, new_id, utcnow
 from storage.objects import Retention
@@ -207,7 +206,7 @@ def _claim(
             .values(renewal_lease_until=now + lease)
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(taken) != 1:
+        if rowcount(taken) != 1:
             return None
         doc = session.get_one(Document, document_id)
         return _Current(
@@ -284,7 +283,7 @@ def _renew_claimed(deps: RenewalDeps, current: _Current) -> dict[str, Any] | Non
             )
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(moved) != 1:
+        if rowcount(moved) != 1:
             # Our lease ran out and another worker renewed first; its version stands.
             log.warning("document %s renewed by another worker; %s left unused", current.id, key)
             return None
@@ -405,11 +404,6 @@ def _dossier_of(session: Session, scan_id: str) -> str | None:
     return session.scalar(
         select(ComponentScan.dossier_id).where(ComponentScan.scan_id == scan_id)
     ) or session.scalar(select(Result.dossier_id).where(Result.scan_id == scan_id))
-
-
-def _rowcount(result: object) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount
 
 
 def _sha256(path: Path) -> str:

@@ -15,7 +15,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from dossiers.audit import record
-from dossiers.models import ComponentScan, Result
+from dossiers.models import ComponentScan, Dossier, Result
+from dossiers.outbox import DOCUMENT_DIGITIZED, emit
 from dossiers.workflow.service import attach_document
 from storage.models import Document, Scan
 
@@ -84,3 +85,18 @@ def on_signed(session: Session, scan: Scan, document: Document) -> None:
             "signer": document.signer_name,
         },
     )
+    if dossier_id is not None:
+        dossier = session.get(Dossier, dossier_id)
+        if dossier is not None:
+            emit(
+                session,
+                DOCUMENT_DIGITIZED,
+                at=document.signed_at,
+                dossier=dossier,
+                document_id=document.id,
+                scan_id=scan.id,
+                sha256=document.sha256,
+                pages=document.pages,
+                result=session.scalar(select(Result.id).where(Result.scan_id == scan.id))
+                is not None,
+            )

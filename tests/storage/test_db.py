@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 
 import dossiers.audit  # so does the audit log
 import dossiers.models  # noqa: F401 - the domain's tables share the ledger's metadata
+import storage.metrics  # noqa: F401 - registers metric_counters, as alembic's env does
 from dossiers.records.search import include_name
 from storage import db
 from storage.models import Base, Scan
