@@ -16,14 +16,17 @@ from api.routers import (
     documents,
     dossiers,
     feed,
+    lookup,
     money,
     oai,
     ops,
+    outbox,
     pki,
     problems,
     reports,
     scans,
     signing,
+    webhooks,
 )
 
 
@@ -55,10 +58,13 @@ def create_app(services: AppServices) -> FastAPI:
         money,
         audit,
         feed,
+        outbox,
+        webhooks,
     ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(money.public)
+    app.include_router(lookup.router)
     app.include_router(oai.router)
     app.include_router(problems.router)
     # The development PKI's OCSP, CRL and TSA, at the URLs its certificates name (404 elsewhere).

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from connect.dispatcher import Dispatcher
     from core.settings import Settings
     from dossiers.fees.cashier import Cashier
     from dossiers.results.returns import Returns
@@ -74,4 +75,9 @@ class AppServices(Pipeline, Protocol):
 
     def enroll_clerk(self, clerk_id: str, name: str) -> bool:
         """Give a new clerk a development certificate where that PKI is in use."""
+        ...
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The outbox's dispatcher: its metrics, delivery logs and replays (never a send)."""
         ...

@@ -13,7 +13,9 @@ from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
+
+from dossiers.calendar import VN_TZ
 
 PAGE_MAX = 1000  # the largest page any list answers
 OFFSET_MAX = 10**9
@@ -93,3 +95,28 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
         f'{disposition}; filename="{fallback.strip() or "download"}"; '
         f"filename*=UTF-8''{quote(name, safe='')}"
     )
+
+
+REPLAY_IDS_MAX = 1000
+
+
+class ReplayWindow(BaseModel):
+    """Which outbox events to send again: named ones, or those of a time range. A time without
+    an offset is the counter's, Vietnam's."""
+
+    event_ids: list[Cursor] = Field(default_factory=list, max_length=REPLAY_IDS_MAX)
+    since: Moment | None = None
+    until: Moment | None = None
+    include_delivered: bool = False
+
+    @model_validator(mode="after")
+    def _window(self) -> ReplayWindow:
+        if not self.event_ids and self.since is None and self.until is None:
+            raise ValueError("name event_ids or a time range (since/until)")
+        if self.since is not None and self.since.tzinfo is None:
+            self.since = self.since.replace(tzinfo=VN_TZ)
+        if self.until is not None and self.until.tzinfo is None:
+            self.until = self.until.replace(tzinfo=VN_TZ)
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self

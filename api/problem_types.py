@@ -239,6 +239,59 @@ _ENTRIES: dict[str, tuple[str, str, str]] = {
         N_("Your account may not do this."),
         ACCOUNT,
     ),
+    "connect_failed": (
+        N_("Outside system unavailable"),
+        N_("A system sohoa talks to (the portal, a mail or SMS provider, a webhook) failed."),
+        N_("Wait and try again; the outbox keeps trying what it has to send."),
+    ),
+    "delivery_failed": (
+        N_("Delivery failed"),
+        N_("An event could not be delivered to its receiver; the outbox tries again later."),
+        N_("Nothing to do now; an administrator replays dead letters once the cause is fixed."),
+    ),
+    "replay_invalid": (
+        N_("Replay not possible"),
+        N_("The replay names no events, or a subscriber this installation does not have."),
+        N_("Name event ids or a time range, and a subscriber listed by GET /api/v1/admin/outbox."),
+    ),
+    # -- integrators' webhooks ---------------------------------------------------------------
+    "webhook_not_found": (
+        N_("No such webhook"),
+        N_("No webhook subscription has this id among those you administer."),
+        LOOKUP,
+    ),
+    "webhook_url_invalid": (
+        N_("Webhook URL invalid"),
+        N_(
+            "The URL is not http(s), carries a user name or password, is too long, or (on a "
+            "production installation) is not https or names this server."
+        ),
+        N_(
+            "Send an https:// URL of the receiver, without credentials; the receiver checks "
+            "the Sohoa-Signature header instead."
+        ),
+    ),
+    "webhook_events_invalid": (
+        N_("Event kinds invalid"),
+        N_("The list of event kinds is empty, too long, or names a kind that does not exist."),
+        N_(
+            'Name kinds such as "dossier.receive" or "document.digitized", or "dossier.*" for '
+            "every step of a dossier."
+        ),
+    ),
+    "webhook_scope_invalid": (
+        N_("Unit or province unknown"),
+        N_(
+            "The unit or province named does not exist, is outside your province, or the unit "
+            "was merged into another."
+        ),
+        N_("Name an open unit's code (or its successor's) or a province code you administer."),
+    ),
+    "webhook_disabled": (
+        N_("Webhook disabled"),
+        N_("The webhook subscription is disabled: it cannot be changed, rotated or replayed."),
+        N_("Create a new subscription for the receiver."),
+    ),
     "role_forbidden": (
         N_("Role forbidden"),
         N_("Your account's role may not do this; detail names the roles that may."),
@@ -454,6 +507,15 @@ _ENTRIES: dict[str, tuple[str, str, str]] = {
         N_(
             "The applicant's name, ID type or ID number is missing or malformed (a CCCD number "
             "has 12 digits)."
+        ),
+        FIX,
+    ),
+    "notify_invalid": (
+        N_("Notification consent invalid"),
+        N_(
+            "The notification choices cannot be honoured: channels without consent, consent "
+            "without a channel, an unknown channel, an invalid e-mail address, or SMS/Zalo "
+            "without a Vietnamese mobile number; field names which."
         ),
         FIX,
     ),

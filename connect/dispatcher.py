@@ -20,10 +20,12 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -48,6 +50,7 @@ class DispatchPolicy:
     max_delay: float = 6 * 3600.0
     lease_seconds: float = 120.0  # longer than one delivery's HTTP timeouts
     batch: int = 200
+    concurrency: int = 8  # deliveries sent side by side (threads; each waits on the network)
 
     def delay(self, attempts: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds before try ``attempts + 1``: doubling, capped, with ±20 % jitter so a
@@ -72,6 +75,40 @@ class SubscriberMetrics:
     dead: int
     delivered: int
     oldest_pending_seconds: float
+
+
+class DeliveryView(BaseModel):
+    """One event's delivery to one subscriber, as the delivery logs show it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(description="The delivery's id (``before`` pages by it).")
+    event_id: int
+    kind: str
+    event_at: datetime
+    dossier_id: str | None
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    last_response: str = Field(description="The receiver's last answer: status and first words.")
+    last_error: str
+    delivered_at: datetime | None
+    next_at: datetime | None = Field(description="When it is tried next, while pending.")
+
+    @classmethod
+    def of(cls, delivery: OutboxDelivery, event: OutboxEvent) -> DeliveryView:
+        return cls(
+            id=delivery.id,
+            event_id=event.id,
+            kind=event.kind,
+            event_at=event.at,
+            dossier_id=event.dossier_id,
+            state=delivery.state,  # type: ignore[arg-type]
+            attempts=delivery.attempts,
+            last_response=delivery.last_response,
+            last_error=delivery.last_error,
+            delivered_at=delivery.delivered_at,
+            next_at=delivery.next_at if delivery.state == PENDING else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -121,18 +158,22 @@ class Dispatcher:
                 .order_by(OutboxEvent.id)
                 .limit(limit)
             ).all()
+            # Only the dispatcher whose update flips an event's flag adds its rows: two
+            # fan-outs at once cannot both take the same event.
+            taken = set(
+                session.scalars(
+                    update(OutboxEvent)
+                    .where(
+                        OutboxEvent.id.in_([r.id for r in rows]), OutboxEvent.fanned_out.is_(False)
+                    )
+                    .values(fanned_out=True)
+                    .returning(OutboxEvent.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             now = self.clock()
             for row in rows:
-                # Only the dispatcher that flips the flag adds the rows: two fan-outs at once
-                # cannot both pass this update.
-                taken = rowcount(
-                    session.execute(
-                        update(OutboxEvent)
-                        .where(OutboxEvent.id == row.id, OutboxEvent.fanned_out.is_(False))
-                        .values(fanned_out=True)
-                    )
-                )
-                if taken != 1:
+                if row.id not in taken:
                     continue
                 event = to_event(row)
                 for sub in subscribers:
@@ -144,19 +185,35 @@ class Dispatcher:
     # -- delivery ------------------------------------------------------------------------------
 
     def run(self, *, budget_seconds: float = 30.0) -> DispatchReport:
-        """Fan out and deliver until nothing is due or ``budget_seconds`` have passed."""
+        """Fan out and deliver until nothing is due or ``budget_seconds`` have passed.
+
+        Each round's claims are at most one per dossier and subscriber, so they are sent side
+        by side (``policy.concurrency`` at once) without breaking any dossier's order, and a
+        slow receiver holds up only its own deliveries.
+        """
         report = DispatchReport()
         subscribers = {s.name: s for s in self.subscribers()}
         started = time.monotonic()
-        while True:
-            report.fanned_out += self.fan_out(list(subscribers.values()))
-            claimed = self._claim(set(subscribers))
-            if not claimed:
-                break
-            for delivery_id, lease, event, name in claimed:
-                self._deliver_one(subscribers[name], delivery_id, lease, event, report)
-            if time.monotonic() - started > budget_seconds:
-                break
+        with ThreadPoolExecutor(self.policy.concurrency, thread_name_prefix="outbox") as pool:
+            while True:
+                report.fanned_out += self.fan_out(list(subscribers.values()))
+                claimed = self._claim(set(subscribers))
+                if not claimed:
+                    break
+                outcomes = pool.map(
+                    lambda c: (c[3], self._deliver_one(subscribers[c[3]], c[0], c[1], c[2])),
+                    claimed,
+                )
+                for name, outcome in outcomes:
+                    if outcome == DELIVERED:
+                        report.delivered += 1
+                        report.by_subscriber[name] += 1
+                    elif outcome == DEAD:
+                        report.dead += 1
+                    elif outcome == PENDING:
+                        report.retried += 1
+                if time.monotonic() - started > budget_seconds:
+                    break
         return report
 
     def _claim(self, names: set[str]) -> list[tuple[int, datetime, Event, str]]:
@@ -188,42 +245,41 @@ class Dispatcher:
                 .order_by(OutboxDelivery.event_id)
                 .limit(self.policy.batch)
             ).all()
-            for delivery_id, name, event_row in rows:
-                taken = rowcount(
-                    session.execute(
-                        update(OutboxDelivery)
-                        .where(
-                            OutboxDelivery.id == delivery_id, OutboxDelivery.state == PENDING, free
-                        )
-                        .values(lease_until=lease)
+            taken = set(
+                session.scalars(
+                    update(OutboxDelivery)
+                    .where(
+                        OutboxDelivery.id.in_([r[0] for r in rows]),
+                        OutboxDelivery.state == PENDING,
+                        free,
                     )
+                    .values(lease_until=lease)
+                    .returning(OutboxDelivery.id)
+                    .execution_options(synchronize_session=False)
                 )
-                if taken == 1:
-                    claimed.append((delivery_id, lease, to_event(event_row), name))
+            )
+            claimed = [
+                (delivery_id, lease, to_event(event_row), name)
+                for delivery_id, name, event_row in rows
+                if delivery_id in taken
+            ]
         return claimed
 
-    def _deliver_one(
-        self,
-        sub: Subscriber,
-        delivery_id: int,
-        lease: datetime,
-        event: Event,
-        report: DispatchReport,
-    ) -> None:
+    def _deliver_one(self, sub: Subscriber, delivery_id: int, lease: datetime, event: Event) -> str:
+        """Deliver one claimed event; returns the delivery's new state ("" if lost)."""
         try:
             answer = sub.deliver(event)
         except DeliveryFailed as exc:
-            self._failed(sub.name, delivery_id, lease, event, exc, exc.retryable, exc.response)
-            report.retried += 1 if exc.retryable else 0
+            return self._failed(
+                sub.name, delivery_id, lease, event, exc, exc.retryable, exc.response
+            )
         except ConnectError as exc:
-            self._failed(sub.name, delivery_id, lease, event, exc, exc.retryable, "")
-            report.retried += 1 if exc.retryable else 0
+            return self._failed(sub.name, delivery_id, lease, event, exc, exc.retryable, "")
         except Exception as exc:  # a subscriber's bug must not stop every other delivery
             log.exception("subscriber %s crashed on event %d", sub.name, event.id)
-            self._failed(sub.name, delivery_id, lease, event, exc, True, "")
-            report.retried += 1
-        else:
-            with session_scope(self.sessions) as session:
+            return self._failed(sub.name, delivery_id, lease, event, exc, True, "")
+        with session_scope(self.sessions) as session:
+            done = rowcount(
                 session.execute(
                     update(OutboxDelivery)
                     .where(OutboxDelivery.id == delivery_id, OutboxDelivery.lease_until == lease)
@@ -236,8 +292,8 @@ class Dispatcher:
                         last_response=str(answer)[:_RESPONSE_CHARS],
                     )
                 )
-            report.delivered += 1
-            report.by_subscriber[sub.name] += 1
+            )
+        return DELIVERED if done == 1 else ""
 
     def _failed(
         self,
@@ -248,12 +304,12 @@ class Dispatcher:
         exc: BaseException,
         retryable: bool,
         response: str,
-    ) -> None:
+    ) -> str:
         now = self.clock()
         with session_scope(self.sessions) as session:
             row = session.get(OutboxDelivery, delivery_id)
             if row is None or row.lease_until != lease:
-                return  # the lease ran out and another dispatcher has it now
+                return ""  # the lease ran out and another dispatcher has it now
             row.attempts += 1
             row.lease_until = None
             row.last_error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
@@ -278,6 +334,7 @@ class Dispatcher:
                     row.next_at.isoformat(),
                     row.last_error,
                 )
+            return row.state
 
     # -- operators -----------------------------------------------------------------------------
 
@@ -388,7 +445,7 @@ class Dispatcher:
         limit: int = 50,
         before_id: int | None = None,
         state: str | None = None,
-    ) -> list[tuple[OutboxDelivery, OutboxEvent]]:
+    ) -> list[DeliveryView]:
         """The delivery log of one subscriber, newest first (keyset pagination by id)."""
         with session_scope(self.sessions) as session:
             stmt = (
@@ -402,9 +459,7 @@ class Dispatcher:
                 stmt = stmt.where(OutboxDelivery.id < before_id)
             if state is not None:
                 stmt = stmt.where(OutboxDelivery.state == state)
-            rows = [(row[0], row[1]) for row in session.execute(stmt)]
-            session.expunge_all()
-        return rows
+            return [DeliveryView.of(row[0], row[1]) for row in session.execute(stmt)]
 
 
 def _wants(sub: Subscriber, event: Event) -> bool:
@@ -441,6 +496,7 @@ __all__ = [
     "DEAD",
     "DELIVERED",
     "PENDING",
+    "DeliveryView",
     "DispatchPolicy",
     "DispatchReport",
     "Dispatcher",

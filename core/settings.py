@@ -94,11 +94,27 @@ class Settings(BaseSettings):
     # The outbox (DVCQG sync, notifications, webhooks): beat starts a dispatcher run every
     # ``outbox_interval`` seconds, which delivers for up to ``outbox_run_seconds``; a failed
     # delivery is tried again after ``outbox_base_delay`` seconds, doubling, and becomes a dead
-    # letter after ``outbox_max_attempts`` tries.
+    # letter after ``outbox_max_attempts`` tries. A run sends up to ``outbox_concurrency`` at
+    # once (never two of one dossier for one subscriber).
     outbox_interval: float = Field(2.0, gt=0, le=3600)
     outbox_run_seconds: float = Field(30.0, gt=0, le=3600)
     outbox_base_delay: float = Field(10.0, gt=0, le=86_400)
     outbox_max_attempts: int = Field(12, ge=1, le=100)
+    outbox_concurrency: int = Field(8, ge=1, le=64)  # deliveries in flight per dispatcher run
+    # The national portal / provincial one-stop sync (connect/dvcqg), off while ``dvcqg_url``
+    # is unset. ``dvcqg_grant``: "password" sends username and password for the token,
+    # "client_credentials" sends them as client id and secret. ``dvcqg_timeout``: seconds per
+    # HTTP call (a delivery makes a few; the dispatcher's lease is 120 s). With
+    # ``dvcqg_use_portal_codes`` the portal issues each MaHoSo (GetNextValue) instead of our
+    # TT 01/2018 code. ``dvcqg_builder``: province code -> payload builder name
+    # (connect.dvcqg.payload.BUILDERS, JSON: {"H98": "dvc-bo"}); other provinces get "default".
+    dvcqg_url: str | None = None
+    dvcqg_username: str = ""
+    dvcqg_password: SecretStr = SecretStr("")
+    dvcqg_grant: Literal["password", "client_credentials"] = "password"
+    dvcqg_timeout: float = Field(20.0, gt=0, le=110)
+    dvcqg_use_portal_codes: bool = False
+    dvcqg_builder: dict[str, str] = Field(default_factory=dict)
     # Citizen notifications and staff deadline alerts (connect/notify), each channel off until
     # its address is set: e-mail needs ``smtp_host`` and ``smtp_from`` (``smtp_ssl``: TLS from
     # the start, port 465; else ``smtp_starttls`` upgrades), SMS ``sms_url``, Zalo ``zalo_url``

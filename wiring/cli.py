@@ -12,7 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -34,6 +35,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(staff_app, name="staff")
 app.add_typer(archive_app, name="archive")
+outbox_app = typer.Typer(
+    help="What leaves the system: the portal, notifications, webhooks.", no_args_is_help=True
+)
+app.add_typer(outbox_app, name="outbox")
 console = Console()
 err = Console(stderr=True)
 
@@ -466,6 +471,119 @@ def _progress_watcher(services, scan_id: str, progress: Progress, task) -> threa
 
 
 @app.command()
+def watch(
+    folder: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, dir_okay=True, readable=True)
+    ],
+    clerk: Annotated[str, typer.Option(help="Clerk whose certificate signs the scans.")],
+    dossier: Annotated[
+        str | None,
+        typer.Option(help="Attach every scan to this dossier, by code or id (with --component)."),
+    ] = None,
+    component: Annotated[
+        str | None, typer.Option(help="The dossier's component (paper) the scans belong to.")
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between two looks at the folder.")
+    ] = 2.0,
+    once: Annotated[
+        bool, typer.Option("--once", help="Take what is complete now, then exit (cron, tests).")
+    ] = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Run the pipeline in this process, as `digitize` does, instead of queueing "
+            "the scans for the workers of `sohoa run` / `sohoa worker`.",
+        ),
+    ] = False,
+    parallel: Annotated[
+        int, typer.Option(min=0, help="Files in flight at once (default: 2 × SOHOA_OCR_JOBS).")
+    ] = 0,
+    languages: Annotated[
+        str | None, typer.Option(help="Read every page in these (vi, en, fr; comma-separated).")
+    ] = None,
+) -> None:
+    """Watch FOLDER (a scanner's share) and digitize every file dropped in it.
+
+    A file is taken once it has stopped growing (unchanged over two looks), uploaded like an
+    upload to the API, and moved to FOLDER/done/ once its scan is digitized, or to
+    FOLDER/failed/ with a <name>.reason.txt saying why. The same content is never scanned
+    twice, also across restarts.
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from connect.watch import Handled, Outcome, Verdict, WatchFolder, printable
+    from core.errors import SohoaError
+    from wiring.factory import build
+    from wiring.watching import FolderIngest
+
+    _configure_logging("WARNING")
+    if (dossier is None) != (component is None):
+        err.print("--dossier and --component go together")
+        raise typer.Exit(2)
+    services = build(_settings())
+    stop = threading.Event()
+    ingest = FolderIngest(
+        services,
+        clerk=clerk,
+        dossier=dossier,
+        component=component,
+        local=local,
+        languages=languages,
+        wait_interval=min(interval, 0.5),
+        stop=stop,
+    )
+    try:
+        ingest.prepare()
+    except SohoaError as exc:
+        err.print(f"{exc} ({exc.code})", markup=False)
+        raise typer.Exit(2) from None
+    if local:
+        _serve_dev_pki_if_down(services)
+
+    def taken(path: Path) -> Outcome:
+        console.print(f"… {printable(path.name)}", markup=False, highlight=False, soft_wrap=True)
+        return ingest(path)
+
+    def report(done: Handled) -> None:
+        o = done.outcome
+        moved = done.moved_to
+        where = f"{o.verdict.value}/{printable(moved.name)}" if moved else "(left in place)"
+        why = o.reason_code or o.status
+        again = ", already seen" if o.duplicate else ""
+        mark = "✓" if o.verdict is Verdict.DONE else "✗"
+        line = f"{mark} {printable(done.name)} → {where} ({why}, scan {o.scan_id or '-'}{again})"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    zone = ZoneInfo(services.settings.timezone)
+    watcher = WatchFolder(
+        folder,
+        taken,
+        interval=interval,
+        parallel=parallel or max(1, 2 * services.settings.ocr_jobs),
+        on_handled=report,
+        now=lambda: datetime.now(zone),  # the reason file's time, as the counter reads it
+    )
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if once:
+        handled = watcher.once(stop)
+        failed = [h for h in handled if h.outcome.verdict is Verdict.FAILED]
+        console.print(f"{len(handled) - len(failed)} done, {len(failed)} failed")
+        raise typer.Exit(1 if failed else 0)
+    console.print(
+        f"watching {folder} every {interval:g} s as {clerk}"
+        + (f" for {dossier} / {component}" if dossier else "")
+        + ("; the pipeline runs here" if local else "; scans queued for the workers"),
+        markup=False,
+        highlight=False,
+    )
+    watcher.run(stop)
+
+
+@app.command()
 def verify(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     sha256: Annotated[
@@ -687,6 +805,7 @@ def staff_add(
     role: Annotated[str, typer.Option(help="counter, agency, harvester, auditor or admin")],
     unit: Annotated[str | None, typer.Option(help="unit code, e.g. 000.00.16.H08")] = None,
     employer: Annotated[str, typer.Option(help="civil_servant or postal")] = "civil_servant",
+    email: Annotated[str, typer.Option(help="where deadline alerts go")] = "",
     token: Annotated[bool, typer.Option(help="also print a new API token")] = True,
 ) -> None:
     """Create a staff account (a counter clerk also gets a development certificate)."""
@@ -707,6 +826,7 @@ def staff_add(
                 role=role,
                 unit_code=unit,
                 employer=employer,
+                email=email,
                 today=services.dossiers.today(),
             )
             session.flush()
@@ -771,6 +891,80 @@ def fixity(
             "fixity ok" if report.ok else "fixity FAILED: restore from a replica or backup"
         )
     raise typer.Exit(0 if report.ok else 1)
+
+
+@outbox_app.command("status")
+def outbox_status(
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Pending, retrying and dead deliveries per subscriber; exit 1 if any is dead."""
+    from wiring.factory import build
+
+    metrics = build(_settings()).dispatcher.metrics()
+    if as_json:
+        console.print_json(json.dumps(asdict(metrics), ensure_ascii=False))
+    else:
+        console.print(
+            f"{metrics.undispatched} event(s) not fanned out yet "
+            f"(oldest {metrics.oldest_undispatched_seconds:.0f} s)"
+        )
+        for name, m in metrics.subscribers.items():
+            console.print(
+                f"{name}: {m.pending} pending ({m.retrying} retrying, oldest "
+                f"{m.oldest_pending_seconds:.0f} s), {m.dead} dead, {m.delivered} delivered"
+            )
+    if any(m.dead for m in metrics.subscribers.values()):
+        raise typer.Exit(1)
+
+
+@outbox_app.command("dispatch")
+def outbox_dispatch(
+    budget: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 30.0,
+) -> None:
+    """Deliver what is due now (what the beat task does), then exit."""
+    from wiring.factory import build
+
+    _configure_logging()
+    report = build(_settings()).dispatcher.run(budget_seconds=budget)
+    console.print(
+        f"{report.fanned_out} event(s) fanned out, {report.delivered} delivered, "
+        f"{report.retried} to retry, {report.dead} dead"
+    )
+
+
+@outbox_app.command("replay")
+def outbox_replay(
+    event: Annotated[
+        list[int] | None, typer.Option("--event", help="An event id (repeatable).")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Events at or after (ISO 8601, with offset).")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Events before (ISO 8601).")] = None,
+    subscriber: Annotated[
+        str | None, typer.Option(help="Only this subscriber (and back-fill it).")
+    ] = None,
+    include_delivered: Annotated[
+        bool, typer.Option(help="Send delivered events again too, not only dead letters.")
+    ] = False,
+) -> None:
+    """Put dead letters (or named events) back in line for the next dispatcher run."""
+    from wiring.factory import build
+
+    for moment in (since, until):
+        if moment is not None and moment.tzinfo is None:
+            raise typer.BadParameter("give the time with its offset, e.g. 2026-12-05T08:00+07:00")
+    try:
+        count = build(_settings()).dispatcher.replay(
+            event_ids=event or [],
+            since=since,
+            until=until,
+            subscriber=subscriber,
+            include_delivered=include_delivered,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"{count} delivery(ies) back in line")
 
 
 @archive_app.command("renew")

@@ -4,6 +4,7 @@ the dispatcher that serves them."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 
     from connect.base import Subscriber
     from connect.dispatcher import Dispatcher
+    from connect.dvcqg.client import TokenCache
     from core.settings import Settings
     from storage.objects import ObjectStore
 
@@ -34,12 +36,100 @@ def subscribers(services: Services) -> list[Subscriber]:
     through the admin API is served without a restart."""
     subs: list[Subscriber] = []
     # -- the national portal / provincial one-stop system (DVCQG sync) --
+    if services.settings.dvcqg_url:
+        subs.append(dvcqg_subscriber(services))
     # -- citizen notifications and staff alerts --
+    subs.extend(notifiers(services))
     # -- integrators' webhooks --
     from connect.webhooks import active_subscribers
 
     subs.extend(active_subscribers(services.sessions, services.url_secret))
     return subs
+
+
+def notifiers(services: Services) -> list[Subscriber]:
+    """``notify.email`` (citizens, and the staff's deadline alerts), ``notify.sms`` and
+    ``notify.zalo``: each only when its channel is configured."""
+    from connect.notify.channels import (
+        Channel,
+        HttpProvider,
+        HttpSmsChannel,
+        SmtpChannel,
+        ZaloOaChannel,
+    )
+    from connect.notify.render import Links
+    from connect.notify.subscribers import Notifier
+
+    s = services.settings
+    links = Links(services.url_secret, s.public_url)
+    subs: list[Subscriber] = []
+
+    def notifier(channel: Channel, staff: SmtpChannel | None = None) -> Notifier:
+        return Notifier(
+            channel,
+            services.sessions,
+            links,
+            timezone=s.timezone,
+            clock=lambda: services.clock(),
+            staff=staff,
+            system_name=s.system_name,
+        )
+
+    if s.smtp_host and s.smtp_from:
+        smtp = SmtpChannel(
+            host=s.smtp_host,
+            sender=s.smtp_from,
+            port=s.smtp_port,
+            user=s.smtp_user,
+            password=s.smtp_password.get_secret_value(),
+            starttls=s.smtp_starttls,
+            use_ssl=s.smtp_ssl,
+            timeout=s.notify_timeout,
+        )
+        subs.append(notifier(smtp, staff=smtp))
+    if s.sms_url:
+        sms = HttpProvider(s.sms_url, s.sms_token.get_secret_value(), timeout=s.notify_timeout)
+        subs.append(notifier(HttpSmsChannel(sms)))
+    if s.zalo_url:
+        zalo = HttpProvider(s.zalo_url, s.zalo_token.get_secret_value(), timeout=s.notify_timeout)
+        subs.append(notifier(ZaloOaChannel(zalo)))
+    return subs
+
+
+def dvcqg_subscriber(services: Services) -> Subscriber:
+    """The portal's subscriber from the settings. Subscribers are rebuilt on every dispatcher
+    run, so the bearer token lives in a cache of the process, not in the subscriber."""
+    from connect.dvcqg.client import DvcqgClient, PortalConfig
+    from connect.dvcqg.payload import BuilderChoice
+    from connect.dvcqg.subscriber import DvcqgSubscriber
+
+    s = services.settings
+    assert s.dvcqg_url
+    client = DvcqgClient(
+        PortalConfig(
+            url=s.dvcqg_url,
+            username=s.dvcqg_username,
+            password=s.dvcqg_password.get_secret_value(),
+            grant=s.dvcqg_grant,
+            timeout=s.dvcqg_timeout,
+        ),
+        tokens=_portal_tokens(),
+    )
+    return DvcqgSubscriber(
+        services.sessions,
+        services.store,
+        client,
+        BuilderChoice(s.dvcqg_builder),
+        use_portal_codes=s.dvcqg_use_portal_codes,
+        work_dir=s.work_dir,
+    )
+
+
+@functools.cache
+def _portal_tokens() -> TokenCache:
+    from connect.dvcqg.client import TokenCache
+
+    return TokenCache()
 
 
 def make_dispatcher(services: Services) -> Dispatcher:
@@ -50,5 +140,9 @@ def make_dispatcher(services: Services) -> Dispatcher:
         services.sessions,
         lambda: subscribers(services),
         clock=lambda: services.clock(),
-        policy=DispatchPolicy(max_attempts=s.outbox_max_attempts, base_delay=s.outbox_base_delay),
+        policy=DispatchPolicy(
+            max_attempts=s.outbox_max_attempts,
+            base_delay=s.outbox_base_delay,
+            concurrency=s.outbox_concurrency,
+        ),
     )

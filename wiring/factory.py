@@ -269,6 +269,8 @@ class Services:
 
     @cached_property
     def celery(self) -> Celery:
+        from connect.notify.deadlines import alert_deadlines
+        from connect.notify.tasks import install_deadline_alerts
         from connect.tasks import install_outbox
         from dossiers.records.tasks import install_periodic
         from ingest.tasks import create_celery
@@ -285,6 +287,13 @@ class Services:
             app,
             lambda: self.dispatcher.run(budget_seconds=self.settings.outbox_run_seconds),
             every=self.settings.outbox_interval,
+        )
+        install_deadline_alerts(
+            app,
+            lambda: alert_deadlines(
+                self.sessions, now=self.clock(), hours=self.settings.deadline_alert_hours
+            ),
+            every=self.settings.deadline_alert_interval,
         )
         return app
 

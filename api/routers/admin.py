@@ -58,6 +58,8 @@ class StaffBody(BaseModel):
     employer: str = Field(default="civil_servant", max_length=16)
     probation_until: Day | None = None
     supervisor_id: Code | None = None
+    #: Where deadline alerts go (dossiers of its unit about to be overdue).
+    email: str = Field(default="", max_length=254)
 
 
 class TokenBody(BaseModel):

@@ -6,7 +6,7 @@ HTTP is declared here: the URLs a client follows, list envelopes and the page cu
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -51,6 +51,9 @@ class ApplicantBody(BaseModel):
     id_number: str = Field(min_length=1, max_length=32)
     phone: str = Field(default="", max_length=32)
     address: str = Field(default="", max_length=512)
+    email: str = Field(
+        default="", max_length=254, description="For notifications by e-mail, with consent."
+    )
 
 
 class CreateBody(BaseModel):
@@ -60,6 +63,17 @@ class CreateBody(BaseModel):
     collect_at: str = Field(default="counter", max_length=32)
     sets: int = Field(default=1, ge=1, le=20)
     unit_code: str | None = Field(default=None, max_length=32)
+    notify_consent: bool = Field(
+        default=False,
+        description="The citizen agrees to be told of the dossier's progress; without it "
+        "nothing is sent. Withdrawn at any time through the link in each message.",
+    )
+    notify_channels: list[Literal["email", "sms", "zalo"]] = Field(
+        default_factory=list,
+        max_length=3,
+        description="Where to notify: email (needs applicant.email), sms and zalo (need a "
+        "Vietnamese mobile number in applicant.phone).",
+    )
 
 
 class CheckBody(BaseModel):
@@ -201,11 +215,15 @@ def create_dossier(body: CreateBody, who: Caller, svc: Svc, response: Response) 
     dossier_id = svc.dossiers.create(
         who,
         procedure_code=body.procedure_code,
-        applicant=ApplicantIn(a.name, a.id_type, a.id_number.strip(), a.phone, a.address),
+        applicant=ApplicantIn(
+            a.name, a.id_type, a.id_number.strip(), a.phone, a.address, a.email.strip()
+        ),
         channel=body.channel,
         collect_at=body.collect_at,
         sets=body.sets,
         unit_code=body.unit_code,
+        notify_consent=body.notify_consent,
+        notify_channels=body.notify_channels,
     )
     response.headers["Location"] = dossier_url(dossier_id)
     return _dossier(svc, who, dossier_id)

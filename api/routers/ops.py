@@ -177,6 +177,37 @@ class Exporter:
         yield from self._archive(rows)
         yield from self._ledger(active, int(recent_pages or 0), int(awaiting or 0))
         yield from self._queues()
+        yield from self._outbox()
+
+    def _outbox(self) -> Iterator[Metric]:
+        """What waits to leave the system, per subscriber (the portal, notifications, webhooks)."""
+        state = self.svc.dispatcher.metrics()
+        undispatched = GaugeMetricFamily(
+            "sohoa_outbox_undispatched", "Outbox events not yet fanned out to their subscribers."
+        )
+        undispatched.add_metric([], state.undispatched)
+        oldest_new = GaugeMetricFamily(
+            "sohoa_outbox_undispatched_oldest_seconds",
+            "Age of the oldest outbox event not yet fanned out (a stopped dispatcher grows it).",
+        )
+        oldest_new.add_metric([], state.oldest_undispatched_seconds)
+        spec = {
+            "pending": "Deliveries waiting (first tries and retries), by subscriber.",
+            "retrying": "Pending deliveries that have failed at least once, by subscriber.",
+            "dead": "Dead letters (gave up; replay after fixing the cause), by subscriber.",
+            "delivered": "Deliveries done, by subscriber.",
+            "oldest_pending_seconds": "Age of the oldest pending delivery, by subscriber.",
+        }
+        families = {
+            key: GaugeMetricFamily(f"sohoa_outbox_{key}", doc, labels=["subscriber"])
+            for key, doc in spec.items()
+        }
+        for name, numbers in state.subscribers.items():
+            for key, family in families.items():
+                family.add_metric([name], float(getattr(numbers, key)))
+        yield undispatched
+        yield oldest_new
+        yield from families.values()
 
     @staticmethod
     def _counters(rows: list[tuple[str, dict[str, str], float]]) -> Iterator[Metric]:

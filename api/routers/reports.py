@@ -6,7 +6,7 @@ report can be re-read against another norm without touching the code.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Caller, Svc
 from api.params import Day
 from api.problems import ApiProblem
+from connect.dvcqg.report import DvcqgSyncReport, sync_rate
 from dossiers.admin import reports
 from dossiers.admin.reports import (
     DigitizationRates,
@@ -25,7 +26,7 @@ from dossiers.admin.reports import (
     QueueReport,
     UnitStaffing,
 )
-from dossiers.calendar import rules_in_force
+from dossiers.calendar import VN_TZ, rules_in_force
 from dossiers.models import QueueTicket
 from storage.db import session_scope
 
@@ -213,3 +214,22 @@ def digitization(
         raise ApiProblem(422, "range_invalid", "the range ends before it starts")
     with session_scope(svc.sessions) as session:
         return reports.digitization(session, who, start, end, unit_code)
+
+
+@router.get("/reports/dvcqg-sync")
+def dvcqg_sync(
+    who: Caller,
+    svc: Svc,
+    since: Day,
+    until: Day,
+    unit: UnitQuery = None,
+    limit: int = Query(default=200, ge=0, le=1000),
+) -> DvcqgSyncReport:
+    """Dossiers received on local days ``since`` to ``until`` (inclusive) synced to the
+    national portal, per unit, as QĐ 766 counts them; and why each of the others is not."""
+    if until < since:
+        raise ApiProblem(422, "range_invalid", "the range ends before it starts")
+    start = datetime.combine(since, time(), tzinfo=VN_TZ)
+    end = datetime.combine(until + timedelta(days=1), time(), tzinfo=VN_TZ)
+    with session_scope(svc.sessions) as session:
+        return sync_rate(session, who, start, end, unit, limit=limit)

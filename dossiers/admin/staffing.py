@@ -29,6 +29,7 @@ from dossiers.models import (
     Staff,
     Unit,
 )
+from dossiers.workflow.consent import normalize_email
 
 PROBATION_MAX_DAYS = 62  # "at most two months"
 # The same rule as a clerk id in the PKI (file name, token label): it must start with a letter
@@ -236,10 +237,13 @@ def create_staff(
     employer: str = "civil_servant",
     probation_until: date | None = None,
     supervisor_id: str | None = None,
+    email: str = "",
     today: date,
 ) -> Staff:
+    """A new account; ``email`` is where deadline alerts for its unit's dossiers go."""
     principal.require("admin")
     validate_role(role)
+    email = normalize_email(email)
     if not STAFF_ID.fullmatch(staff_id):
         raise InvalidInput(
             "a staff id starts with a-z or 0-9 and uses a-z, 0-9, '.', '_' or '-'",
@@ -274,6 +278,7 @@ def create_staff(
         employer=employer,
         probation_until=probation_until,
         supervisor_id=supervisor_id,
+        email=email,
         active=True,
     )
     session.add(staff)

@@ -47,6 +47,7 @@ from dossiers.models import (
     Unit,
 )
 from dossiers.workflow.codes import CodeGenerator
+from dossiers.workflow.consent import check_consent
 from dossiers.workflow.dossier_views import (
     Completeness,
     DossierSummary,
@@ -94,6 +95,7 @@ class ApplicantIn:
     id_number: str
     phone: str = ""
     address: str = ""
+    email: str = ""  # for notifications by e-mail, if the citizen consents
 
 
 @dataclass
@@ -230,7 +232,11 @@ class DossierService(DossierKernel):
         collect_at: str = "counter",
         sets: int = 1,
         unit_code: str | None = None,
+        notify_consent: bool = False,
+        notify_channels: Sequence[str] = (),
     ) -> str:
+        """Open a dossier (status 1). Notifications go out only with the citizen's consent,
+        on the channels chosen (:mod:`dossiers.workflow.consent`)."""
         principal.require("counter", "admin")
         if channel not in (1, 2, 3):
             raise InvalidInput(
@@ -241,6 +247,12 @@ class DossierService(DossierKernel):
                 f"collect_at must be one of {sorted(COLLECT_AT)}", code="collect_at_invalid"
             )
         _check_applicant(applicant)
+        email, consent, channels = check_consent(
+            email=applicant.email,
+            phone=applicant.phone,
+            consent=notify_consent,
+            channels=notify_channels,
+        )
         with self.tx() as session:
             unit = self._receiving_unit(session, principal, unit_code)
             proc = procedure_in_force(session, procedure_code, self.today())
@@ -256,6 +268,9 @@ class DossierService(DossierKernel):
                 applicant_id_number=applicant.id_number,
                 applicant_phone=applicant.phone,
                 applicant_address=applicant.address,
+                applicant_email=email,
+                notify_consent=consent,
+                notify_channels=channels,
                 sets=sets,
                 collect_at=collect_at,
                 created_by=principal.staff_id,
@@ -545,6 +560,7 @@ class DossierService(DossierKernel):
                 dossier.due_at = cal.due_at(
                     now, proc.processing_days, self.calendar(session, rules), rules
                 )
+                dossier.overdue_alerted_at = None  # a new deadline gets its own alert
             if request.stage == "counter":
                 self.move(
                     session,
@@ -688,6 +704,7 @@ class DossierService(DossierKernel):
                 late_notice=self.now() > old,
             )
             dossier.due_at = new_due
+            dossier.overdue_alerted_at = None  # a new deadline gets its own alert
             dossier_id = dossier.id
         self.issue_form(
             principal, dossier_id, "04", original_due=old, new_due=new_due, reason=reason

@@ -68,6 +68,7 @@ COLLECT_AT = {
     "online": N_("Online: a download link sent to the citizen"),
 }
 CHANNELS = {1: N_("In person"), 2: N_("Online"), 3: N_("By post")}
+NOTIFY_CHANNELS = {"email": N_("E-mail"), "sms": N_("SMS"), "zalo": N_("Zalo")}
 COMPONENT_KINDS = {"original": N_("Original"), "copy": N_("Copy")}
 FEE_KINDS = {"fee": N_("Fee (lệ phí)"), "charge": N_("Charge (phí)")}
 FEE_WHEN = {
@@ -99,6 +100,14 @@ FIELD_REASONS = {
     "collect_at": N_("Choose where the citizen collects the result."),
     "channel": N_("Choose how the dossier was submitted."),
     "unit_code": N_("Choose the receiving unit."),
+    "email": N_("Enter a valid e-mail address (name@domain), or leave it empty."),
+}
+# Refusals of the notification choices (code notify_invalid), by the field they name.
+NOTIFY_REASONS = {
+    "email": N_("Notifications by e-mail need a valid e-mail address (name@domain)."),
+    "phone": N_("SMS and Zalo need a Vietnamese mobile number (0xxxxxxxxx)."),
+    "notify_consent": N_("Tick the citizen's consent, or choose no channel."),
+    "notify_channels": N_("Choose at least one channel, or untick the consent."),
 }
 FORM_ORDER = (
     "name",
@@ -106,6 +115,9 @@ FORM_ORDER = (
     "id_number",
     "phone",
     "address",
+    "email",
+    "notify_consent",
+    "notify_channels",
     "sets",
     "collect_at",
     "channel",
@@ -176,6 +188,7 @@ def _labels() -> dict[str, Any]:
         "id_types": ID_TYPES,
         "collect_options": COLLECT_AT,
         "channels": CHANNELS,
+        "notify_options": NOTIFY_CHANNELS,
         "component_kinds": COMPONENT_KINDS,
         "fee_kinds": FEE_KINDS,
         "fee_when": FEE_WHEN,
@@ -328,6 +341,9 @@ def _guidance(
         "id_number": "",
         "phone": "",
         "address": "",
+        "email": "",
+        "notify_consent": "",
+        "notify_channels": "",
         "sets": "1",
         "collect_at": "counter",
         "channel": "1",
@@ -381,6 +397,8 @@ def _field_of(exc: SohoaError) -> tuple[str, str]:
             rule = exc.extra.get("rule")
             return named, CCCD_DIGITS if rule == "cccd_digits" else ID_CHARACTERS
         return named, FIELD_REASONS[named]
+    if exc.code == "notify_invalid" and named in NOTIFY_REASONS:
+        return named, NOTIFY_REASONS[named]
     if exc.code == "channel_invalid":
         return "channel", FIELD_REASONS["channel"]
     if exc.code == "collect_at_invalid":
@@ -394,7 +412,10 @@ def _shape_errors(exc: ValidationError) -> dict[str, str]:
     """The API body's own limits (lengths, 1..20 sets), each put next to its field."""
     errors: dict[str, str] = {}
     for error in exc.errors():
-        name = str(error["loc"][-1]) if error["loc"] else ""
+        loc = [part for part in error["loc"] if not isinstance(part, int)]  # list items
+        name = str(loc[-1]) if loc else ""
+        if name == "notify_channels":
+            errors.setdefault(name, NOTIFY_REASONS[name])
         if name in FIELD_REASONS:
             errors.setdefault(name, FIELD_REASONS[name])
     return errors or {"name": FIELD_REASONS["name"]}
@@ -411,6 +432,9 @@ def open_dossier(
     id_number: Annotated[str, Form()] = "",
     phone: Annotated[str, Form()] = "",
     address: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    notify_consent: Annotated[str, Form(max_length=8)] = "",
+    notify_channels: Annotated[list[str], Form(max_length=8)] = [],  # noqa: B006 - FastAPI's
     sets: Annotated[str, Form()] = "1",
     collect_at: Annotated[str, Form()] = "counter",
     channel: Annotated[str, Form()] = "1",
@@ -426,6 +450,9 @@ def open_dossier(
         "id_number": id_number,
         "phone": phone,
         "address": address,
+        "email": email,
+        "notify_consent": "1" if notify_consent else "",
+        "notify_channels": ",".join(notify_channels[:8]),
         "sets": sets,
         "collect_at": collect_at,
         "channel": channel,
@@ -444,7 +471,10 @@ def open_dossier(
                     "id_number": id_number.strip(),
                     "phone": phone.strip(),
                     "address": address.strip(),
+                    "email": email.strip(),
                 },
+                "notify_consent": bool(notify_consent),
+                "notify_channels": notify_channels,
                 "channel": channel,
                 "collect_at": collect_at,
                 "sets": sets.strip() or "1",
@@ -459,11 +489,13 @@ def open_dossier(
         dossier_id = svc.dossiers.create(
             user,
             procedure_code=body.procedure_code,
-            applicant=ApplicantIn(a.name, a.id_type, a.id_number, a.phone, a.address),
+            applicant=ApplicantIn(a.name, a.id_type, a.id_number, a.phone, a.address, a.email),
             channel=body.channel,
             collect_at=body.collect_at,
             sets=body.sets,
             unit_code=body.unit_code,
+            notify_consent=body.notify_consent,
+            notify_channels=body.notify_channels,
         )
     except SohoaError as exc:
         if exc.code == "procedure_not_found":

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import limit_public
 from api.problems import ApiProblem
 from dossiers.errors import NotFound
 from dossiers.results.returns import LinkGone
+from dossiers.workflow.consent import opt_out
 from dossiers.workflow.lookup import public_status
 from storage.db import session_scope
 from web.deps import PageRoute, Svc
@@ -79,6 +80,44 @@ def status(
 ) -> Response:
     """What form 01's lookup QR opens: the dossier's code in the path, its secret in ``s``."""
     return _lookup(request, svc, code, s)
+
+
+@router.get("/opt-out/{ref}")
+def opt_out_form(
+    request: Request, ref: Annotated[str, Path(max_length=64)], s: SecretParam = ""
+) -> Response:
+    """The link at the foot of each notification. It asks before it stops anything: mail
+    scanners and link previews open links. Nothing is looked up until the citizen confirms."""
+    limited = _limited(request)
+    if limited is not None:
+        return limited
+    return page(request, "public/opt_out.html", ref=ref, secret=s, done=None, failed=False)
+
+
+@router.post("/opt-out/{ref}")
+def opt_out_confirmed(
+    request: Request,
+    svc: Svc,
+    ref: Annotated[str, Path(max_length=64)],
+    s: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Stop the dossier's notifications; a wrong secret and an unknown dossier read the same."""
+    limited = _limited(request)
+    if limited is not None:
+        return limited
+    with session_scope(svc.sessions) as session:
+        done = opt_out(session, ref, s, svc.url_secret, svc.clock())
+    if done is None:
+        return page(
+            request,
+            "public/opt_out.html",
+            status_code=404,
+            ref=ref,
+            secret="",
+            done=None,
+            failed=True,
+        )
+    return page(request, "public/opt_out.html", ref=ref, secret="", done=done, failed=False)
 
 
 @router.get("/results/{token}")

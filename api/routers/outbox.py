@@ -1,0 +1,113 @@
+"""The outbox for operators: what waits to leave the system, the dead letters, and replays.
+
+Read and replay only: nothing here sends anything. A replay puts deliveries back in line and the
+dispatcher (a Celery beat task) sends them on its next run. Installation-wide, so for an
+administrator without a unit (the province's or the installation's).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import Caller, Svc
+from api.params import ReplayWindow
+from api.problems import ApiProblem
+from connect.dispatcher import DeliveryView, OutboxMetrics
+from dossiers.access import Principal
+
+router = APIRouter(prefix="/admin/outbox", tags=["admin"])
+
+
+class SubscriberState(BaseModel):
+    pending: int
+    retrying: int
+    dead: int
+    delivered: int
+    oldest_pending_seconds: float
+
+
+class OutboxState(BaseModel):
+    undispatched: int
+    oldest_undispatched_seconds: float
+    subscribers: dict[str, SubscriberState]
+
+
+class DeliveryLog(BaseModel):
+    subscriber: str
+    items: list[DeliveryView]
+    #: Pass as ``before`` for the next (older) page; null at the end.
+    next_before: int | None
+
+
+class ReplayBody(ReplayWindow):
+    subscriber: str | None = Field(default=None, max_length=64)
+
+
+class Replayed(BaseModel):
+    replayed: int
+
+
+def _installation_admin(who: Principal) -> None:
+    who.require("admin")
+    if who.unit_code is not None:
+        raise ApiProblem(
+            403,
+            "role_forbidden",
+            "the outbox serves every unit: only an administrator without a unit may manage it",
+        )
+
+
+def state_of(metrics: OutboxMetrics) -> OutboxState:
+    return OutboxState(
+        undispatched=metrics.undispatched,
+        oldest_undispatched_seconds=metrics.oldest_undispatched_seconds,
+        subscribers={
+            name: SubscriberState(**vars(numbers)) for name, numbers in metrics.subscribers.items()
+        },
+    )
+
+
+@router.get("")
+def outbox_state(who: Caller, svc: Svc) -> OutboxState:
+    """Pending, retrying and dead deliveries per subscriber, and the oldest waiting."""
+    _installation_admin(who)
+    return state_of(svc.dispatcher.metrics())
+
+
+@router.get("/{subscriber}/deliveries")
+def deliveries(
+    subscriber: str,
+    who: Caller,
+    svc: Svc,
+    state: Literal["pending", "delivered", "dead"] | None = None,
+    before: int | None = Query(default=None, ge=1, le=2**62),
+    limit: int = Query(default=50, ge=1, le=500),
+) -> DeliveryLog:
+    """One subscriber's delivery log, newest first."""
+    _installation_admin(who)
+    items = svc.dispatcher.deliveries(subscriber[:64], limit=limit, before_id=before, state=state)
+    return DeliveryLog(
+        subscriber=subscriber[:64],
+        items=items,
+        next_before=items[-1].id if len(items) == limit else None,
+    )
+
+
+@router.post("/replay")
+def replay(body: ReplayBody, who: Caller, svc: Svc) -> Replayed:
+    """Put dead (or, asked for, delivered) deliveries back in line for the next run."""
+    _installation_admin(who)
+    try:
+        count = svc.dispatcher.replay(
+            event_ids=body.event_ids,
+            since=body.since,
+            until=body.until,
+            subscriber=body.subscriber,
+            include_delivered=body.include_delivered,
+        )
+    except ValueError as exc:
+        raise ApiProblem(422, "replay_invalid", str(exc)) from exc
+    return Replayed(replayed=count)
