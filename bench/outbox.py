@@ -79,7 +79,7 @@ def build_services(data_dir: Path, database_url: str | None) -> Any:
     from storage.db import session_scope
     from wiring.factory import build
 
-    extra = {"database_url": database_url} if database_url else {}
+    extra = {"database_url": database_url, "pki": "development"} if database_url else {}
     services = build(Settings(data_dir=data_dir, api_token="b" * 32, **extra))  # type: ignore[arg-type]
     with session_scope(services.sessions) as session:
         import_catalog(session, sample_catalog(), today=datetime.now(UTC).date())
