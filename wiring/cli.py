@@ -908,6 +908,11 @@ def outbox_status(
             f"{metrics.undispatched} event(s) not fanned out yet "
             f"(oldest {metrics.oldest_undispatched_seconds:.0f} s)"
         )
+        if not metrics.subscribers:
+            console.print(
+                "no deliveries yet: subscribers are the portal (SOHOA_DVCQG_URL), the citizen's "
+                "channels (SOHOA_SMTP_HOST, SOHOA_SMS_URL, SOHOA_ZALO_URL) and webhooks"
+            )
         for name, m in metrics.subscribers.items():
             console.print(
                 f"{name}: {m.pending} pending ({m.retrying} retrying, oldest "
@@ -949,11 +954,14 @@ def outbox_replay(
     ] = False,
 ) -> None:
     """Put dead letters (or named events) back in line for the next dispatcher run."""
+    from dossiers.calendar import VN_TZ
     from wiring.factory import build
 
-    for moment in (since, until):
-        if moment is not None and moment.tzinfo is None:
-            raise typer.BadParameter("give the time with its offset, e.g. 2026-12-05T08:00+07:00")
+    # A time without an offset is the counter's: Vietnam's (as in the admin API).
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=VN_TZ)
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=VN_TZ)
     try:
         count = build(_settings()).dispatcher.replay(
             event_ids=event or [],

@@ -186,3 +186,33 @@ def test_two_dispatchers_never_deliver_the_same_event_twice(world: World) -> Non
     claimed_a = a._claim({"test"})
     claimed_b = b._claim({"test"})
     assert claimed_a and not {c[0] for c in claimed_a} & {c[0] for c in claimed_b}
+
+
+def test_the_operators_commands_show_dead_letters_and_replay_them(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from wiring.cli import app
+
+    _dossier(world)
+    receiver = Receiver(name="dvcqg")
+    dispatcher = _dispatcher(world, receiver)
+    with session_scope(world.services.sessions) as session:
+        first = session.scalar(select(func.min(OutboxEvent.id)))
+    assert first is not None
+    receiver.refuse.add(first)
+    dispatcher.run()
+    monkeypatch.setenv("SOHOA_DATA_DIR", str(world.services.settings.data_dir))
+    monkeypatch.setenv("SOHOA_PKI", "development")
+    runner = CliRunner()
+
+    status = runner.invoke(app, ["outbox", "status"])
+    assert status.exit_code == 1, status.output  # a dead letter is an operator's problem
+    assert "dvcqg:" in status.output and "1 dead" in status.output
+
+    replay = runner.invoke(app, ["outbox", "replay", "--event", str(first)])
+    assert replay.exit_code == 0 and "1 delivery(ies) back in line" in replay.output
+    assert runner.invoke(app, ["outbox", "status"]).exit_code == 0
+    bad = runner.invoke(app, ["outbox", "replay"])
+    assert bad.exit_code == 2 and "name events or a time range" in bad.output
