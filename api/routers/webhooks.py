@@ -28,7 +28,6 @@ from connect.webhooks import (
 router = APIRouter(prefix="/admin/webhooks", tags=["admin"])
 
 
-
 class WebhookBody(BaseModel):
     scope: Literal["unit", "province"]
     scope_code: str = Field(min_length=1, max_length=32)
