@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from core.logs import quiet_task
+
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -54,3 +56,4 @@ def install_outbox(
         "options": {"queue": queue, "expires": every * 5},
     }
     app.conf.beat_schedule = schedule
+    quiet_task(DISPATCH_TASK)  # every few seconds: Celery's own lines for it would flood the log

@@ -198,6 +198,28 @@ def _one_by_one(entry: dict[str, Any]) -> dict[str, Any]:
 class _Handler(logging.StreamHandler[TextIO]):
     """Our stderr handler, told apart from handlers others (pytest, an embedding app) added."""
 
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.addFilter(_quiet_ticks)
+
+
+# Tasks beat sends every few seconds (the outbox dispatcher): Celery's "received", "succeeded"
+# and "sending due task" lines for them would be most of an operator's log, three lines every
+# two seconds. Their warnings and errors, and what the tasks log themselves, still pass.
+_QUIET_TASKS: set[str] = set()
+
+
+def quiet_task(name: str) -> None:
+    """Keep Celery's routine INFO lines about task ``name`` out of the log."""
+    _QUIET_TASKS.add(name)
+
+
+def _quiet_ticks(record: logging.LogRecord) -> bool:
+    if record.levelno > logging.INFO or not record.name.startswith("celery") or not _QUIET_TASKS:
+        return True
+    message = record.getMessage()
+    return not any(name in message for name in _QUIET_TASKS)
+
 
 def _formatter(fmt: str) -> logging.Formatter:
     if fmt == "json":

@@ -610,3 +610,33 @@ def test_api_worker_processes_log_json_too(tmp_path: Path) -> None:
     started = {line["msg"] for line in lines if line["msg"].startswith("Started server process")}
     assert len(started) == 2  # one line from each spawned process, in JSON
     assert all(line["logger"].startswith("uvicorn") for line in lines)
+
+
+def test_celerys_routine_lines_about_the_dispatcher_tick_are_kept_out() -> None:
+    from connect.tasks import DISPATCH_TASK
+    from core.logs import _make_handler, quiet_task
+
+    quiet_task(DISPATCH_TASK)
+    stream = io.StringIO()
+    handler = _make_handler("text")
+    handler.setStream(stream)  # type: ignore[attr-defined]
+
+    def emit(name: str, level: int, msg: str, *args: object) -> None:
+        handler.handle(logging.LogRecord(name, level, __file__, 1, msg, args, None))
+
+    emit(
+        "celery.beat",
+        logging.INFO,
+        "Scheduler: Sending due task %s (%s)",
+        "outbox-dispatch",
+        DISPATCH_TASK,
+    )
+    emit("celery.app.trace", logging.INFO, "Task %s[%s] succeeded in 0.01s: {}", DISPATCH_TASK, "x")
+    emit("celery.app.trace", logging.INFO, "Task %s[%s] succeeded in 2.1s", "sohoa.ocr", "y")
+    emit(
+        "celery.app.trace", logging.ERROR, "Task %s[%s] raised unexpected: boom", DISPATCH_TASK, "z"
+    )
+    emit("connect.tasks", logging.INFO, "outbox: 3 delivered, 0 to retry, 0 dead")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3, lines
+    assert "sohoa.ocr" in lines[0] and "raised unexpected" in lines[1] and "3 delivered" in lines[2]
