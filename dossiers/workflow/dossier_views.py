@@ -114,6 +114,15 @@ class ApplicantView(ReadModel):
     id_number: str
     phone: str
     address: str
+    email: str
+
+
+class NotifyView(ReadModel):
+    """What the citizen agreed to hear, and on which channels (read when each message leaves)."""
+
+    consent: bool
+    channels: list[str] = Field(description="email, sms, zalo: the channels chosen.")
+    opted_out_at: IsoDateTime | None = Field(description="When the citizen opted out, if ever.")
 
 
 class ScanLink(ReadModel):
@@ -177,6 +186,7 @@ class DossierView(DossierSummary):
     """A dossier with its applicant, route, papers and completeness."""
 
     applicant: ApplicantView
+    notify: NotifyView
     channel_label: str = Field(description="The channel's Vietnamese name.")
     collect_at: str = Field(description="Where the result is collected: counter, post, online.")
     sets: int = Field(description="Number of sets (bộ) of the dossier.")
@@ -252,6 +262,12 @@ def dossier_view(session: Session, d: Dossier) -> DossierView:
             id_number=d.applicant_id_number,
             phone=d.applicant_phone,
             address=d.applicant_address,
+            email=d.applicant_email,
+        ),
+        notify=NotifyView(
+            consent=d.notify_consent,
+            channels=list(d.notify_channels or []),
+            opted_out_at=d.notify_opted_out_at,
         ),
         channel_label=CHANNELS.get(d.channel, ""),
         collect_at=d.collect_at,

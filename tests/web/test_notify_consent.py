@@ -46,6 +46,13 @@ def test_the_form_offers_and_records_consent(site: Site) -> None:
             ["email", "zalo"],
             "ngoc.tran@example.vn",
         )
+    # The dossier's page tells the clerk what the citizen will hear, and where.
+    shown = site.client.get(made.headers["location"]).text
+    assert "ngoc.tran@example.vn" in shown and "email, zalo" in shown
+    plain = _post(site, {**FORM, "email": ""})
+    assert (
+        "Chưa đồng ý nhận; không gửi thông báo" in site.client.get(plain.headers["location"]).text
+    )
 
 
 def test_a_choice_that_cannot_be_honoured_comes_back_beside_its_field(site: Site) -> None:
