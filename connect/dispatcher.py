@@ -48,7 +48,7 @@ class DispatchPolicy:
     max_attempts: int = 12
     base_delay: float = 10.0  # seconds before the second try; doubled each time after
     max_delay: float = 6 * 3600.0
-    lease_seconds: float = 120.0  # longer than one delivery's HTTP timeouts
+    lease_seconds: float = 300.0  # longer than one delivery's calls at their timeouts
     batch: int = 200
     concurrency: int = 8  # deliveries sent side by side (threads; each waits on the network)
 

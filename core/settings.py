@@ -15,6 +15,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Calls one outbox delivery may still make after its uploads stop (an upload in flight, the
+# token, NoiHoSo, a progress step, a status): the lease must outlast them at their timeout.
+LEASE_CALLS = 5
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOHOA_", env_file=None, extra="ignore")
@@ -101,6 +105,9 @@ class Settings(BaseSettings):
     outbox_base_delay: float = Field(10.0, gt=0, le=86_400)
     outbox_max_attempts: int = Field(12, ge=1, le=100)
     outbox_concurrency: int = Field(8, ge=1, le=64)  # deliveries in flight per dispatcher run
+    # How long a dispatcher holds a delivery it is sending; another takes it over after that.
+    # The portal's uploads stop in time for the rest of its calls (see wiring.connect).
+    outbox_lease_seconds: float = Field(300.0, ge=30, le=3600)
     # The national portal / provincial one-stop sync (connect/dvcqg), off while ``dvcqg_url``
     # is unset. ``dvcqg_grant``: "password" sends username and password for the token,
     # "client_credentials" sends them as client id and secret. ``dvcqg_timeout``: seconds per
@@ -273,6 +280,15 @@ class Settings(BaseSettings):
     def _check_limits(self) -> Settings:
         if self.ocr_time_limit <= self.ocr_soft_time_limit:
             raise ValueError("SOHOA_OCR_TIME_LIMIT must be above SOHOA_OCR_SOFT_TIME_LIMIT")
+        if (
+            self.outbox_lease_seconds
+            < LEASE_CALLS * max(self.dvcqg_timeout, self.notify_timeout) + 20
+        ):
+            raise ValueError(
+                f"SOHOA_OUTBOX_LEASE_SECONDS must be at least {LEASE_CALLS} times "
+                "SOHOA_DVCQG_TIMEOUT (and SOHOA_NOTIFY_TIMEOUT) plus 20 s: a delivery's calls "
+                "must end before another dispatcher may take it over"
+            )
         if self.lease_seconds <= 2 * self.heartbeat_seconds:
             raise ValueError("SOHOA_LEASE_SECONDS must be more than twice SOHOA_HEARTBEAT_SECONDS")
         return self

@@ -122,7 +122,16 @@ def dvcqg_subscriber(services: Services) -> Subscriber:
         BuilderChoice(s.dvcqg_builder),
         use_portal_codes=s.dvcqg_use_portal_codes,
         work_dir=s.work_dir,
+        budget_seconds=upload_budget(s),
     )
+
+
+def upload_budget(s: Settings) -> float:
+    """Seconds a portal delivery may spend uploading: what the dispatcher's lease leaves after
+    the calls that still follow, each at its timeout (the settings check it is positive)."""
+    from core.settings import LEASE_CALLS
+
+    return s.outbox_lease_seconds - LEASE_CALLS * s.dvcqg_timeout - 10
 
 
 @functools.cache
@@ -144,5 +153,38 @@ def make_dispatcher(services: Services) -> Dispatcher:
             max_attempts=s.outbox_max_attempts,
             base_delay=s.outbox_base_delay,
             concurrency=s.outbox_concurrency,
+            lease_seconds=s.outbox_lease_seconds,
         ),
     )
+
+
+def check_connect_setup(settings: Settings) -> None:
+    """Refuse to start where a connector would send a credential or a citizen's data in the
+    clear: the portal, the SMS and Zalo providers over http:// to another machine, or an SMTP
+    login without TLS. A test server on this machine is allowed."""
+    from urllib.parse import urlsplit
+
+    from connect.webhooks import https_required
+    from core.errors import ConfigurationError
+
+    for name, url in (
+        ("SOHOA_DVCQG_URL", settings.dvcqg_url),
+        ("SOHOA_SMS_URL", settings.sms_url),
+        ("SOHOA_ZALO_URL", settings.zalo_url),
+    ):
+        if url and urlsplit(url).scheme != "https" and https_required(url):
+            raise ConfigurationError(
+                f"{name} must be an https:// URL: the connection carries a token and the "
+                "citizen's data (http:// is allowed to this machine only, for tests)"
+            )
+    smtp = settings.smtp_host
+    if (
+        smtp
+        and settings.smtp_password.get_secret_value()
+        and not (settings.smtp_starttls or settings.smtp_ssl)
+        and https_required(f"smtp://{smtp}")
+    ):
+        raise ConfigurationError(
+            "SOHOA_SMTP_PASSWORD would cross the network in the clear: set SOHOA_SMTP_STARTTLS "
+            "or SOHOA_SMTP_SSL (a relay on this machine may go without)"
+        )

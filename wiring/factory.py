@@ -555,8 +555,11 @@ def url_secret(settings: Settings) -> bytes:
 
 
 def build(settings: Settings | None = None, *, migrate: bool = True) -> Services:
+    from wiring.connect import check_connect_setup
+
     settings = settings or Settings()
     check_signing_setup(settings)
+    check_connect_setup(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url

@@ -119,8 +119,9 @@ class DvcqgSubscriber:
         self.builders = builders
         self.use_portal_codes = use_portal_codes
         self.work_dir = work_dir
-        # A delivery stops uploading before the dispatcher's lease (120 s) could run out; the
-        # files sent so far are kept and the next try goes on from there.
+        # A delivery stops uploading while the dispatcher's lease still covers its other calls
+        # (the root derives the budget from the lease); the files sent so far are kept and the
+        # next try goes on from there.
         self.budget_seconds = budget_seconds
         self._monotonic = monotonic
 

@@ -216,3 +216,48 @@ def test_the_operators_commands_show_dead_letters_and_replay_them(
     assert runner.invoke(app, ["outbox", "status"]).exit_code == 0
     bad = runner.invoke(app, ["outbox", "replay"])
     assert bad.exit_code == 2 and "name events or a time range" in bad.output
+
+
+def test_the_lease_outlasts_a_portal_deliverys_calls(make_settings) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from core.settings import LEASE_CALLS
+    from wiring.connect import subscribers, upload_budget
+
+    settings = make_settings(dvcqg_url="http://127.0.0.1:9/portal", outbox_lease_seconds=200)
+    services = build(settings)
+    assert services.dispatcher.policy.lease_seconds == 200
+    (portal,) = [s for s in subscribers(services) if s.name == "dvcqg"]
+    budget = upload_budget(settings)
+    assert portal.budget_seconds == budget  # type: ignore[attr-defined]
+    # The last upload may start just before the budget ends; it and the calls after it fit.
+    assert budget + LEASE_CALLS * settings.dvcqg_timeout < settings.outbox_lease_seconds
+    with pytest.raises(ValidationError, match="SOHOA_OUTBOX_LEASE_SECONDS"):
+        make_settings(dvcqg_timeout=60, outbox_lease_seconds=300)
+
+
+@pytest.mark.parametrize(
+    ("remote", "here", "named"),
+    [
+        ({"dvcqg_url": "http://dvcqg.example.vn/api"}, {"dvcqg_url": "http://127.0.0.1:9/api"}, "SOHOA_DVCQG_URL"),
+        ({"sms_url": "http://sms.example.vn/send"}, {"sms_url": "http://localhost:9/send"}, "SOHOA_SMS_URL"),
+        ({"zalo_url": "http://zalo.example.vn/oa"}, {"zalo_url": "http://[::1]:9/oa"}, "SOHOA_ZALO_URL"),
+        (
+            {"smtp_host": "mail.example.vn", "smtp_password": "x", "smtp_starttls": False},
+            {"smtp_host": "127.0.0.1", "smtp_password": "x", "smtp_starttls": False},
+            "SOHOA_SMTP_PASSWORD",
+        ),
+    ],
+)  # fmt: skip
+def test_nothing_starts_that_would_send_secrets_in_the_clear(
+    make_settings,  # type: ignore[no-untyped-def]
+    remote: dict[str, object],
+    here: dict[str, object],
+    named: str,
+) -> None:
+    from core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=named):
+        build(make_settings(**remote))
+    # The same on this machine (a test server, a local relay) is allowed.
+    build(make_settings(**here)).engine.dispose()
