@@ -39,6 +39,8 @@ outbox_app = typer.Typer(
     help="What leaves the system: the portal, notifications, webhooks.", no_args_is_help=True
 )
 app.add_typer(outbox_app, name="outbox")
+dvcqg_app = typer.Typer(help="The national portal (DVCQG) sync.", no_args_is_help=True)
+app.add_typer(dvcqg_app, name="dvcqg")
 console = Console()
 err = Console(stderr=True)
 
@@ -973,6 +975,47 @@ def outbox_replay(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     console.print(f"{count} delivery(ies) back in line")
+
+
+@dvcqg_app.command("report")
+def dvcqg_report(
+    since: Annotated[datetime, typer.Option(help="First day (YYYY-MM-DD, Vietnam's calendar).")],
+    until: Annotated[datetime, typer.Option(help="Last day, included.")],
+    unit: Annotated[str | None, typer.Option(help="One unit's code.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """The sync rate (dossiers synced / received, QĐ 766) per unit, and why the others are not;
+    exit 1 if any dossier of the period is not synced."""
+    from datetime import timedelta
+
+    from connect.dvcqg.report import sync_rate
+    from dossiers.access import BOOTSTRAP
+    from dossiers.calendar import VN_TZ
+    from storage.db import session_scope
+    from wiring.factory import build
+
+    start = since.replace(tzinfo=VN_TZ) if since.tzinfo is None else since
+    end = (until.replace(tzinfo=VN_TZ) if until.tzinfo is None else until) + timedelta(days=1)
+    if end <= start:
+        raise typer.BadParameter("--until is before --since")
+    services = build(_settings())
+    with session_scope(services.sessions) as session:
+        report = sync_rate(session, BOOTSTRAP, start, end, unit)
+    if as_json:
+        console.print_json(report.model_dump_json())
+    else:
+
+        def pct(rate: float | None) -> str:
+            return "-" if rate is None else f"{rate:.1%}"
+
+        for row in report.units:
+            console.print(f"{row.unit_code}: {row.synced}/{row.received} ({pct(row.rate)})")
+        console.print(f"all: {report.synced}/{report.received} ({pct(report.rate)})")
+        for item in report.not_synced:
+            said = f" [{item.portal_code}]" if item.portal_code else ""
+            console.print(f"NOT SYNCED {item.code} {item.reason}{said}: {item.last_error}")
+    if report.not_synced_total:
+        raise typer.Exit(1)
 
 
 @archive_app.command("renew")

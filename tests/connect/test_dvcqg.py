@@ -642,3 +642,42 @@ def _sync_rate_scenario(world: World, portal: PortalServer) -> None:
     ).json()
     assert (one["received"], one["synced"], one["rate"]) == (1, 1, 1.0)
     app.close()
+    _report_on_the_command_line(world)
+
+
+def _report_on_the_command_line(world: World) -> None:
+    """``sohoa dvcqg report``: the same figures for an operator, exit 1 while any is missing."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from wiring.cli import app
+
+    env = {"SOHOA_DATA_DIR": str(world.services.settings.data_dir), "SOHOA_PKI": "development"}
+    if world.services.settings.database_url:
+        env["SOHOA_DATABASE_URL"] = world.services.settings.database_url
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        runner = CliRunner()
+        out = runner.invoke(
+            app, ["dvcqg", "report", "--since", "2026-03-02", "--until", "2026-03-02"]
+        )
+        assert out.exit_code == 1, out.output
+        assert f"{OWN}: 1/4 (25.0%)" in out.output and "all: 2/5 (40.0%)" in out.output
+        assert "NOT SYNCED" in out.output and "[E_DOI_TUONG]" in out.output
+        one = runner.invoke(
+            app,
+            ["dvcqg", "report", "--since", "2026-03-02", "--until", "2026-03-02", "--unit", OTHER],
+        )
+        assert one.exit_code == 0 and f"{OTHER}: 1/1 (100.0%)" in one.output
+        bad = runner.invoke(
+            app, ["dvcqg", "report", "--since", "2026-03-03", "--until", "2026-03-02"]
+        )
+        assert bad.exit_code == 2
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
