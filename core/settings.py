@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_ssl: bool = False
     smtp_from: str = ""
+    # PEM file of the CA that signed the relay's certificate, when it is not a public one (a
+    # province's own relay); unset: the system's trust store.
+    smtp_ca_file: Path | None = None
     sms_url: str = ""
     sms_token: SecretStr = SecretStr("")
     zalo_url: str = ""

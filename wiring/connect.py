@@ -5,8 +5,10 @@ the dispatcher that serves them."""
 from __future__ import annotations
 
 import functools
+import ssl
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -85,6 +87,7 @@ def notifiers(services: Services) -> list[Subscriber]:
             starttls=s.smtp_starttls,
             use_ssl=s.smtp_ssl,
             timeout=s.notify_timeout,
+            context=_relay_context(s.smtp_ca_file),
         )
         subs.append(notifier(smtp, staff=smtp))
     if s.sms_url:
@@ -188,3 +191,17 @@ def check_connect_setup(settings: Settings) -> None:
             "SOHOA_SMTP_PASSWORD would cross the network in the clear: set SOHOA_SMTP_STARTTLS "
             "or SOHOA_SMTP_SSL (a relay on this machine may go without)"
         )
+
+
+def _relay_context(ca_file: Path | None) -> ssl.SSLContext | None:
+    """TLS to the mail relay trusting ``ca_file`` (a province's own CA); None: the system's."""
+    if ca_file is None:
+        return None
+    from core.errors import ConfigurationError
+
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"SOHOA_SMTP_CA_FILE cannot be read as PEM certificates ({type(exc).__name__})"
+        ) from exc

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from connect.base import Subscriber
@@ -36,6 +37,7 @@ from connect.notify.channels import Message, SmtpChannel
 from connect.notify.deadlines import alert_deadlines
 from connect.notify.render import Links
 from connect.notify.subscribers import Notifier
+from core.errors import ConfigurationError
 from dossiers.audit import AuditEvent
 from dossiers.errors import InvalidInput
 from dossiers.models import Dossier, OutboxDelivery, OutboxEvent, Staff, Unit
@@ -408,6 +410,24 @@ def test_e_mail_over_starttls_with_login(world: World) -> None:
             untrusting.send(EMAIL, Message(subject="x", text="y", ref="sohoa-test"))
         assert getattr(failure.value, "retryable", False) is True
         assert "cannot reach the mail relay" in str(failure.value)
+
+        # Configured as an installation is: the relay's CA named in SOHOA_SMTP_CA_FILE.
+        settings = world.services.settings.model_copy(
+            update={
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "smtp_user": SMTP_USER,
+                "smtp_password": SecretStr(SMTP_PASSWORD),
+                "smtp_starttls": True,
+                "smtp_from": SENDER,
+                "smtp_ca_file": folder / "relay.pem",
+            }
+        )
+        (wired,) = [s for s in notifiers(build(settings)) if s.name == "notify.email"]
+        wired.channel.send(EMAIL, Message(subject="qua relay", text="y", ref="sohoa-test"))  # type: ignore[attr-defined]
+        assert box.by_subject("qua relay") and box.tls[-1] is True
+        with pytest.raises(ConfigurationError, match="SOHOA_SMTP_CA_FILE"):
+            notifiers(build(settings.model_copy(update={"smtp_ca_file": folder / "relay.key"})))
     finally:
         controller.stop()
 
