@@ -22,6 +22,7 @@ from dossiers.admin.staffing import (
     RevokedTokens,
     SeriesRef,
     StaffCreated,
+    StaffEmail,
 )
 from storage.db import session_scope
 
@@ -208,6 +209,17 @@ def create_staff(body: StaffBody, who: Caller, svc: Svc) -> StaffCreated:
             # PKI refuses raises here and rolls the row back.
             answer.dev_certificate = svc.enroll_clerk(staff.id, data["name"])
     return answer
+
+
+class EmailBody(BaseModel):
+    email: str = Field(max_length=254)
+
+
+@router.put("/staff/{staff_id}/email")
+def staff_email(staff_id: str, body: EmailBody, who: Caller, svc: Svc) -> StaffEmail:
+    """Where the staff member's deadline alerts go; an empty address stops them."""
+    with session_scope(svc.sessions) as session:
+        return staffing.set_email(session, who, staff_id, body.email)
 
 
 @router.post("/staff/{staff_id}/tokens", status_code=201)

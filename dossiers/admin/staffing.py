@@ -297,6 +297,23 @@ def new_token(
     return issue_token(session, staff_id, label=label, expires_at=expires_at)
 
 
+class StaffEmail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    email: str = Field(description="Where deadline alerts go; empty: none.")
+
+
+def set_email(session: Session, principal: Principal, staff_id: str, email: str) -> StaffEmail:
+    """Where a staff member's deadline alerts go (empty: nowhere)."""
+    principal.require("admin")
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound(f"no staff {staff_id}", code="staff_not_found")
+    staff.email = normalize_email(email)
+    return StaffEmail(id=staff.id, email=staff.email)
+
+
 def revoke_tokens(session: Session, principal: Principal, staff_id: str, *, now: datetime) -> int:
     principal.require("admin")
     rows = list(

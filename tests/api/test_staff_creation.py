@@ -82,3 +82,33 @@ def test_a_failing_certificate_rolls_the_row_back(api, monkeypatch) -> None:  # 
     )
     assert resp.status_code >= 400 and resp.headers["content-type"] == "application/problem+json"
     assert _staff(world, "hoa.lt") == (before, False)
+
+
+def test_where_a_staff_members_deadline_alerts_go(api) -> None:  # type: ignore[no-untyped-def]
+    world, client = api
+    admin = world.headers("quantri")
+    made = client.post(
+        "/api/v1/admin/staff",
+        headers=admin,
+        json={"id": "hoa.lt", "name": "Lê Thị Hoa", "role": "counter", "unit_code": OWN,
+              "email": "Hoa.LT@BuuDien.VN"},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    with session_scope(world.services.sessions) as session:
+        staff = session.get(Staff, "hoa.lt")
+        assert staff is not None and staff.email == "Hoa.LT@buudien.vn"  # the domain lowercased
+    moved = client.put(
+        "/api/v1/admin/staff/hoa.lt/email", headers=admin, json={"email": "hoa@example.vn"}
+    )
+    assert moved.json() == {"id": "hoa.lt", "email": "hoa@example.vn"}
+    bad = client.put("/api/v1/admin/staff/hoa.lt/email", headers=admin, json={"email": "hoa@"})
+    assert bad.status_code == 422 and bad.json()["code"] == "notify_invalid"
+    gone = client.put("/api/v1/admin/staff/nobody/email", headers=admin, json={"email": ""})
+    assert gone.status_code == 404
+    clerk = client.put(
+        "/api/v1/admin/staff/hoa.lt/email", headers=world.headers("lan.nt"), json={"email": ""}
+    )
+    assert clerk.status_code == 403
+    with session_scope(world.services.sessions) as session:
+        staff = session.get(Staff, "hoa.lt")
+        assert staff is not None and staff.email == "hoa@example.vn"
