@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -141,15 +140,20 @@ def test_worker_killed_mid_ocr_loses_nothing(
         SOHOA_SWEEP_INTERVAL="2",
         SOHOA_REQUEUE_GRACE="3",
     )
-    pages = [render_page(size_in=A6, seed=i).image for i in range(4)]
-    scan = stack.upload(save_pdf(pages, tmp_path / "four.pdf"))
+    pages = [render_page(size_in=A6, seed=i).image for i in range(10)]
+    scan = stack.upload(save_pdf(pages, tmp_path / "ten.pdf"))
     first = stack.start_worker()
+    # Killed once a page is done and most are not: inside OCR however fast the machine is
+    # (a fixed sleep let a quiet machine finish four pages before the kill).
     stack.wait(
         [scan["id"]],
         timeout=300,
-        until=lambda s: s["status"] == "processing" and s["step"] == "ocr",
+        until=lambda s: (
+            s["status"] == "processing"
+            and s["step"] == "ocr"
+            and 1 <= s["pages_done"] < s["pages_total"] - 2
+        ),
     )
-    time.sleep(2)  # well inside Tesseract
     stack.kill_worker(first)
     assert stack.scan(scan["id"])["status"] == "processing"
     stack.start_worker()
