@@ -135,7 +135,6 @@ class DossierKernel:
             at=at,
             data={"from_status": before, "to_status": dossier.status, **data},
         )
-        session.flush()  # the dossier's code and dates as they now are
         emit(
             session,
             f"dossier.{action}",

@@ -7,9 +7,9 @@ administrator without a unit (the province's or the installation's).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import Caller, Svc
@@ -79,7 +79,7 @@ def outbox_state(who: Caller, svc: Svc) -> OutboxState:
 
 @router.get("/{subscriber}/deliveries")
 def deliveries(
-    subscriber: str,
+    subscriber: Annotated[str, Path(max_length=64)],
     who: Caller,
     svc: Svc,
     state: Literal["pending", "delivered", "dead"] | None = None,
@@ -88,9 +88,9 @@ def deliveries(
 ) -> DeliveryLog:
     """One subscriber's delivery log, newest first."""
     _installation_admin(who)
-    items = svc.dispatcher.deliveries(subscriber[:64], limit=limit, before_id=before, state=state)
+    items = svc.dispatcher.deliveries(subscriber, limit=limit, before_id=before, state=state)
     return DeliveryLog(
-        subscriber=subscriber[:64],
+        subscriber=subscriber,
         items=items,
         next_before=items[-1].id if len(items) == limit else None,
     )

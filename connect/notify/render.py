@@ -38,21 +38,16 @@ SHORT_MAX = 5 * 67  # five joined Unicode SMS segments: what the texts must fit 
 
 
 @dataclass(frozen=True)
-class Links:
-    """The addresses a message gives: the status page, the opt-out page, the staff's desk."""
-
-    key: bytes
-    public_url: str
+class Links(StatusLookup):
+    """The addresses a message gives: the status page (the lookup's own, with its secret), the
+    opt-out page, the staff's desk."""
 
     @property
     def base(self) -> str:
         return self.public_url.rstrip("/")
 
     def status_url(self, code: str) -> str:
-        return StatusLookup(self.key, self.public_url).url(code)
-
-    def secret(self, code: str) -> str:
-        return StatusLookup(self.key, self.public_url).secret(code)
+        return self.url(code)
 
     def opt_out_page(self, ref: str) -> str:
         """The citizen's page, which asks before it stops anything (mail scanners open links)."""

@@ -65,9 +65,12 @@ def on_signed(session: Session, scan: Scan, document: Document) -> None:
     """A scan's document is signed: it joins its dossier (a component's paper or a result), and
     the signature becomes an event of the audit chain, in the transaction that creates it."""
     attach_document(session, scan.id, document.id, document.page_texts)
-    dossier_id = session.scalar(
+    component_of = session.scalar(
         select(ComponentScan.dossier_id).where(ComponentScan.scan_id == scan.id)
-    ) or session.scalar(select(Result.dossier_id).where(Result.scan_id == scan.id))
+    )
+    dossier_id = component_of or session.scalar(
+        select(Result.dossier_id).where(Result.scan_id == scan.id)
+    )
     record(
         session,
         actor_id=scan.clerk_id if scan.sign_as == "clerk" else "unit",
@@ -97,6 +100,5 @@ def on_signed(session: Session, scan: Scan, document: Document) -> None:
                 scan_id=scan.id,
                 sha256=document.sha256,
                 pages=document.pages,
-                result=session.scalar(select(Result.id).where(Result.scan_id == scan.id))
-                is not None,
+                result=component_of is None,  # a paper of the dossier, or the agency's result
             )

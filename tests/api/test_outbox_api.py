@@ -105,3 +105,11 @@ def test_only_installation_admins_see_the_outbox(world: World, staff: str) -> No
         "/api/v1/admin/outbox/replay", headers=world.headers(staff), json={"event_ids": [1]}
     )
     assert resp.status_code == 403
+
+
+def test_a_subscriber_name_longer_than_any_is_refused(world: World) -> None:
+    client = TestClient(create_app(world.services))
+    resp = client.get(
+        f"/api/v1/admin/outbox/{'a' * 65}/deliveries", headers=world.headers("quantri")
+    )
+    assert resp.status_code == 422 and resp.json()["code"] == "invalid_request"
