@@ -247,6 +247,23 @@ def init_dev_pki(
         ) from exc
 
 
+def holds_operator_pkcs12(directory: Path) -> bool:
+    """Whether ``directory`` holds an operator's own PKCS#12 files (a ``unit.p12``, no ``pki.json``).
+
+    Decided under the creation lock: a development PKI that another process is writing also has
+    a ``unit.p12`` and no ``pki.json`` yet, and taking it for the operator's would leave this
+    process signing without its clerks' certificates.
+    """
+    directory = Path(directory)
+    if (directory / "pki.json").exists() or not (directory / "unit.p12").exists():
+        return False
+    try:
+        with _locked(directory / ".pki.lock"):
+            return not (directory / "pki.json").exists() and (directory / "unit.p12").exists()
+    except OSError:  # a read-only directory: nobody is creating a PKI in it
+        return True
+
+
 @dataclass(frozen=True)
 class _Issuer:
     """The issuing CA and what every certificate it signs needs."""

@@ -8,8 +8,11 @@ carry no server path.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ from wiring.factory import (
     build,
     check_signing_setup,
     development_pki_in_use,
+    ensure_dev_pki,
 )
 
 PRODUCTION_LIKE = [
@@ -181,3 +185,43 @@ def test_a_licensed_chain_is_not_reported_as_development(
     assert str(tmp_path) not in str(v.to_dict())
     r = simple_report(theirs, trust_roots=roots)
     assert not r.to_dict()["development_pki"] and DEVELOPMENT_PKI_WARNING not in r.warnings
+
+
+def test_a_worker_starting_while_another_creates_the_pki_waits_for_its_clerks(
+    make_settings: Any, tmp_path: Path
+) -> None:
+    """Two worker processes sign their first scans at the same moment: the one that did not
+    create the development PKI must not mistake the half-written one for an operator's own
+    files and sign (fail) without its clerks' certificates."""
+    settings = make_settings(pki_dir=tmp_path / "pki")
+    pki_dir = settings.resolved_pki_dir
+    finished = init_dev_pki(
+        tmp_path / "made-elsewhere",
+        unit_name=settings.unit_name,
+        unit_code=settings.unit_code,
+        clerks=[(settings.default_clerk, settings.default_clerk)],
+        password=settings.pkcs12_password.get_secret_value(),
+        base_url=settings.resolved_pki_url,
+    )
+    clerk_p12 = pki_dir / "clerks" / f"{settings.default_clerk}.p12"
+    seen: list[bool] = []
+
+    def other_worker() -> None:
+        ensure_dev_pki(settings)
+        seen.append(clerk_p12.exists())
+
+    (pki_dir / "clerks").mkdir(parents=True)
+    with open(pki_dir / ".pki.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the creator is half-way: unit.p12, no clerks yet
+        shutil.copy(finished.directory / "unit.p12", pki_dir / "unit.p12")
+        worker = threading.Thread(target=other_worker)
+        worker.start()
+        time.sleep(1.0)  # long enough for a worker that does not wait to have returned
+        for path in sorted(finished.directory.rglob("*"), key=lambda p: p.name == "pki.json"):
+            if path.is_file() and path.name != ".pki.lock":
+                target = pki_dir / path.relative_to(finished.directory)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, target)  # pki.json last, as the creator writes it
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    worker.join()
+    assert seen == [True]

@@ -475,14 +475,14 @@ def ensure_dev_pki(settings: Settings) -> None:
     missing certificate is an error to fix, not a reason to make a fake one; nor over an
     operator's own PKCS#12 files (a ``unit.p12`` without ``pki.json``).
     """
-    from signing.pki import init_dev_pki
+    from signing.pki import holds_operator_pkcs12, init_dev_pki
 
     if not development_pki_allowed(settings):
         return
     pki_dir = settings.resolved_pki_dir
     meta = pki_dir / "pki.json"
     if not meta.exists():
-        if (pki_dir / "unit.p12").exists():
+        if holds_operator_pkcs12(pki_dir):
             return
         log.warning("creating a DEVELOPMENT PKI in %s (not for production)", pki_dir)
     clerks = list(DEV_CLERKS)
