@@ -164,7 +164,7 @@ def main() -> None:
         sink.secret = made.secret.encode()
         dispatcher = Dispatcher(
             services.sessions,
-            lambda: active_subscribers(services.sessions, services.url_secret),
+            lambda: active_subscribers(services.sessions, services.url_secret, guard=False),
             policy=DispatchPolicy(concurrency=args.concurrency),
         )
 

@@ -53,9 +53,13 @@ with the new one, so nothing is lost while the receiver switches.
 
 A URL is http or https, without user name or password, at most 2000 characters. Where the
 installation's public URL is not on this machine (``localhost``, a loopback address), it must
-be https and may not name a loopback, link-local or unspecified address: a receiver in
-production is reached over TLS, and the delivery log must not become a way to read this
-server's own ports.
+be https and may not name a loopback, link-local, multicast or unspecified address: a
+receiver in production is reached over TLS, and the delivery log must not become a way to read
+this server's own ports or the cloud's metadata service. The same holds for what the host name
+resolves to, checked at every delivery and not only when the URL is saved (a name can be made
+to point elsewhere later), and the connection goes to the address that was checked: the name
+is resolved once per delivery, so a second answer cannot slip in between check and connect.
+Private networks are allowed: a province's own systems live there.
 """
 
 from __future__ import annotations
@@ -68,12 +72,13 @@ import json
 import logging
 import re
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -285,20 +290,48 @@ def check_url(url: str, *, https_only: bool) -> str:
                 "hệ thống đang chạy thật: webhook phải dùng https:// "
                 "(this installation delivers to https:// URLs only)"
             )
-        if _is_local(host) or _special_address(host):
+        literal = _address(host)
+        if _is_local(host) or (literal is not None and _refused(literal)):
             raise WebhookUrlInvalid(
                 "webhook không được trỏ về chính máy chủ hoặc địa chỉ nội bộ đặc biệt "
-                "(a webhook may not name this server, a link-local or unspecified address)"
+                "(a webhook may not name this server, a link-local, multicast or "
+                "unspecified address)"
             )
     return url
 
 
-def _special_address(host: str) -> bool:
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _address(host: str) -> Address | None:
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
-        return False
-    return address.is_loopback or address.is_link_local or address.is_unspecified
+        return None
+
+
+def _refused(address: Address) -> bool:
+    """This machine, the link (where cloud metadata answers), multicast, or nowhere."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    this_network = isinstance(address, ipaddress.IPv4Address) and address.packed[0] == 0
+    return (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+        or this_network
+    )
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` has now, in the resolver's order, each once."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DeliveryFailed(f"the receiver's host name does not resolve ({exc})"[:300]) from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def check_events(events: Iterable[str]) -> list[str]:
@@ -353,6 +386,8 @@ class WebhookSubscriber:
         events: Sequence[str],
         sealed_secret: str,
         box: SecretBox,
+        guard: bool = True,
+        resolver: Callable[[str, int], list[str]] = resolve,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.name = f"{SUBSCRIBER_PREFIX}{subscription_id}"
@@ -364,6 +399,8 @@ class WebhookSubscriber:
         self.events = tuple(events)
         self._sealed = sealed_secret
         self._box = box
+        self.guard = guard  # refuse this machine's and link-local addresses (production)
+        self.resolver = resolver
         # Transport time, not the domain's clock: the receiver compares it with its own.
         self.now = now
 
@@ -410,12 +447,7 @@ class WebhookSubscriber:
             "Sohoa-Signature": sign(secret, timestamp, body),
         }
         try:
-            with (
-                httpx.Client(timeout=TIMEOUT, follow_redirects=False, verify=_tls()) as client,
-                client.stream("POST", self.url, content=body, headers=headers) as response,
-            ):
-                status = response.status_code
-                said = _first_words(response) if not 200 <= status < 300 else ""
+            status, said = self._post(body, headers)
         except httpx.TimeoutException as exc:
             raise DeliveryFailed(
                 f"the receiver did not answer in time ({type(exc).__name__})", response="timeout"
@@ -428,6 +460,58 @@ class WebhookSubscriber:
             return f"HTTP {status}"
         answer = f"HTTP {status}: {said}" if said else f"HTTP {status}"
         raise DeliveryFailed(f"the receiver answered HTTP {status}", response=answer)
+
+    def addresses(self, url: httpx.URL) -> list[str]:
+        """Where to connect: the URL's own address, or what its name resolves to now; every
+        one checked, since the connection may go to any of them."""
+        literal = _address(url.host)
+        found = (
+            [str(literal)]
+            if literal is not None
+            else self.resolver(url.host, url.port or (443 if url.scheme == "https" else 80))
+        )
+        if not found:
+            raise DeliveryFailed("the receiver's host name has no address")
+        refused = [a for a in found if (ip := _address(a)) is not None and _refused(ip)]
+        if self.guard and refused:
+            # Not retried: a name pointing at this server is a configuration (or an attack),
+            # and a dead letter puts it in front of an administrator.
+            raise DeliveryFailed(
+                f"the receiver's host name resolves to {refused[0]}: this server, a "
+                "link-local, multicast or unspecified address is not delivered to; correct "
+                "the URL, then replay",
+                retryable=False,
+            )
+        return found
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        """POST to the checked addresses in turn (the next one when one refuses to connect),
+        naming the host in ``Host`` and, for TLS, in SNI and the certificate check."""
+        url = httpx.URL(self.url)
+        named = {**headers, "Host": url.netloc.decode("ascii")}
+        extensions: dict[str, Any] = {"sni_hostname": url.host} if url.scheme == "https" else {}
+        candidates = self.addresses(url)
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, verify=_tls()) as client:
+            for n, address in enumerate(candidates, 1):
+                request = client.build_request(
+                    "POST",
+                    url.copy_with(host=address),
+                    content=body,
+                    headers=named,
+                    extensions=extensions,
+                )
+                try:
+                    response = client.send(request, stream=True)
+                except httpx.ConnectError:
+                    if n == len(candidates):
+                        raise
+                    continue
+                try:
+                    status = response.status_code
+                    return status, _first_words(response) if not 200 <= status < 300 else ""
+                finally:
+                    response.close()
+        raise AssertionError("unreachable: addresses() returns at least one")  # pragma: no cover
 
 
 def _first_words(response: httpx.Response) -> str:
@@ -442,9 +526,10 @@ def _first_words(response: httpx.Response) -> str:
 
 
 def active_subscribers(
-    sessions: sessionmaker[Session], installation_secret: bytes
+    sessions: sessionmaker[Session], installation_secret: bytes, *, guard: bool
 ) -> list[WebhookSubscriber]:
-    """One subscriber per active subscription, as the database says now."""
+    """One subscriber per active subscription, as the database says now; ``guard`` refuses
+    receivers that resolve to this machine or the link (where the installation is real)."""
     box = SecretBox(installation_secret)
     subs: list[WebhookSubscriber] = []
     with session_scope(sessions) as session:
@@ -467,6 +552,7 @@ def active_subscribers(
                     events=[str(e) for e in row.events or []],
                     sealed_secret=row.secret_sealed,
                     box=box,
+                    guard=guard,
                 )
             )
     return subs

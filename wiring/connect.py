@@ -43,9 +43,10 @@ def subscribers(services: Services) -> list[Subscriber]:
     # -- citizen notifications and staff alerts --
     subs.extend(notifiers(services))
     # -- integrators' webhooks --
-    from connect.webhooks import active_subscribers
+    from connect.webhooks import active_subscribers, https_required
 
-    subs.extend(active_subscribers(services.sessions, services.url_secret))
+    guard = https_required(services.settings.public_url)
+    subs.extend(active_subscribers(services.sessions, services.url_secret, guard=guard))
     return subs
 
 

@@ -21,6 +21,7 @@ from connect.webhooks import (
     KNOWN_KINDS,
     SecretBox,
     WebhookService,
+    WebhookSubscriber,
     active_subscribers,
     check_events,
     check_url,
@@ -250,7 +251,10 @@ def test_the_receiver_refuses_stale_timestamps_and_4xx_answers_are_retried(
     webhook_id, _ = _subscribe(world, receiver)
     _dossier(world)
     event = _events(world)[0]
-    sub = next(s for s in active_subscribers(world.services.sessions, world.services.url_secret))
+    sub = next(
+        s
+        for s in active_subscribers(world.services.sessions, world.services.url_secret, guard=False)
+    )
     assert sub.name == f"webhook:{webhook_id}" and sub.wants(to_event(event))
     sub.now = lambda: time.time() - 3600  # a request captured an hour ago
     with pytest.raises(DeliveryFailed) as caught:
@@ -344,6 +348,77 @@ def test_a_secret_that_no_longer_opens_is_a_dead_letter_at_once(
     assert "rotate" in rows[0].last_error and receiver.requests == 0
 
 
+def _named(world: World, receiver: Receiver, host: str, *, guard: bool, addresses: list[str]) -> WebhookSubscriber:  # fmt: skip
+    """The receiver's subscription as the dispatcher builds it, its URL naming ``host``,
+    which resolves to ``addresses`` (a DNS answer we choose)."""
+    webhook_id, _ = _subscribe(world, receiver)
+    with session_scope(world.services.sessions) as session:
+        row = session.get(WebhookSubscription, webhook_id)
+        assert row is not None
+        row.url = receiver.url.replace("127.0.0.1", host)
+    sub = next(
+        s
+        for s in active_subscribers(world.services.sessions, world.services.url_secret, guard=guard)
+        if s.subscription_id == webhook_id
+    )
+    sub.resolver = lambda name, port: addresses if name == host else []
+    return sub
+
+
+def test_a_delivery_goes_to_the_address_resolved_for_its_name(
+    world: World, receivers: Callable[..., Receiver]
+) -> None:
+    """The name is resolved once and the connection made to that address, naming the host in
+    ``Host``; an address that refuses to connect gives way to the next one."""
+    receiver = receivers()
+    sub = _named(
+        world, receiver, "hooks.example.test", guard=False, addresses=["127.0.0.2", "127.0.0.1"]
+    )
+    _dossier(world)
+    event = to_event(_events(world)[0])
+    assert sub.deliver(event) == "HTTP 200"
+    assert receiver.ids == [event.id]
+    assert receiver.applied[0].headers["host"] == f"hooks.example.test:{receiver.port}"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [["127.0.0.1"], ["203.0.113.7", "127.0.0.1"], ["169.254.169.254"], ["::ffff:127.0.0.1"]],
+)
+def test_in_production_a_name_resolving_to_this_server_or_the_link_is_a_dead_letter(
+    world: World, receivers: Callable[..., Receiver], answer: list[str]
+) -> None:
+    """A URL saved with an honest name that later resolves to this server (or the cloud's
+    metadata address): nothing is sent, the administrator reads why in the delivery log."""
+    receiver = receivers()
+    sub = _named(world, receiver, "hooks.example.test", guard=True, addresses=answer)
+    _dossier(world)
+    with pytest.raises(DeliveryFailed) as failed:
+        sub.deliver(to_event(_events(world)[0]))
+    assert not failed.value.retryable
+    refused = next(a for a in answer if a != "203.0.113.7")
+    assert f"resolves to {refused}" in str(failed.value) and "replay" in str(failed.value)
+    assert receiver.requests == 0
+
+
+def test_the_guard_follows_where_the_installation_runs(world: World, make_settings) -> None:  # type: ignore[no-untyped-def]
+    _service(world).create(
+        world.principal("quantri"),
+        scope="unit",
+        scope_code=OWN,
+        url="https://hooks.example.vn/x",
+        events=["dossier.*"],
+    )
+    hooks = [s for s in subscribers(world.services) if isinstance(s, WebhookSubscriber)]
+    assert [h.guard for h in hooks] == [False]  # a trial on this machine delivers to itself
+    real = build(make_settings(public_url="https://sohoa.example.vn", sign_forms=False))
+    try:
+        hooks = [s for s in subscribers(real) if isinstance(s, WebhookSubscriber)]
+        assert [h.guard for h in hooks] == [True]
+    finally:
+        real.engine.dispose()
+
+
 def test_urls_and_kinds_are_checked() -> None:
     ok = "https://hooks.example.vn/sohoa?tenant=7"
     assert check_url(ok, https_only=True) == ok
@@ -369,6 +444,8 @@ def test_urls_and_kinds_are_checked() -> None:
         "https://[::1]/x",
         "https://169.254.169.254/latest",
         "https://0.0.0.0/x",
+        "https://[::ffff:127.0.0.1]/x",
+        "https://224.0.0.1/x",
     ):
         assert check_url(production_only, https_only=False)
         with pytest.raises(Exception) as caught:
