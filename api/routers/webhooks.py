@@ -59,7 +59,8 @@ class WebhookReplayed(BaseModel):
     replayed: int = Field(description="Deliveries put back in line for the next run.")
 
 
-def _service(svc: Svc) -> WebhookService:
+def webhook_service(svc: Svc) -> WebhookService:
+    """The service as this installation runs it (https only where it runs for real)."""
     return WebhookService(
         svc.sessions,
         svc.url_secret,
@@ -71,7 +72,7 @@ def _service(svc: Svc) -> WebhookService:
 @router.post("", status_code=201)
 def create_webhook(body: WebhookBody, who: Caller, svc: Svc) -> WebhookWithSecret:
     """Subscribe a URL to a unit's or a province's events. The secret is shown this once."""
-    return _service(svc).create(
+    return webhook_service(svc).create(
         who, scope=body.scope, scope_code=body.scope_code, url=body.url, events=body.events
     )
 
@@ -79,30 +80,30 @@ def create_webhook(body: WebhookBody, who: Caller, svc: Svc) -> WebhookWithSecre
 @router.get("")
 def list_webhooks(who: Caller, svc: Svc) -> WebhookList:
     """Every subscription the caller administers, newest first, disabled ones included."""
-    return _service(svc).list(who)
+    return webhook_service(svc).list(who)
 
 
 @router.get("/{webhook_id}")
 def get_webhook(webhook_id: str, who: Caller, svc: Svc) -> WebhookView:
-    return _service(svc).get(who, webhook_id)
+    return webhook_service(svc).get(who, webhook_id)
 
 
 @router.patch("/{webhook_id}")
 def change_webhook(webhook_id: str, body: WebhookChange, who: Caller, svc: Svc) -> WebhookView:
     """A new URL or new kinds, from the next dispatcher run on."""
-    return _service(svc).update(who, webhook_id, url=body.url, events=body.events)
+    return webhook_service(svc).update(who, webhook_id, url=body.url, events=body.events)
 
 
 @router.delete("/{webhook_id}")
 def disable_webhook(webhook_id: str, who: Caller, svc: Svc) -> WebhookView:
     """Stop delivering; what still waits becomes a dead letter. The row and its log stay."""
-    return _service(svc).disable(who, webhook_id)
+    return webhook_service(svc).disable(who, webhook_id)
 
 
 @router.post("/{webhook_id}/secret")
 def rotate_secret(webhook_id: str, who: Caller, svc: Svc) -> WebhookWithSecret:
     """A new signing secret, shown this once; the old one stops at the next dispatcher run."""
-    return _service(svc).rotate(who, webhook_id)
+    return webhook_service(svc).rotate(who, webhook_id)
 
 
 @router.get("/{webhook_id}/deliveries")
@@ -115,7 +116,7 @@ def webhook_deliveries(
     limit: int = Query(default=50, ge=1, le=500),
 ) -> WebhookDeliveryLog:
     """The subscription's delivery log, newest first."""
-    return _service(svc).deliveries(
+    return webhook_service(svc).deliveries(
         who, webhook_id, svc.dispatcher, state=state, before=before, limit=limit
     )
 
@@ -125,7 +126,7 @@ def replay_webhook(webhook_id: str, body: WebhookReplay, who: Caller, svc: Svc) 
     """Send events again (dead letters; delivered ones when named or asked) and back-fill
     those from before the subscription, within its scope and kinds."""
     try:
-        count = _service(svc).replay(
+        count = webhook_service(svc).replay(
             who,
             webhook_id,
             svc.dispatcher,

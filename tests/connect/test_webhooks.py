@@ -33,14 +33,22 @@ from dossiers.admin import staffing
 from dossiers.audit import AuditEvent
 from dossiers.models import OutboxDelivery, OutboxEvent, WebhookSubscription
 from dossiers.outbox import emit
-from dossiers.workflow.service import ApplicantIn
 from storage.db import session_scope
 from tests.connect.webhook_receiver import Receiver
-from tests.dossiers.world import FOREIGN, OTHER, OWN, VN, World, make_world, pay_fees
+from tests.dossiers.world import (
+    BUSINESS,
+    FOREIGN,
+    OTHER,
+    OWN,
+    VN,
+    World,
+    make_world,
+    pay_fees,
+    received_dossier,
+)
 from wiring.connect import subscribers
 from wiring.factory import build
 
-BUSINESS = ("2.000720", {"giay_de_nghi": 1, "ban_sao_cccd": 1})
 APPLICANT = ("Đặng Văn Hải", "001090099999")
 
 
@@ -72,13 +80,7 @@ def _service(world: World, *, https_only: bool = False) -> WebhookService:
 
 
 def _dossier(world: World, clerk_id: str = "cong.ch", name: str = APPLICANT[0]) -> str:
-    clerk = world.principal(clerk_id)
-    svc = world.services.dossiers
-    code, papers = BUSINESS
-    ref = svc.create(clerk, procedure_code=code, applicant=ApplicantIn(name, "CCCD", APPLICANT[1]))
-    svc.check_components(clerk, ref, papers)
-    svc.receive(clerk, ref)
-    return str(ref)
+    return received_dossier(world, clerk_id, name, APPLICANT[1])
 
 
 def _events(world: World, **where: Any) -> list[OutboxEvent]:

@@ -153,3 +153,25 @@ def make_world(services: Any, start: datetime) -> World:
 def pay_fees(world: World, staff_id: str, ref: str, method: str = "cash") -> PaymentTaken:
     """Take whatever the dossier owes now, as the counter does before routing it."""
     return world.services.cashier.pay(world.principal(staff_id), ref, method=method)
+
+
+BUSINESS = ("2.000720", {"giay_de_nghi": 1, "ban_sao_cccd": 1})  # a business registration
+
+
+def received_dossier(
+    world: World,
+    clerk_id: str = "cong.ch",
+    name: str = "Đặng Văn Hải",
+    id_number: str = "001090099999",
+) -> str:
+    """A business registration created, its papers checked and received at ``clerk_id``'s
+    counter: the dossier's id, with its reception events in the outbox."""
+    from dossiers.workflow.service import ApplicantIn
+
+    clerk = world.principal(clerk_id)
+    svc = world.services.dossiers
+    code, papers = BUSINESS
+    ref = svc.create(clerk, procedure_code=code, applicant=ApplicantIn(name, "CCCD", id_number))
+    svc.check_components(clerk, ref, papers)
+    svc.receive(clerk, ref)
+    return str(ref)

@@ -1409,6 +1409,7 @@ MAIN_PAGES: tuple[MainPage, ...] = (
     MainPage("audit-search", "kiemtra", "/web/audit?q=nguyen+van"),
     MainPage("document", "kiemtra", "/web/documents/{document}"),
     MainPage("admin", "quantri", "/web/admin"),
+    MainPage("connections", "quantri", "/web/admin/connections"),
     MainPage("status", None, "/web/status/{code}?s={secret}"),
 )
 _NONCE = re.compile(r'name="nonce" value="([^"]+)"')

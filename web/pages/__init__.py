@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.pages import admin, agency, audit, auth, counter, dossier, money, public, scans
+from web.pages import (
+    admin,
+    agency,
+    audit,
+    auth,
+    connections,
+    counter,
+    dossier,
+    money,
+    public,
+    scans,
+)
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -20,4 +31,5 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     public.router,
     admin.router,
+    connections.router,
 ]
