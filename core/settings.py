@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     sms_token: SecretStr = SecretStr("")
     zalo_url: str = ""
     zalo_token: SecretStr = SecretStr("")
+    # The OA's registered ZNS templates: event kind -> template id, e.g.
+    # {"dossier.receive": "231456"}; their parameters are in connect/notify/templates.py.
+    zalo_templates: dict[str, str] = Field(default_factory=dict)
     notify_timeout: float = Field(20.0, gt=0, le=100)  # below the dispatcher's lease
     deadline_alert_hours: int = Field(24, ge=1, le=24 * 30)
     deadline_alert_interval: float = Field(900.0, gt=0, le=86_400)

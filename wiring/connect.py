@@ -5,6 +5,7 @@ the dispatcher that serves them."""
 from __future__ import annotations
 
 import functools
+import re
 import ssl
 from collections.abc import Callable
 from datetime import datetime
@@ -96,7 +97,7 @@ def notifiers(services: Services) -> list[Subscriber]:
         subs.append(notifier(HttpSmsChannel(sms)))
     if s.zalo_url:
         zalo = HttpProvider(s.zalo_url, s.zalo_token.get_secret_value(), timeout=s.notify_timeout)
-        subs.append(notifier(ZaloOaChannel(zalo)))
+        subs.append(notifier(ZaloOaChannel(zalo, dict(s.zalo_templates))))
     return subs
 
 
@@ -181,6 +182,7 @@ def check_connect_setup(settings: Settings) -> None:
                 f"{name} must be an https:// URL: the connection carries a token and the "
                 "citizen's data (http:// is allowed to this machine only, for tests)"
             )
+    _check_zalo_templates(settings)
     smtp = settings.smtp_host
     if (
         smtp
@@ -191,6 +193,33 @@ def check_connect_setup(settings: Settings) -> None:
         raise ConfigurationError(
             "SOHOA_SMTP_PASSWORD would cross the network in the clear: set SOHOA_SMTP_STARTTLS "
             "or SOHOA_SMTP_SSL (a relay on this machine may go without)"
+        )
+
+
+def _check_zalo_templates(settings: Settings) -> None:
+    """Zalo sends registered templates only: without any, or with a kind we have no message
+    for, nothing would ever arrive and nobody would notice; say so at the start."""
+    from connect.notify.templates import ZNS_PARAMS
+    from core.errors import ConfigurationError
+
+    templates = settings.zalo_templates
+    if settings.zalo_url and not templates:
+        raise ConfigurationError(
+            "SOHOA_ZALO_URL is set but SOHOA_ZALO_TEMPLATES is not: Zalo sends only templates "
+            'the OA registered, e.g. {"dossier.receive": "231456"} (kinds and parameters: '
+            "connect/notify/templates.py, ZNS_PARAMS)"
+        )
+    unknown = sorted(set(templates) - set(ZNS_PARAMS))
+    if unknown:
+        raise ConfigurationError(
+            f"SOHOA_ZALO_TEMPLATES names kinds without a citizen message: {unknown[:5]} "
+            f"(the kinds are {sorted(ZNS_PARAMS)})"
+        )
+    bad = sorted(k for k, v in templates.items() if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", v))
+    if bad:
+        raise ConfigurationError(
+            f"SOHOA_ZALO_TEMPLATES: the template id of {bad[:5]} is not 1 to 64 letters, "
+            "digits, - or _"
         )
 
 

@@ -41,6 +41,7 @@ class Message:
     ref: str  # stable per event and channel: "sohoa-<event id>-<channel>"
     kind: str = ""  # the event kind, for providers that map it to a registered template
     headers: Mapping[str, str] = field(default_factory=dict)  # e-mail only
+    params: Mapping[str, str] = field(default_factory=dict)  # a registered template's (Zalo)
 
 
 class Channel(Protocol):
@@ -243,17 +244,24 @@ class HttpSmsChannel:
 
 @dataclass(frozen=True)
 class ZaloOaChannel:
-    """Zalo (ZNS through the OA's provider): the phone, the event kind as the template and the
-    text as its data, our reference as ``tracking_id``; answers ``{"error": 0, "msg_id": …}``."""
+    """Zalo notification messages (ZNS), sent directly or through the OA's provider: the phone,
+    the template the OA registered for the event's kind (``templates``: kind -> template id)
+    with its parameters, our reference as ``tracking_id``; answers ``{"error": 0, "data":
+    {"msg_id": …}}``. Zalo carries no free text: a kind without a registered template is not
+    sent on this channel, and the delivery log says so."""
 
     provider: HttpProvider
+    templates: Mapping[str, str]
     name: str = "zalo"
 
     def send(self, to: str, message: Message) -> str:
+        template_id = self.templates.get(message.kind)
+        if not template_id:
+            return f"skipped: no Zalo template registered for {message.kind}"
         body = {
             "phone": _phone(to),
-            "template": message.kind,
-            "template_data": {"message": message.text},
+            "template_id": template_id,
+            "template_data": dict(message.params),
             "tracking_id": message.ref,
         }
         status, data = self.provider.post(body, ref=message.ref)

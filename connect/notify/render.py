@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +27,8 @@ from connect.notify.templates import (
     PICKUP,
     SHORT_FOOTER,
     STAFF,
+    ZNS_PARAMS,
+    ZNS_TEXT_MAX,
     Template,
 )
 from dossiers.models import Dossier, DossierFee, Procedure, Unit
@@ -70,6 +72,8 @@ class Rendered:
     email: str
     short: str
     opt_out: str = ""  # the one-click URL for e-mail's List-Unsubscribe, citizens only
+    # A registered template's parameters (Zalo ZNS): name -> value, citizens only.
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 def when(value: datetime | str | None, tz: ZoneInfo) -> str:
@@ -131,6 +135,7 @@ def citizen_notice(
             else ""
         ),
         "lookup_short": f"Tra cứu: {links.status_url(code)}" if code else "",
+        "status_url": links.status_url(code) if code else links.base,
     }
     due = _due_fees(session, dossier.id)
     kind = event.kind
@@ -163,7 +168,19 @@ def citizen_notice(
         tracking = str(data.get("tracking_number") or "").strip()
         values["tracking_email"] = f"Số hiệu bưu gửi: {tracking}\n" if tracking else ""
         values["tracking_short"] = f", số hiệu {tracking}" if tracking else ""
-    return _render(template, values, links.opt_out_api(ref))
+        values["tracking"] = tracking or "—"
+    rendered = _render(template, values, links.opt_out_api(ref))
+    return replace(rendered, params=zns_params(kind, values))
+
+
+def zns_params(kind: str, values: Mapping[str, str]) -> dict[str, str]:
+    """The registered template's parameters for ``kind``: texts cut to what ZNS takes, a
+    missing one as "—" (a template parameter may not be empty), links whole."""
+    params = {}
+    for name, source in ZNS_PARAMS.get(kind, {}).items():
+        value = " ".join(values.get(source, "").split()) or "—"
+        params[name] = value if source.endswith("_url") else cut(value, ZNS_TEXT_MAX)
+    return params
 
 
 def _render(template: Template, values: Mapping[str, str], opt_out: str) -> Rendered:

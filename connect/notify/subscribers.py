@@ -95,7 +95,9 @@ class Notifier:
     def _message(self, event: Event, notice: Rendered) -> Message:
         ref = f"sohoa-{event.id}-{self.channel.name}"
         if self.channel.name != "email":
-            return Message(subject="", text=notice.short, ref=ref, kind=event.kind)
+            return Message(
+                subject="", text=notice.short, ref=ref, kind=event.kind, params=notice.params
+            )
         headers = {}
         if notice.opt_out:
             headers = {

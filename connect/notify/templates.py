@@ -114,6 +114,25 @@ Kết quả hồ sơ {code} (thủ tục: {procedure}) đã được gửi đế
 }
 CITIZEN = MappingProxyType(_CITIZEN)
 
+# Zalo sends only templates the OA registered with Zalo (ZNS), each naming its parameters; the
+# province registers one per kind with these parameter names, and maps kind to template id in
+# SOHOA_ZALO_TEMPLATES. Each parameter is filled from the value named beside it (what the
+# short text says, without the free text around it). Every template has the unit, the dossier
+# and the two links; the rest depends on the kind.
+_ZNS_COMMON = {"don_vi": "unit", "ma_ho_so": "ref_label", "tra_cuu": "status_url", "ngung_nhan": "optout_url"}  # fmt: skip
+ZNS_PARAMS = MappingProxyType(
+    {
+        "dossier.receive": {**_ZNS_COMMON, "thu_tuc": "procedure", "ngay_hen": "appointment"},
+        "dossier.request_supplement": {**_ZNS_COMMON, "giay_to": "missing_short"},
+        "dossier.refuse": {**_ZNS_COMMON, "thu_tuc": "procedure", "ly_do": "reason_short"},
+        "dossier.apology": {**_ZNS_COMMON, "ngay_hen": "new_date", "ly_do": "reason_short"},
+        "dossier.await_payment": {**_ZNS_COMMON, "so_tien": "amount"},
+        "dossier.finish": {**_ZNS_COMMON, "nhan_ket_qua": "pickup_short"},
+        "dossier.posted": {**_ZNS_COMMON, "so_hieu": "tracking"},
+    }
+)
+ZNS_TEXT_MAX = 100  # characters of a text parameter; links are never cut
+
 # Where the result is collected (``Dossier.collect_at``), for "finish" and "receive".
 PICKUP = MappingProxyType(
     {

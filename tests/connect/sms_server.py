@@ -22,7 +22,8 @@ from typing import Any
 SMS_MAX = 5 * 67  # five joined UCS-2 segments
 PHONE = re.compile(r"84[35789]\d{8}")
 SMS_KEYS = {"to", "text", "ref"}
-ZALO_KEYS = {"phone", "template", "template_data", "tracking_id"}
+ZALO_KEYS = {"phone", "template_id", "template_data", "tracking_id"}
+ZNS_TEXT_MAX = 100  # what Zalo takes in a text parameter (a link may be longer)
 
 
 @dataclass
@@ -37,6 +38,8 @@ class ProviderServer:
     """Serves ``/sms`` and ``/zalo``; ``url(path)`` is what the settings point at."""
 
     token: str = "provider-token-for-tests"
+    # The OA's registered ZNS templates: template id -> its parameter names.
+    zns: dict[str, set[str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)  # accepted messages only
     violations: list[str] = field(default_factory=list)
     attempts: int = 0
@@ -106,7 +109,7 @@ class ProviderServer:
         if request.path == "/sms":
             problems += self._check_sms(body, request.headers.get("Idempotency-Key"))
         elif request.path == "/zalo":
-            problems += self._check_zalo(body, request.headers.get("Idempotency-Key"))
+            problems += self._check_zalo(body, request.headers.get("Idempotency-Key"), self.zns)
         else:
             problems.append(f"unknown path {request.path}")
         if problems:
@@ -139,19 +142,25 @@ class ProviderServer:
         return problems
 
     @staticmethod
-    def _check_zalo(body: dict[str, Any], key: str | None) -> list[str]:
+    def _check_zalo(body: dict[str, Any], key: str | None, zns: dict[str, set[str]]) -> list[str]:
         problems = []
         if set(body) != ZALO_KEYS:
             problems.append(f"Zalo body keys {sorted(body)} are not {sorted(ZALO_KEYS)}")
         if not PHONE.fullmatch(str(body.get("phone", ""))):
             problems.append(f"not a mobile number as 84xxxxxxxxx: {body.get('phone')!r}")
+        registered = zns.get(str(body.get("template_id", "")))
         data = body.get("template_data")
-        if not isinstance(data, dict) or set(data) != {"message"}:
-            problems.append("template_data must be {message}")
-        elif not isinstance(data["message"], str) or not data["message"].strip():
-            problems.append("empty message")
-        if not str(body.get("template", "")).startswith("dossier."):
-            problems.append("no template named")
+        if registered is None:
+            problems.append(f"template {body.get('template_id')!r} is not registered")
+        elif not isinstance(data, dict) or set(data) != registered:
+            got = sorted(data) if isinstance(data, dict) else data
+            problems.append(f"template_data {got} is not the template's {sorted(registered)}")
+        else:
+            for name, value in data.items():
+                if not isinstance(value, str) or not value.strip():
+                    problems.append(f"parameter {name} is empty")
+                elif len(value) > ZNS_TEXT_MAX and not value.startswith("http"):
+                    problems.append(f"parameter {name} is over {ZNS_TEXT_MAX} characters")
         if not body.get("tracking_id") or key != body.get("tracking_id"):
             problems.append("Idempotency-Key does not repeat tracking_id")
         return problems

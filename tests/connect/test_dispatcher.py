@@ -236,12 +236,15 @@ def test_the_lease_outlasts_a_portal_deliverys_calls(make_settings) -> None:  # 
         make_settings(dvcqg_timeout=60, outbox_lease_seconds=300)
 
 
+ZNS = {"dossier.receive": "231456"}
+
+
 @pytest.mark.parametrize(
     ("remote", "here", "named"),
     [
         ({"dvcqg_url": "http://dvcqg.example.vn/api"}, {"dvcqg_url": "http://127.0.0.1:9/api"}, "SOHOA_DVCQG_URL"),
         ({"sms_url": "http://sms.example.vn/send"}, {"sms_url": "http://localhost:9/send"}, "SOHOA_SMS_URL"),
-        ({"zalo_url": "http://zalo.example.vn/oa"}, {"zalo_url": "http://[::1]:9/oa"}, "SOHOA_ZALO_URL"),
+        ({"zalo_url": "http://zalo.example.vn/oa", "zalo_templates": ZNS}, {"zalo_url": "http://[::1]:9/oa", "zalo_templates": ZNS}, "SOHOA_ZALO_URL"),
         (
             {"smtp_host": "mail.example.vn", "smtp_password": "x", "smtp_starttls": False},
             {"smtp_host": "127.0.0.1", "smtp_password": "x", "smtp_starttls": False},

@@ -37,6 +37,7 @@ from connect.notify.channels import Message, SmtpChannel
 from connect.notify.deadlines import alert_deadlines
 from connect.notify.render import Links
 from connect.notify.subscribers import Notifier
+from connect.notify.templates import CITIZEN, ZNS_PARAMS
 from core.errors import ConfigurationError
 from dossiers.audit import AuditEvent
 from dossiers.errors import InvalidInput
@@ -119,9 +120,13 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     controller.stop()
 
 
+# The OA registered a template for every kind but the posted result.
+ZALO_TEMPLATES = {kind: str(231000 + n) for n, kind in enumerate(sorted(ZNS_PARAMS)) if kind != "dossier.posted"}  # fmt: skip
+
+
 @pytest.fixture
 def provider() -> Iterator[ProviderServer]:
-    server = ProviderServer()
+    server = ProviderServer(zns={t: set(ZNS_PARAMS[k]) for k, t in ZALO_TEMPLATES.items()})
     server.start()
     yield server
     server.stop()
@@ -143,6 +148,7 @@ def world(make_settings: Any, mailbox: tuple[Mailbox, int], provider: ProviderSe
             sms_token=provider.token,
             zalo_url=provider.url("zalo"),
             zalo_token=provider.token,
+            zalo_templates=ZALO_TEMPLATES,
             public_rate_limit=0,
         )
     )
@@ -322,14 +328,15 @@ def test_citizen_e_mails_for_reception_supplement_fees_result_and_refusal(
     assert logged[0].state == DELIVERED and logged[0].last_response.startswith("250")
 
 
-def test_apology_and_postal_return_e_mails(world: World, mailbox: tuple[Mailbox, int]) -> None:
-    box, _ = mailbox
+def _late_and_posted(world: World, **options: Any) -> str:
+    """A dossier to be returned by post, late (an apology with a new date), finished and posted;
+    its messages dispatched. Returns its code."""
     svc, clerk, economy = (
         world.services.dossiers,
         world.principal("cong.ch"),
         world.principal("kinhte"),
     )
-    ref, code = received(world, collect_at="post")
+    ref, code = received(world, collect_at="post", **options)
     pay_fees(world, "cong.ch", ref)
     svc.route(clerk, ref)
     svc.take(economy, ref)
@@ -338,6 +345,12 @@ def test_apology_and_postal_return_e_mails(world: World, mailbox: tuple[Mailbox,
     svc.finish(economy, ref)
     world.services.returns.by_post(clerk, ref, tracking_number="EB123456789VN", postal_fee=25000)
     dispatcher(world).run()
+    return code
+
+
+def test_apology_and_postal_return_e_mails(world: World, mailbox: tuple[Mailbox, int]) -> None:
+    box, _ = mailbox
+    code = _late_and_posted(world)
     (mail,) = box.by_subject(f"Hồ sơ {code}: thư xin lỗi")
     assert str(mail["Subject"]).endswith("10/03/2026 16:30")
     body = body_of(mail)
@@ -449,8 +462,14 @@ def test_sms_and_zalo_through_the_provider(world: World, provider: ProviderServe
     assert f"Ngừng nhận tin: {PUBLIC}/web/opt-out/{code}?s={secret}" in text
     assert len(text) <= SMS_MAX
     assert_impersonal(text)
-    assert zalo.body["template"] == "dossier.receive"
-    assert zalo.body["template_data"]["message"] == text
+    # Zalo: the template the OA registered for the kind, its parameters filled, no free text.
+    assert zalo.body["template_id"] == ZALO_TEMPLATES["dossier.receive"]
+    params = zalo.body["template_data"]
+    assert params["ma_ho_so"] == code and params["ngay_hen"] == "05/03/2026 17:00"
+    assert params["don_vi"] == UNIT and params["thu_tuc"] == PROCEDURE_NAME
+    assert params["tra_cuu"].endswith(f"/web/status/{code}?s={secret}")
+    assert params["ngung_nhan"] == f"{PUBLIC}/web/opt-out/{code}?s={secret}"
+    assert_impersonal(" ".join(params.values()))
     # Both carry the event's stable reference, so the provider can tell a repeat.
     assert sms.body["ref"].endswith("-sms") and zalo.body["tracking_id"].endswith("-zalo")
     # No e-mail was chosen: the e-mail subscriber said so.
@@ -503,6 +522,35 @@ def test_a_provider_down_is_retried_and_a_refusal_is_a_dead_letter(
     assert {r.last_response.split()[0] for r in rows} == {"400", "200"}
     assert any("error -108" in r.last_response for r in rows)
     assert provider.violations == []
+
+
+def test_zalo_sends_each_kind_with_its_registered_template(
+    world: World, provider: ProviderServer
+) -> None:
+    """Apology, result and postal return on Zalo: each message is the template the OA registered
+    for its kind, with that template's parameters; a kind without one is logged, not sent."""
+    code = _late_and_posted(world, channels=("zalo",))
+    assert provider.violations == []
+    sent = {r.body["template_id"]: r.body["template_data"] for r in provider.received}
+    apology = sent[ZALO_TEMPLATES["dossier.apology"]]
+    assert apology["ngay_hen"] == "10/03/2026 16:30" and apology["ma_ho_so"] == code
+    assert apology["ly_do"] == "Cần xác minh thêm tại địa phương"
+    assert sent[ZALO_TEMPLATES["dossier.finish"]]["nhan_ket_qua"] == "Kết quả sẽ gửi qua bưu chính"
+    (posted,) = deliveries(world, "notify.zalo", "dossier.posted")
+    assert posted.state == DELIVERED
+    assert posted.last_response == "skipped: no Zalo template registered for dossier.posted"
+    assert len(provider.received) == len(sent)  # one message per kind, none twice
+
+
+def test_zalo_needs_its_registered_templates_to_start(make_settings: Any) -> None:
+    assert set(ZNS_PARAMS) == set(CITIZEN)  # a parameter list for every citizen message
+    for templates, says in (
+        ({}, "SOHOA_ZALO_TEMPLATES is not"),
+        ({"dossier.receive": "1", "dossier.reecive": "2"}, "dossier.reecive"),
+        ({"dossier.receive": "12 34"}, "dossier.receive"),
+    ):
+        with pytest.raises(ConfigurationError, match=says):
+            build(make_settings(zalo_url="http://127.0.0.1:9/zalo", zalo_templates=templates))
 
 
 def test_the_provider_checks_what_it_is_sent(world: World, provider: ProviderServer) -> None:
