@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -200,8 +200,11 @@ class Dispatcher:
                 claimed = self._claim(set(subscribers))
                 if not claimed:
                     break
-                tries = list(pool.map(lambda c: _attempt(subscribers[c[3]], *c), claimed))
-                for name, outcome in self._record(tries):
+                outcomes = pool.map(
+                    lambda c: (c[3], self._deliver_one(subscribers[c[3]], c[0], c[1], c[2])),
+                    claimed,
+                )
+                for name, outcome in outcomes:
                     if outcome == DELIVERED:
                         report.delivered += 1
                         report.by_subscriber[name] += 1
@@ -262,63 +265,76 @@ class Dispatcher:
             ]
         return claimed
 
-    def _record(self, tries: Sequence[_Try]) -> list[tuple[str, str]]:
-        """Write a round's answers in one transaction: one commit per round, not per delivery
-        (a crash before it only sends the round again, which at-least-once allows). Returns
-        each delivery's subscriber and new state ("" where its lease ran out meanwhile)."""
-        states = []
+    def _deliver_one(self, sub: Subscriber, delivery_id: int, lease: datetime, event: Event) -> str:
+        """Deliver one claimed event; returns the delivery's new state ("" if lost)."""
+        try:
+            answer = sub.deliver(event)
+        except DeliveryFailed as exc:
+            return self._failed(
+                sub.name, delivery_id, lease, event, exc, exc.retryable, exc.response
+            )
+        except ConnectError as exc:
+            return self._failed(sub.name, delivery_id, lease, event, exc, exc.retryable, "")
+        except Exception as exc:  # a subscriber's bug must not stop every other delivery
+            log.exception("subscriber %s crashed on event %d", sub.name, event.id)
+            return self._failed(sub.name, delivery_id, lease, event, exc, True, "")
         with session_scope(self.sessions) as session:
-            for t in tries:
-                state = self._delivered(session, t) if t.error is None else self._failed(session, t)
-                states.append((t.name, state))
-        return states
-
-    def _delivered(self, session: Session, t: _Try) -> str:
-        done = rowcount(
-            session.execute(
-                update(OutboxDelivery)
-                .where(OutboxDelivery.id == t.delivery_id, OutboxDelivery.lease_until == t.lease)
-                .values(
-                    state=DELIVERED,
-                    attempts=OutboxDelivery.attempts + 1,
-                    delivered_at=self.clock(),
-                    lease_until=None,
-                    last_error="",
-                    last_response=t.answer[:_RESPONSE_CHARS],
+            done = rowcount(
+                session.execute(
+                    update(OutboxDelivery)
+                    .where(OutboxDelivery.id == delivery_id, OutboxDelivery.lease_until == lease)
+                    .values(
+                        state=DELIVERED,
+                        attempts=OutboxDelivery.attempts + 1,
+                        delivered_at=self.clock(),
+                        lease_until=None,
+                        last_error="",
+                        last_response=str(answer)[:_RESPONSE_CHARS],
+                    )
                 )
             )
-        )
         return DELIVERED if done == 1 else ""
 
-    def _failed(self, session: Session, t: _Try) -> str:
-        row = session.get(OutboxDelivery, t.delivery_id)
-        if row is None or row.lease_until != t.lease:
-            return ""  # the lease ran out and another dispatcher has it now
-        row.attempts += 1
-        row.lease_until = None
-        row.last_error = f"{type(t.error).__name__}: {t.error}"[:_ERROR_CHARS]
-        row.last_response = t.answer[:_RESPONSE_CHARS]
-        if not t.retryable or row.attempts >= self.policy.max_attempts:
-            row.state = DEAD
-            log.error(
-                "ALERT outbox: event %d (%s) for %s is a dead letter after %d tries: %s",
-                t.event.id,
-                t.event.kind,
-                t.name,
-                row.attempts,
-                row.last_error,
-            )
-        else:
-            row.next_at = self.clock() + timedelta(seconds=self.policy.delay(row.attempts))
-            log.warning(
-                "outbox: event %d for %s failed (try %d), next at %s: %s",
-                t.event.id,
-                t.name,
-                row.attempts,
-                row.next_at.isoformat(),
-                row.last_error,
-            )
-        return row.state
+    def _failed(
+        self,
+        name: str,
+        delivery_id: int,
+        lease: datetime,
+        event: Event,
+        exc: BaseException,
+        retryable: bool,
+        response: str,
+    ) -> str:
+        now = self.clock()
+        with session_scope(self.sessions) as session:
+            row = session.get(OutboxDelivery, delivery_id)
+            if row is None or row.lease_until != lease:
+                return ""  # the lease ran out and another dispatcher has it now
+            row.attempts += 1
+            row.lease_until = None
+            row.last_error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+            row.last_response = response[:_RESPONSE_CHARS]
+            if not retryable or row.attempts >= self.policy.max_attempts:
+                row.state = DEAD
+                log.error(
+                    "ALERT outbox: event %d (%s) for %s is a dead letter after %d tries: %s",
+                    event.id,
+                    event.kind,
+                    name,
+                    row.attempts,
+                    row.last_error,
+                )
+            else:
+                row.next_at = now + timedelta(seconds=self.policy.delay(row.attempts))
+                log.warning(
+                    "outbox: event %d for %s failed (try %d), next at %s: %s",
+                    event.id,
+                    name,
+                    row.attempts,
+                    row.next_at.isoformat(),
+                    row.last_error,
+                )
+            return row.state
 
     # -- operators -----------------------------------------------------------------------------
 
@@ -444,33 +460,6 @@ class Dispatcher:
             if state is not None:
                 stmt = stmt.where(OutboxDelivery.state == state)
             return [DeliveryView.of(row[0], row[1]) for row in session.execute(stmt)]
-
-
-@dataclass(frozen=True)
-class _Try:
-    """One claimed delivery sent: the receiver's answer, or why it failed."""
-
-    name: str
-    delivery_id: int
-    lease: datetime
-    event: Event
-    answer: str = ""  # what the receiver said (delivered), or its refusal's words
-    error: BaseException | None = None
-    retryable: bool = True
-
-
-def _attempt(sub: Subscriber, delivery_id: int, lease: datetime, event: Event, name: str) -> _Try:
-    """Send one claimed event; nothing is written here (the round's answers are, together)."""
-    sent = _Try(name, delivery_id, lease, event)
-    try:
-        return replace(sent, answer=str(sub.deliver(event)))
-    except DeliveryFailed as exc:
-        return replace(sent, error=exc, retryable=exc.retryable, answer=exc.response)
-    except ConnectError as exc:
-        return replace(sent, error=exc, retryable=exc.retryable)
-    except Exception as exc:  # a subscriber's bug must not stop every other delivery
-        log.exception("subscriber %s crashed on event %d", name, event.id)
-        return replace(sent, error=exc)
 
 
 def _wants(sub: Subscriber, event: Event) -> bool:
