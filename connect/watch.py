@@ -15,6 +15,10 @@ and move, the file is found again, the ledger answers with the scan it already m
 file moves. A callable that raises leaves the file where it is, to be tried again later (a
 database or store away, the process stopping).
 
+A file whose scan failed can be tried again by moving it back from ``failed/`` into the folder:
+the same bytes find their failed scan, which goes back in line (what a restart that finds a
+file not yet moved also does, once). A file refused at the door stays refused.
+
 A file's name never becomes an object key or a path anywhere but in this folder: the upload
 keys objects by scan id, and the moves join the name, one path component as listed, to
 ``done/`` or ``failed/`` only.
@@ -81,6 +85,8 @@ class Outcome:
     detail: str = ""
     #: The same bytes had been ingested before (a second drop, or a restart): this is that scan.
     duplicate: bool = False
+    #: That earlier scan had failed and was tried again for this drop.
+    retried: bool = False
 
 
 Ingest = Callable[[Path], Outcome]
@@ -342,7 +348,12 @@ def reason_text(name: str, outcome: Outcome, at: datetime) -> str:
         f"Mã lượt quét: {outcome.scan_id or '-'}",
         f"Thời điểm: {at.isoformat(timespec='seconds')}",
     ]
-    if outcome.duplicate:
+    if outcome.retried:
+        lines.append(
+            "Ghi chú: tệp cùng nội dung đã không số hóa được trước đây; hệ thống đã thử lại và "
+            "vẫn không được. Báo cho người quản trị, kèm mã lượt quét."
+        )
+    elif outcome.duplicate:
         lines.append("Ghi chú: tệp cùng nội dung đã được đưa vào trước đây; đây là kết quả lần đó.")
     return "\n".join(lines) + "\n"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -184,17 +184,18 @@ class FolderIngest:
         from storage.models import Refusal, Scan, ScanStatus
 
         with session_scope(self.services.sessions) as session:
-            stmt = select(Scan.id).where(Scan.sha256 == sha256)
+            stmt = select(Scan.id, Scan.status).where(Scan.sha256 == sha256)
             if self.component is not None:
                 assert self._target is not None and self._target.component is not None
                 stmt = stmt.where(self._target.component.same_upload())
             else:
                 stmt = stmt.where(Scan.clerk_id == self.clerk)
-            scan_id = session.scalar(
+            found = session.execute(
                 stmt.order_by(
                     case((Scan.status == ScanStatus.FAILED, 1), else_=0), Scan.created_at.desc()
                 ).limit(1)
-            )
+            ).first()
+            scan_id, failed = (found[0], found[1] == ScanStatus.FAILED) if found else (None, False)
             if scan_id is None:
                 refusals = select(Refusal).where(
                     Refusal.sha256 == sha256, Refusal.clerk_id == self.clerk
@@ -207,7 +208,25 @@ class FolderIngest:
                 refusal = session.scalars(refusals.order_by(Refusal.created_at).limit(1)).first()
                 if refusal is not None:
                     return refused_before(refusal)
-        return self._wait(scan_id, duplicate=True) if scan_id is not None else None
+        if scan_id is None:
+            return None
+        if failed:
+            return self._again(scan_id)
+        return self._wait(scan_id, duplicate=True)
+
+    def _again(self, scan_id: str) -> Outcome:
+        """The same bytes dropped again after their scan failed: somebody asks for another try
+        (a certificate installed, a worker restarted meanwhile), so the scan goes back in line
+        from the step where it stopped, as ``POST /scans/{id}/retry`` does. A file refused at
+        the door has no scan and stays refused: its bytes are what is wrong."""
+        from ingest.ledger import retry_scan
+        from ingest.pipeline import dispatch
+
+        scan = retry_scan(self.services, scan_id)
+        log.info("scan %s failed before; its file was dropped again, so it is retried", scan_id)
+        if scan.step is not None and not self.local:
+            dispatch(self.services, scan.id, scan.step)
+        return replace(self._wait(scan_id, duplicate=True), retried=True)
 
     # -- waiting for the end ---------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from tests.dossiers.world import VN, make_world
 from tests.e2e.conftest import Stack
 from tests.e2e.conftest import make_stack as e2e_stack  # noqa: F401  (a fixture, used below)
 from tests.ocr.pagegen import A6, render_page
-from wiring.factory import Services, build
+from wiring.factory import Services, build, enroll_dev_clerk
 from wiring.watching import FolderIngest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -280,6 +280,43 @@ def test_a_restart_between_upload_and_move_makes_no_second_scan(
     assert listing(inbox / "done") == ["bien-ban.png", "to-trinh.png"]
     assert listing(inbox / "failed") == ["loi.txt", "loi.txt.reason.txt"]
     second.engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_failed_file_moved_back_into_the_folder_is_tried_again(
+    svc: Services, inbox: Path
+) -> None:
+    """A scanner set up for a clerk who has no certificate yet: the scan fails at signing. The
+    operator issues the certificate and moves the file back from failed/: the same scan is
+    tried again from where it stopped, and the file goes to done/."""
+    (inbox / "giay-to.png").write_bytes(png("GIẤY CHỨNG NHẬN", seed=8))
+    watch = folder(inbox, FolderIngest(svc, clerk="moi.vao", local=True))
+    watch.poll()
+    (first,) = watch.poll()
+    assert first.outcome.verdict is Verdict.FAILED
+    assert first.outcome.reason_code == "signer_not_configured"
+    assert listing(inbox / "failed") == ["giay-to.png", "giay-to.png.reason.txt"]
+
+    assert enroll_dev_clerk(svc.settings, "moi.vao", "Trần Mới Vào")
+    shutil.move(inbox / "failed" / "giay-to.png", inbox / "giay-to.png")
+    watch.poll()
+    (second,) = watch.poll()
+    assert second.outcome.verdict is Verdict.DONE and second.outcome.retried
+    assert second.outcome.scan_id == first.outcome.scan_id  # the same scan, not a second one
+    assert [(s.id, s.status) for s in scans(svc)] == [(first.outcome.scan_id, "digitized")]
+    assert listing(inbox / "done") == ["giay-to.png"]
+
+    # Moved back once more while its cause is still there: it fails again, and says so.
+    (inbox / "khac.png").write_bytes(png("TỜ KHAI", seed=9))
+    other = folder(inbox, FolderIngest(svc, clerk="chua.co", local=True))
+    other.poll()
+    other.poll()
+    shutil.move(inbox / "failed" / "khac.png", inbox / "khac.png")
+    other.poll()
+    (again,) = other.poll()
+    assert again.outcome.verdict is Verdict.FAILED and again.outcome.retried
+    reason = (inbox / "failed" / "khac (1).png.reason.txt").read_text(encoding="utf-8")
+    assert "đã thử lại và vẫn không được" in reason
 
 
 @pytest.mark.slow
