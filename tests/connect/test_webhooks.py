@@ -403,6 +403,31 @@ def test_in_production_a_name_resolving_to_this_server_or_the_link_is_a_dead_let
     assert receiver.requests == 0
 
 
+@pytest.mark.parametrize(
+    "host", ["2130706433", "0x7f.0.0.1", "localhost"]
+)  # httpx refuses 0177.0.0.1
+def test_loopback_spelled_otherwise_is_refused_by_what_the_system_resolves(
+    world: World, receivers: Callable[..., Receiver], host: str
+) -> None:
+    """Forms the URL check cannot read as an address (a number, hex, octal, a name) are
+    resolved by the system's own resolver at delivery, and refused for what they are."""
+    receiver = receivers()
+    webhook_id, _ = _subscribe(world, receiver)
+    with session_scope(world.services.sessions) as session:
+        row = session.get(WebhookSubscription, webhook_id)
+        assert row is not None
+        row.url = receiver.url.replace("127.0.0.1", host)
+    (sub,) = (
+        s
+        for s in active_subscribers(world.services.sessions, world.services.url_secret, guard=True)
+        if s.subscription_id == webhook_id
+    )
+    _dossier(world)
+    with pytest.raises(DeliveryFailed, match="resolves to (127.0.0.1|::1)") as failed:
+        sub.deliver(to_event(_events(world)[0]))
+    assert not failed.value.retryable and receiver.requests == 0
+
+
 def test_the_guard_follows_where_the_installation_runs(world: World, make_settings) -> None:  # type: ignore[no-untyped-def]
     _service(world).create(
         world.principal("quantri"),
