@@ -99,8 +99,9 @@ def test_the_sync_rate_says_why_each_dossier_is_not_on_the_portal(admin: Site) -
     other = admin.client.get(PAGE, params={"since": "2026-10-01", "until": "2026-10-31"})
     assert "Không có hồ sơ nào được tiếp nhận từ 01/10/2026 đến 31/10/2026." in other.text
     assert 'value="2026-10-01"' in other.text
-    bad = admin.client.get(PAGE, params={"since": "2026-13-45"})
-    assert bad.status_code == 422 and "Traceback" not in bad.text
+    for since, until in (("2026-13-45", "2026-11-27"), ("2026-11-01", "9999-12-31")):
+        bad = admin.client.get(PAGE, params={"since": since, "until": until})
+        assert 400 <= bad.status_code < 500 and "Traceback" not in bad.text, (since, until)
 
 
 def test_a_webhook_is_made_rekeyed_and_stopped_from_the_page(
@@ -251,3 +252,19 @@ def test_dossiers_received_before_the_portal_was_configured_are_sent_from_the_pa
         finally:
             client.close()
             services.engine.dispose()
+
+
+def test_a_backfill_of_no_real_period_is_refused_in_words(admin: Site, make_settings: Any) -> None:
+    services = build(make_settings(dvcqg_url="http://127.0.0.1:9/portal"))
+    services.clock = admin.world.clock
+    client = TestClient(application(services))
+    try:
+        site = Site(admin.world, client)
+        site.sign_in("quantri")
+        for since, until in (("2026-11-01", "9999-12-31"), ("hôm qua", "2026-11-27"), ("", "")):
+            answer = _post(site, f"{PAGE}/backfill", {"since": since, "until": until})
+            assert answer.status_code == 422, (since, until)
+            assert "Nhập một ngày hợp lệ." in answer.text
+    finally:
+        client.close()
+        services.engine.dispose()

@@ -18,10 +18,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 
 from api.context import AppServices
+from api.params import Day
 from api.routers.webhooks import WebhookBody, webhook_service
 from connect.dispatcher import DEAD, DeliveryView, SubscriberMetrics
 from connect.dvcqg.report import SUBSCRIBER as PORTAL
@@ -55,6 +56,7 @@ PAGE = "/web/admin/connections"
 NOT_SYNCED_SHOWN = 50
 DEAD_SHOWN = 5  # the latest dead letters shown per subscriber, to read why before replaying
 REPLAY_MAX = 500  # dead letters one press of the button sends again
+_DAY: TypeAdapter[date] = TypeAdapter(Day)  # the API's days: ISO, within a century of today
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,8 @@ def connections(
     request: Request,
     svc: Svc,
     user: AdminUser,
-    since: Annotated[date | None, Query()] = None,
-    until: Annotated[date | None, Query()] = None,
+    since: Annotated[Day | None, Query()] = None,
+    until: Annotated[Day | None, Query()] = None,
 ) -> Response:
     return _page(request, svc, user, since=since, until=until)
 
@@ -255,12 +257,9 @@ def backfill(request: Request, svc: Svc, values: Values, user: AdminUser) -> Res
     if not svc.settings.dvcqg_url:  # rows for a subscriber nobody serves would wait forever
         return _done(request, svc, PAGE, _("The portal is not configured: nothing was sent."))
     try:
-        start, end = _period(
-            svc,
-            date.fromisoformat(values.get("since", "")),
-            date.fromisoformat(values.get("until", "")),
-        )
-    except ValueError:
+        since, until = (_DAY.validate_python(values.get(name, "")) for name in ("since", "until"))
+        start, end = _period(svc, since, until)
+    except ValidationError:
         return _page(request, svc, user, refusal=Refusal(_("Give a valid date."), status=422))
     count = svc.dispatcher.replay(
         since=datetime.combine(start, time(), tzinfo=VN_TZ),
