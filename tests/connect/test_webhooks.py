@@ -423,7 +423,7 @@ def test_loopback_spelled_otherwise_is_refused_by_what_the_system_resolves(
         if s.subscription_id == webhook_id
     )
     _dossier(world)
-    with pytest.raises(DeliveryFailed, match="resolves to (127.0.0.1|::1)") as failed:
+    with pytest.raises(DeliveryFailed, match=r"resolves to (127\.0\.0\.1|::1)") as failed:
         sub.deliver(to_event(_events(world)[0]))
     assert not failed.value.retryable and receiver.requests == 0
 
