@@ -174,6 +174,14 @@ def test_refused_deliveries_are_shown_and_sent_again_in_order(
     code = services.dossiers.view(admin.world.principal("cong.ch"), refs[0]).code
     assert code in page
 
+    # The webhook's own log: each delivery with the receiver's answer, newest first.
+    log = admin.client.get(f"{PAGE}/webhooks/{webhook_id}")
+    assert log.status_code == 200 and f"Các lượt gửi tới {receiver.url}" in log.text
+    rows = log.text.split('id="deliveries"', 1)[1].split("</table>", 1)[0]
+    assert rows.count("HTTP 503: maintenance") == rows.count("Đã dừng, chờ gửi lại") == count
+    assert admin.client.get(f"{PAGE}/webhooks/nope").status_code == 404
+    assert admin.client.get(f"{PAGE}/webhooks/{webhook_id}?before=-1").status_code < 500
+
     receiver.mode = "up"
     services.dispatcher.policy = DispatchPolicy()
     sent = _post(admin, f"{PAGE}/replay", {"subscriber": f"webhook:{webhook_id}"})
@@ -210,6 +218,9 @@ def test_a_province_admin_sees_its_province_and_not_the_installations_queue(
     page = other.get(PAGE)
     assert page.status_code == 200
     assert 'id="queue"' not in page.text and receiver.url not in page.text
+    with session_scope(site.world.services.sessions) as session:
+        hook_id = session.scalars(select(WebhookSubscription.id)).one()
+    assert other.get(f"{PAGE}/webhooks/{hook_id}").status_code == 404  # another province's
     csrf = site.csrf(PAGE, other)
     for path in (f"{PAGE}/replay", f"{PAGE}/backfill"):
         answer = other.post(path, data={"csrf": csrf, "subscriber": "dvcqg"})

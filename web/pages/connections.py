@@ -183,6 +183,25 @@ def connections(
     return _page(request, svc, user, since=since, until=until)
 
 
+LOG_PAGE = 50  # deliveries a webhook's log shows at a time
+
+
+@router.get("/admin/connections/webhooks/{webhook_id}")
+def webhook_log(
+    request: Request,
+    webhook_id: str,
+    svc: Svc,
+    user: AdminUser,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> Response:
+    """One webhook's deliveries, newest first, with the receiver's answers: what an
+    administrator reads with the integrator on the phone."""
+    service = webhook_service(svc)
+    hook = service.get(user, webhook_id)
+    log = service.deliveries(user, webhook_id, svc.dispatcher, before=before, limit=LOG_PAGE)
+    return _show(request, "admin/webhook_log.html", hook=hook, log=log)
+
+
 def _secret_page(request: Request, made: WebhookWithSecret, rotated: bool) -> Response:
     """The secret appears in this answer only: not in a redirect, a cookie or the database."""
     response = render.page(request, "admin/webhook_secret.html", hook=made, rotated=rotated)
