@@ -180,6 +180,13 @@ def test_refused_deliveries_are_shown_and_sent_again_in_order(
     rows = log.text.split('id="deliveries"', 1)[1].split("</table>", 1)[0]
     assert rows.count("HTTP 503: maintenance") == rows.count("Đã dừng, chờ gửi lại") == count
     assert admin.client.get(f"{PAGE}/webhooks/nope").status_code == 404
+    # The same from the queue's destination link, and a notification channel's own log.
+    assert f'href="{PAGE}/destinations/webhook:{webhook_id}"' in page
+    same = admin.client.get(f"{PAGE}/destinations/webhook:{webhook_id}").text
+    assert same.count("HTTP 503: maintenance") == count
+    mail = admin.client.get(f"{PAGE}/destinations/notify.email")
+    assert mail.status_code == 200 and "Thư điện tử cho công dân và cán bộ" in mail.text
+    assert admin.client.get(f"{PAGE}/destinations/{'x' * 65}").status_code == 422
     assert admin.client.get(f"{PAGE}/webhooks/{webhook_id}?before=-1").status_code < 500
 
     receiver.mode = "up"
@@ -222,6 +229,7 @@ def test_a_province_admin_sees_its_province_and_not_the_installations_queue(
         hook_id = session.scalars(select(WebhookSubscription.id)).one()
     assert other.get(f"{PAGE}/webhooks/{hook_id}").status_code == 404  # another province's
     csrf = site.csrf(PAGE, other)
+    assert other.get(f"{PAGE}/destinations/dvcqg").status_code == 403
     for path in (f"{PAGE}/replay", f"{PAGE}/backfill"):
         answer = other.post(path, data={"csrf": csrf, "subscriber": "dvcqg"})
         assert answer.status_code == 403, path

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
@@ -183,7 +183,8 @@ def connections(
     return _page(request, svc, user, since=since, until=until)
 
 
-LOG_PAGE = 50  # deliveries a webhook's log shows at a time
+LOG_PAGE = 50  # deliveries a log page shows at a time
+Before = Annotated[int | None, Query(ge=1, le=2**62)]
 
 
 @router.get("/admin/connections/webhooks/{webhook_id}")
@@ -192,14 +193,44 @@ def webhook_log(
     webhook_id: str,
     svc: Svc,
     user: AdminUser,
-    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before: Before = None,
 ) -> Response:
     """One webhook's deliveries, newest first, with the receiver's answers: what an
     administrator reads with the integrator on the phone."""
     service = webhook_service(svc)
     hook = service.get(user, webhook_id)
     log = service.deliveries(user, webhook_id, svc.dispatcher, before=before, limit=LOG_PAGE)
-    return _show(request, "admin/webhook_log.html", hook=hook, log=log)
+    return _show(
+        request,
+        "admin/delivery_log.html",
+        label=hook.url,
+        hook=hook,
+        items=log.items,
+        next_before=log.next_before,
+    )
+
+
+@router.get("/admin/connections/destinations/{subscriber}")
+def destination_log(
+    request: Request,
+    subscriber: Annotated[str, Path(max_length=64)],
+    svc: Svc,
+    user: AdminUser,
+    before: Before = None,
+) -> Response:
+    """Any destination's deliveries (the portal, a notification channel), for an
+    administrator without a unit, as the outbox serves every unit."""
+    _require_installation_admin(user)
+    items = svc.dispatcher.deliveries(subscriber, limit=LOG_PAGE, before_id=before)
+    hooks = {h.subscriber: h for h in webhook_service(svc).list(user).items}
+    return _show(
+        request,
+        "admin/delivery_log.html",
+        label=_label(subscriber, hooks, _gettext(request)),
+        hook=hooks.get(subscriber),
+        items=items,
+        next_before=items[-1].id if len(items) == LOG_PAGE else None,
+    )
 
 
 def _secret_page(request: Request, made: WebhookWithSecret, rotated: bool) -> Response:
