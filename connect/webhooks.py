@@ -65,6 +65,7 @@ Private networks are allowed: a province's own systems live there.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -490,9 +491,10 @@ class WebhookSubscriber:
         url = httpx.URL(self.url)
         named = {**headers, "Host": url.netloc.decode("ascii")}
         extensions: dict[str, Any] = {"sni_hostname": url.host} if url.scheme == "https" else {}
-        candidates = self.addresses(url)
+        *others, last = self.addresses(url)
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False, verify=_tls()) as client:
-            for n, address in enumerate(candidates, 1):
+
+            def post(address: str) -> tuple[int, str]:
                 request = client.build_request(
                     "POST",
                     url.copy_with(host=address),
@@ -500,18 +502,17 @@ class WebhookSubscriber:
                     headers=named,
                     extensions=extensions,
                 )
-                try:
-                    response = client.send(request, stream=True)
-                except httpx.ConnectError:
-                    if n == len(candidates):
-                        raise
-                    continue
+                response = client.send(request, stream=True)
                 try:
                     status = response.status_code
                     return status, _first_words(response) if not 200 <= status < 300 else ""
                 finally:
                     response.close()
-        raise AssertionError("unreachable: addresses() returns at least one")  # pragma: no cover
+
+            for address in others:
+                with contextlib.suppress(httpx.ConnectError):
+                    return post(address)
+            return post(last)
 
 
 def _first_words(response: httpx.Response) -> str:

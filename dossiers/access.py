@@ -49,6 +49,16 @@ class Principal:
             )
 
 
+def require_installation_admin(principal: Principal, what: str) -> None:
+    """``what`` serves every unit (the outbox): an administrator without a unit only."""
+    principal.require("admin")
+    if principal.unit_code is not None:
+        raise Forbidden(
+            f"{what} serves every unit: only an administrator without a unit may manage it",
+            code="role_forbidden",
+        )
+
+
 BOOTSTRAP = Principal(
     staff_id="bootstrap-admin", name="Quản trị (khởi tạo)", role="admin", unit_code=None
 )

@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
+
+def local_days(start: date, end: date) -> tuple[datetime, datetime]:
+    """Local days ``start`` to ``end`` inclusive, as a half-open range of instants."""
+    if end < start:
+        from dossiers.errors import InvalidInput
+
+        raise InvalidInput(
+            f"the range ends ({end}) before it starts ({start})", code="range_invalid"
+        )
+    return (
+        datetime.combine(start, time(), tzinfo=VN_TZ),
+        datetime.combine(end + timedelta(days=1), time(), tzinfo=VN_TZ),
+    )
+
+
 Timeliness = Literal["early", "on_time", "late"]
 
 

@@ -16,7 +16,7 @@ from api.deps import Caller, Svc
 from api.params import ReplayWindow
 from api.problems import ApiProblem
 from connect.dispatcher import DeliveryView, OutboxMetrics
-from dossiers.access import Principal
+from dossiers.access import require_installation_admin
 
 router = APIRouter(prefix="/admin/outbox", tags=["admin"])
 
@@ -50,16 +50,6 @@ class Replayed(BaseModel):
     replayed: int
 
 
-def _installation_admin(who: Principal) -> None:
-    who.require("admin")
-    if who.unit_code is not None:
-        raise ApiProblem(
-            403,
-            "role_forbidden",
-            "the outbox serves every unit: only an administrator without a unit may manage it",
-        )
-
-
 def state_of(metrics: OutboxMetrics) -> OutboxState:
     return OutboxState(
         undispatched=metrics.undispatched,
@@ -73,7 +63,7 @@ def state_of(metrics: OutboxMetrics) -> OutboxState:
 @router.get("")
 def outbox_state(who: Caller, svc: Svc) -> OutboxState:
     """Pending, retrying and dead deliveries per subscriber, and the oldest waiting."""
-    _installation_admin(who)
+    require_installation_admin(who, "the outbox")
     return state_of(svc.dispatcher.metrics())
 
 
@@ -87,7 +77,7 @@ def deliveries(
     limit: int = Query(default=50, ge=1, le=500),
 ) -> DeliveryLog:
     """One subscriber's delivery log, newest first."""
-    _installation_admin(who)
+    require_installation_admin(who, "the outbox")
     items = svc.dispatcher.deliveries(subscriber, limit=limit, before_id=before, state=state)
     return DeliveryLog(
         subscriber=subscriber,
@@ -99,7 +89,7 @@ def deliveries(
 @router.post("/replay")
 def replay(body: ReplayBody, who: Caller, svc: Svc) -> Replayed:
     """Put dead (or, asked for, delivered) deliveries back in line for the next run."""
-    _installation_admin(who)
+    require_installation_admin(who, "the outbox")
     try:
         count = svc.dispatcher.replay(
             event_ids=body.event_ids,

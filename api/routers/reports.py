@@ -6,7 +6,7 @@ report can be re-read against another norm without touching the code.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -26,7 +26,7 @@ from dossiers.admin.reports import (
     QueueReport,
     UnitStaffing,
 )
-from dossiers.calendar import VN_TZ, rules_in_force
+from dossiers.calendar import local_days, rules_in_force
 from dossiers.models import QueueTicket
 from storage.db import session_scope
 
@@ -227,9 +227,6 @@ def dvcqg_sync(
 ) -> DvcqgSyncReport:
     """Dossiers received on local days ``since`` to ``until`` (inclusive) synced to the
     national portal, per unit, as QĐ 766 counts them; and why each of the others is not."""
-    if until < since:
-        raise ApiProblem(422, "range_invalid", "the range ends before it starts")
-    start = datetime.combine(since, time(), tzinfo=VN_TZ)
-    end = datetime.combine(until + timedelta(days=1), time(), tzinfo=VN_TZ)
+    start, end = local_days(since, until)  # range_invalid when it ends before it starts
     with session_scope(svc.sessions) as session:
         return sync_rate(session, who, start, end, unit, limit=limit)

@@ -117,6 +117,7 @@ def citizen_notice(
     ref = code or dossier.id
     unit_name = unit.name if unit is not None else dossier.unit_code
     where = unit_name  # a one-stop unit ("UBND phường … - Bộ phận Một cửa")
+    status_url = links.status_url(code) if code else ""
     values: dict[str, str] = {
         "unit": unit_name,
         "code": code,
@@ -129,13 +130,13 @@ def citizen_notice(
         "collect": COLLECT.get(dossier.collect_at, dossier.collect_at),
         "optout_url": links.opt_out_page(ref),
         "lookup_email": (
-            f"Tra cứu tình trạng hồ sơ: {links.status_url(code)}\n"
+            f"Tra cứu tình trạng hồ sơ: {status_url}\n"
             f"(mã hồ sơ {code}, mã tra cứu {links.secret(code)})"
             if code
             else ""
         ),
-        "lookup_short": f"Tra cứu: {links.status_url(code)}" if code else "",
-        "status_url": links.status_url(code) if code else links.base,
+        "lookup_short": f"Tra cứu: {status_url}" if code else "",
+        "status_url": status_url or links.base,
     }
     due = _due_fees(session, dossier.id)
     kind = event.kind

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dossiers.access import Principal, check_unit, dossier_filter, unit_filter
-from dossiers.calendar import VN_TZ, WorkingCalendar, paused_seconds
+from dossiers.calendar import VN_TZ, WorkingCalendar, local_days, paused_seconds
 from dossiers.errors import Conflict, InvalidInput, NotFound
 from dossiers.models import Dossier, QueueTicket, Staff, SupplementRequest, Unit
 from dossiers.records.repository import rates
@@ -231,15 +231,6 @@ def _day_start(d: date) -> datetime:
     return datetime.combine(d, time(), tzinfo=VN_TZ)
 
 
-def _range(start: date, end: date) -> tuple[datetime, datetime]:
-    """Local days ``start`` to ``end`` inclusive, as a half-open range of instants."""
-    if end < start:
-        raise InvalidInput(
-            f"the range ends ({end}) before it starts ({start})", code="range_invalid"
-        )
-    return _day_start(start), _day_start(end + timedelta(days=1))
-
-
 def _scope(
     session: Session, principal: Principal, column: ColumnElement[str], unit_code: str | None
 ) -> ColumnElement[bool]:
@@ -352,7 +343,7 @@ def on_time_rate(
     the citizen's supplement time at the agency stage is no later than ``original_due_at``.
     Withdrawn dossiers, and those refused before reception (no promised date), are left out.
     """
-    lo, hi = _range(start, end)
+    lo, hi = local_days(start, end)
     where = (
         _scope(session, principal, Dossier.unit_code, unit_code),
         Dossier.status.in_(ENDED),
@@ -399,7 +390,7 @@ def staffing(
     For the current year (that of ``today``) the count is also annualized, received × days in
     the year / days elapsed including today, so a November figure can be read against the norm.
     """
-    lo, hi = _range(date(year, 1, 1), date(year, 12, 31))
+    lo, hi = local_days(date(year, 1, 1), date(year, 12, 31))
     units = list(
         session.scalars(
             select(Unit)
@@ -477,7 +468,7 @@ def processing_minutes(
     including the day the result was ready (0 for a same-day result). Only resolved dossiers
     (status 9 or 10) count: a stopped one says nothing about how long a decision takes.
     """
-    lo, hi = _range(start, end)
+    lo, hi = local_days(start, end)
     rows = session.execute(
         select(Dossier.procedure_code, Dossier.received_at, Dossier.finished_at)
         .where(

@@ -631,10 +631,11 @@ def _sync_rate_scenario(world: World, portal: PortalServer) -> None:
         ).status_code
         == 403
     )
-    assert app.get(
+    backwards = app.get(
         "/api/v1/reports/dvcqg-sync", params={"since": "2026-03-03", "until": "2026-03-02"},
         headers=world.headers("quantri"),
-    ).status_code == 422  # fmt: skip
+    )  # fmt: skip
+    assert backwards.status_code == 422 and backwards.json()["code"] == "range_invalid"
     one = app.get(
         "/api/v1/reports/dvcqg-sync",
         params={**params, "unit": OTHER},

@@ -13,7 +13,7 @@ answer to its POST only, as a new token is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -29,9 +29,8 @@ from connect.dvcqg.report import SUBSCRIBER as PORTAL
 from connect.dvcqg.report import DvcqgSyncReport, sync_rate
 from connect.webhooks import SUBSCRIBER_PREFIX, WebhookView, WebhookWithSecret
 from core.errors import SohoaError
-from dossiers.access import Principal
-from dossiers.calendar import VN_TZ
-from dossiers.errors import Forbidden
+from dossiers.access import Principal, require_installation_admin
+from dossiers.calendar import local_days
 from dossiers.models import Dossier
 from storage.db import session_scope
 from web import render
@@ -73,14 +72,6 @@ def _installation_admin(user: Principal) -> bool:
     return user.unit_code is None
 
 
-def _require_installation_admin(user: Principal) -> None:
-    if not _installation_admin(user):
-        raise Forbidden(
-            "the outbox serves every unit: only an administrator without a unit may replay",
-            code="role_forbidden",
-        )
-
-
 def _label(name: str, hooks: dict[str, WebhookView], _: Gettext) -> str:
     fixed = {
         PORTAL: _("National portal (DVCQG)"),
@@ -105,8 +96,7 @@ def _period(svc: AppServices, since: date | None, until: date | None) -> tuple[d
 
 def _sync(svc: AppServices, user: Principal, start: date, end: date) -> DvcqgSyncReport:
     """Dossiers received on local days ``start`` to ``end`` (inclusive), within the user's units."""
-    begin = datetime.combine(start, time(), tzinfo=VN_TZ)
-    stop = datetime.combine(end + timedelta(days=1), time(), tzinfo=VN_TZ)
+    begin, stop = local_days(start, end)
     with session_scope(svc.sessions) as session:
         return sync_rate(session, user, begin, stop, limit=NOT_SYNCED_SHOWN)
 
@@ -220,7 +210,7 @@ def destination_log(
 ) -> Response:
     """Any destination's deliveries (the portal, a notification channel), for an
     administrator without a unit, as the outbox serves every unit."""
-    _require_installation_admin(user)
+    require_installation_admin(user, "the outbox")
     items = svc.dispatcher.deliveries(subscriber, limit=LOG_PAGE, before_id=before)
     hooks = {h.subscriber: h for h in webhook_service(svc).list(user).items}
     return _show(
@@ -289,7 +279,7 @@ def replay_dead(request: Request, svc: Svc, values: Values, user: AdminUser) -> 
     """Send a destination's dead letters again (the latest :data:`REPLAY_MAX`), from the
     next dispatcher run on: what the admin API's replay does, for the people who read why."""
     _ = _gettext(request)
-    _require_installation_admin(user)
+    require_installation_admin(user, "the outbox")
     name = values.get("subscriber", "")[:64]
     dead = svc.dispatcher.deliveries(name, limit=REPLAY_MAX, state=DEAD) if name else []
     count = 0
@@ -303,7 +293,7 @@ def backfill(request: Request, svc: Svc, values: Values, user: AdminUser) -> Res
     """Send the portal every event of the period it does not hold: those refused, and those
     written before it was configured (what ``replay`` with ``subscriber=dvcqg`` does)."""
     _ = _gettext(request)
-    _require_installation_admin(user)
+    require_installation_admin(user, "the outbox")
     if not svc.settings.dvcqg_url:  # rows for a subscriber nobody serves would wait forever
         return _done(request, svc, PAGE, _("The portal is not configured: nothing was sent."))
     try:
@@ -311,10 +301,7 @@ def backfill(request: Request, svc: Svc, values: Values, user: AdminUser) -> Res
         start, end = _period(svc, since, until)
     except ValidationError:
         return _page(request, svc, user, refusal=Refusal(_("Give a valid date."), status=422))
-    count = svc.dispatcher.replay(
-        since=datetime.combine(start, time(), tzinfo=VN_TZ),
-        until=datetime.combine(end + timedelta(days=1), time(), tzinfo=VN_TZ),
-        subscriber=PORTAL,
-    )
+    begin, stop = local_days(start, end)
+    count = svc.dispatcher.replay(since=begin, until=stop, subscriber=PORTAL)
     target = f"{PAGE}?since={start.isoformat()}&until={end.isoformat()}"
     return _done(request, svc, target, _("{n} deliveries will be sent again.", n=count))
